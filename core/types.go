@@ -1,0 +1,140 @@
+// Package core is omnitui's domain: model templates, parallel rules and the Plan,
+// a pure function of (config, tensor headers, parallel settings) that says what
+// every byte of a Hugging Face checkpoint becomes in a Megatron-Core checkpoint.
+package core
+
+import "github.com/omnitui/omnitui/loader"
+
+// Settings are the parallel and output choices of a conversion.
+type Settings struct {
+	TP  int // tensor parallel size (>= 1)
+	PP  int // pipeline parallel size (>= 1)
+	VPP int // virtual pipeline size; 0 = not given (recorded as null)
+	EP  int // expert parallel size (>= 1)
+	ETP int // expert tensor parallel size; 0 = same as TP
+
+	Layout           string // Megatron pipeline layout string; "" = uniform split
+	AccountEmbedding bool   // account_for_embedding_in_pipeline_split
+	AccountLoss      bool   // account_for_loss_in_pipeline_split
+
+	GroupedGEMM       bool   // moe_grouped_gemm
+	LegacyGroupedGEMM bool   // moe_use_legacy_grouped_gemm
+	TransformerImpl   string // "transformer_engine" (default) or "local"
+
+	DType string // "keep" (default), "bf16", "fp16", "fp32"
+
+	// Opt-outs of plan errors.
+	SkipUnmapped    bool // convert anyway, leaving out HF tensors no rule covers
+	DropAudioOutput bool // leave talker.* / code2wav.* out when enable_audio_output is false
+	IgnoreDeepstack bool // convert even if the first stage holds fewer layers than deepstack needs
+	AllowUneven     bool // convert even if sizes do not divide by TP (Megatron will not load it)
+}
+
+// Severity of a plan issue.
+type Severity string
+
+const (
+	SevError   Severity = "error"
+	SevWarning Severity = "warning"
+)
+
+// Issue is a rule a plan breaks (error) or something worth knowing (warning).
+type Issue struct {
+	Severity Severity `json:"severity"`
+	Code     string   `json:"code"`    // stable identifier, e.g. "tp-divisibility"
+	Message  string   `json:"message"` // what is wrong and what to change
+	Tensors  []string `json:"tensors,omitempty"`
+	OptOut   string   `json:"opt_out,omitempty"` // flag that accepts it, if any
+}
+
+// OpKind is a converter op.
+type OpKind string
+
+const (
+	OpRename  OpKind = "rename"
+	OpQKV     OpKind = "qkv"      // q,k,v weights fused per query group
+	OpQKVBias OpKind = "qkv_bias" // q,k,v biases fused per query group
+	OpStack   OpKind = "stack"    // gate and up kept as a pair for the swiglu split
+)
+
+// SplitKind is how a Megatron tensor is distributed over tensor-parallel ranks.
+type SplitKind string
+
+const (
+	SplitDuplicated SplitKind = "duplicated" // every TP rank holds the whole tensor
+	SplitColumn     SplitKind = "column"     // torch.chunk along dim 0
+	SplitRow        SplitKind = "row"        // torch.chunk along dim 1
+	SplitSwiGLU     SplitKind = "swiglu"     // cat(chunk(gate)[r], chunk(up)[r]) along dim 0
+)
+
+// Group is one converter op applied to a set of HF tensors, producing one Megatron tensor
+// (before distribution) and its destinations on rank files.
+type Group struct {
+	Op      OpKind       `json:"op"`
+	Rule    string       `json:"rule"`  // the template rule that matched, e.g. ".self_attn.{q,k,v}_proj.weight"
+	Inputs  []int        `json:"-"`     // indices into Plan.Tensors, in op order (q,k,v / gate,up)
+	HFNames []string     `json:"hf"`    // names of Inputs
+	Name    string       `json:"mca"`   // global Megatron name (global layer and expert numbers)
+	Shape   []int64      `json:"shape"` // shape of the whole Megatron tensor (stack: [2*rows, cols])
+	DType   loader.DType `json:"dtype"` // output dtype
+	Split   SplitKind    `json:"split"`
+	Layer   int          `json:"layer"`  // global decoder layer, -1 if none
+	Expert  int          `json:"expert"` // global expert, -1 if none
+	Dests   []Dest       `json:"dests"`
+}
+
+// Dest is where (a slice of) a group's tensor lands.
+type Dest struct {
+	Rank      int     `json:"rank"`      // index into Plan.Ranks
+	Chunk     int     `json:"chunk"`     // virtual pipeline chunk index within the rank file
+	Entry     int     `json:"entry"`     // index into Ranks[Rank].Chunks[Chunk].Entries
+	Name      string  `json:"name"`      // local name (local layer and expert numbers)
+	Shape     []int64 `json:"shape"`     // shape of this slice
+	TPRank    int     `json:"tp_slice"`  // which TP slice (0 for duplicated)
+	TPSize    int     `json:"tp_of"`     // slices in all (1 for duplicated)
+	Part      int     `json:"part"`      // legacy grouped GEMM: local expert index inside the stacked entry; else 0
+	Transpose bool    `json:"transpose"` // legacy grouped GEMM: the slice is stored transposed
+}
+
+// Entry is one tensor of a rank file's state dict.
+type Entry struct {
+	Name  string       `json:"name"`
+	DType loader.DType `json:"dtype"`
+	Shape []int64      `json:"shape"`
+	Bytes int64        `json:"bytes"`
+	Parts int          `json:"parts"` // number of Dests that fill it (1, or local experts for legacy grouped GEMM)
+}
+
+// Chunk is one virtual-pipeline model chunk inside a rank file ("model" or "modelN").
+type Chunk struct {
+	VP      int      `json:"vp"`
+	Key     string   `json:"key"`
+	Layers  [2]int   `json:"layers"` // global decoder layers [first, last+1)
+	Extras  []string `json:"extras"` // "embedding", "vision", "audio", "output_layer", "final_layernorm", "talker", "code2wav"
+	Entries []Entry  `json:"entries"`
+}
+
+// RankFile is one model_optim_rng.pt of the output.
+type RankFile struct {
+	TP      int     `json:"tp"`
+	PP      int     `json:"pp"`
+	EP      int     `json:"ep"`
+	Path    string  `json:"path"` // relative to the output dir
+	Chunks  []Chunk `json:"chunks"`
+	Bytes   int64   `json:"bytes"`
+	Tensors int     `json:"tensors"`
+}
+
+// ConfigMapping is one HF config key and the Megatron key it becomes.
+type ConfigMapping struct {
+	HFKey   string `json:"hf_key"` // dotted path in config.json
+	MCAKey  string `json:"mca_key"`
+	Value   string `json:"value"` // JSON text as written in config.json; "" if missing
+	Missing bool   `json:"missing"`
+}
+
+// KV is one mca_config.json field; Value is JSON text.
+type KV struct {
+	Key   string
+	Value string
+}
