@@ -138,3 +138,42 @@ type KV struct {
 	Key   string
 	Value string
 }
+
+// Dims are the model dimensions the plan needs, read from config.json through the template.
+type Dims struct {
+	Hidden     int  `json:"hidden_size"`
+	Heads      int  `json:"num_attention_heads"`
+	Groups     int  `json:"num_query_groups"`
+	KVChannels int  `json:"kv_channels"`
+	Layers     int  `json:"num_layers"`
+	Vocab      int  `json:"padded_vocab_size"`
+	FFN        int  `json:"ffn_hidden_size"`
+	MoEFFN     int  `json:"moe_ffn_hidden_size"`
+	Experts    int  `json:"num_moe_experts"` // 0 = dense
+	Tied       bool `json:"tie_embeddings_and_output_weights"`
+	Deepstack  int  `json:"deepstack_layers"` // len(vision_config.deepstack_visual_indexes)
+	AudioOut   bool `json:"enable_audio_output"`
+}
+
+// Stage is one (pp, vp) model chunk of the pipeline with the global decoder layers it holds.
+type Stage struct {
+	PP    int `json:"pp"`
+	VP    int `json:"vp"`
+	First int `json:"first"` // first global layer
+	Count int `json:"count"` // number of decoder layers
+}
+
+// Plan says what every byte of the input becomes. It is cheap to build and never touches tensor data.
+type Plan struct {
+	ModelType   string              `json:"model_type"`
+	Settings    Settings            `json:"settings"` // normalized (ETP filled in, impl defaulted)
+	Dims        Dims                `json:"dims"`
+	Tensors     []loader.TensorInfo `json:"-"` // the checkpoint's tensors (same order)
+	Config      []ConfigMapping     `json:"config"`
+	MCAConfig   []KV                `json:"-"` // mca_config.json fields in output order
+	Stages      []Stage             `json:"stages"`
+	Groups      []Group             `json:"groups"`
+	TensorGroup []int               `json:"-"` // per tensor: index into Groups, -1 if left out
+	Ranks       []RankFile          `json:"ranks"`
+	Issues      []Issue             `json:"issues"`
+}
