@@ -24,7 +24,7 @@ type Progress struct {
 	BytesTotal   int64         `json:"bytes_total"` // output bytes in all
 	TensorsDone  int           `json:"tensors_done"`
 	TensorsTotal int           `json:"tensors_total"`
-	Tensor       string        `json:"tensor,omitempty"` // HF name of the group just written (first input)
+	Tensor       string        `json:"tensor,omitempty"`     // HF name of the group just written (first input)
 	RankBytes    []int64       `json:"rank_bytes,omitempty"` // per Plan.Ranks index: bytes written so far
 	Elapsed      time.Duration `json:"elapsed_ns"`
 	Err          error         `json:"-"`

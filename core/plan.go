@@ -1,0 +1,320 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/omnitui/omnitui/loader"
+)
+
+// PlanInput is everything a plan is a function of.
+type PlanInput struct {
+	Config      *loader.JSONNode    // config.json as an ordered tree
+	ConfigBytes []byte              // config.json as on disk (becomes hf_config_json)
+	Tensors     []loader.TensorInfo // tensor headers, in checkpoint order
+	NameOrPath  string              // recorded as name_or_path
+}
+
+// BuildPlan plans the conversion of an opened checkpoint.
+func BuildPlan(ck *loader.Checkpoint, s Settings) (*Plan, error) {
+	return Build(PlanInput{Config: ck.Config, ConfigBytes: ck.ConfigBytes, Tensors: ck.Tensors, NameOrPath: ck.Dir}, s)
+}
+
+// Build computes the plan. It returns an error only when the input cannot be planned at all
+// (no config, unsupported model_type); every rule the plan breaks is a Plan issue.
+func Build(in PlanInput, s Settings) (*Plan, error) {
+	if in.Config == nil {
+		return nil, errors.New("no config.json: a Hugging Face checkpoint needs config.json next to its weights")
+	}
+	mtNode, ok := in.Config.Get("model_type")
+	if !ok {
+		return nil, errors.New("config.json has no \"model_type\": add it (e.g. \"qwen3_omni_moe\") or point omnitui at the checkpoint's own config.json")
+	}
+	mt, err := mtNode.Str()
+	if err != nil {
+		return nil, fmt.Errorf("config.json \"model_type\": %w", err)
+	}
+	t, err := LookupTemplate(mt)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{t: t, in: in}
+	b.p = &Plan{ModelType: mt, Settings: s.Normalized(), Tensors: in.Tensors}
+	b.run()
+	return b.p, nil
+}
+
+// HasErrors reports whether the plan has an error-severity issue.
+func (p *Plan) HasErrors() bool {
+	for _, is := range p.Issues {
+		if is.Severity == SevError {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returns the error-severity issues.
+func (p *Plan) Errors() []Issue {
+	var out []Issue
+	for _, is := range p.Issues {
+		if is.Severity == SevError {
+			out = append(out, is)
+		}
+	}
+	return out
+}
+
+// TotalBytes is the sum of all rank files' tensor bytes.
+func (p *Plan) TotalBytes() int64 {
+	var n int64
+	for _, r := range p.Ranks {
+		n += r.Bytes
+	}
+	return n
+}
+
+// TotalEntries is the number of tensors written over all rank files.
+func (p *Plan) TotalEntries() int {
+	n := 0
+	for _, r := range p.Ranks {
+		n += r.Tensors
+	}
+	return n
+}
+
+// Placed reports whether the plan got as far as placing tensors on ranks.
+func (p *Plan) Placed() bool { return len(p.Ranks) > 0 }
+
+type builder struct {
+	t  *Template
+	in PlanInput
+	p  *Plan
+
+	layout *Layout
+	// rule index of the op feeding each group, kept for placement
+	groupRule []int
+	groupPure []string // name relative to its layer/expert prefix (non-layer: whole name)
+	groupLE   []int    // local expert index (set at placement)
+}
+
+func (b *builder) errorf(code, optOut string, tensors []string, format string, a ...any) {
+	b.p.Issues = append(b.p.Issues, Issue{Severity: SevError, Code: code, Message: fmt.Sprintf(format, a...), Tensors: tensors, OptOut: optOut})
+}
+
+func (b *builder) warnf(code string, tensors []string, format string, a ...any) {
+	b.p.Issues = append(b.p.Issues, Issue{Severity: SevWarning, Code: code, Message: fmt.Sprintf(format, a...), Tensors: tensors})
+}
+
+func (b *builder) run() {
+	p := b.p
+	p.Issues = append(p.Issues, p.Settings.validate()...)
+	settingsOK := !p.HasErrors()
+	dimsOK := b.configAndDims()
+	b.mcaConfig()
+	if !dimsOK {
+		return
+	}
+	b.groups()
+	b.completeness()
+	if !settingsOK {
+		return
+	}
+	if !b.stages() {
+		return
+	}
+	b.divisibility()
+	b.place()
+}
+
+// ---- config and dims ----
+
+func (b *builder) hfKey(mca string) string {
+	for _, k := range b.t.Config {
+		if k.MCA == mca {
+			return k.HF
+		}
+	}
+	return ""
+}
+
+func (b *builder) configAndDims() bool {
+	p, cfg := b.p, b.in.Config
+	var missing []string
+	for _, k := range b.t.Config {
+		m := ConfigMapping{HFKey: k.HF, MCAKey: k.MCA}
+		if n, ok := cfg.Get(k.HF); ok {
+			m.Value = string(n.Compact())
+		} else {
+			m.Missing = true
+			missing = append(missing, k.HF)
+		}
+		p.Config = append(p.Config, m)
+	}
+	if len(missing) > 0 {
+		b.warnf("config-key-missing", nil, "config.json lacks %d mapped key(s), left out of mca_config.json as ROLL does (Megatron defaults apply): %s", len(missing), strings.Join(missing, ", "))
+	}
+
+	ok := true
+	getInt := func(mca string, required bool, def int) int {
+		key := b.hfKey(mca)
+		n, found := cfg.Get(key)
+		if !found || n.Kind == loader.JSONNull {
+			if required {
+				b.errorf("config-required", "", nil, "config.json lacks %s, which the conversion needs: add it or use the checkpoint's original config.json", key)
+				ok = false
+			}
+			return def
+		}
+		v, err := n.Int()
+		if err != nil {
+			b.errorf("config-type", "", nil, "config.json %s: %v: it must be a whole number", key, err)
+			ok = false
+			return def
+		}
+		if v < 0 || v > 1<<40 {
+			b.errorf("config-range", "", nil, "config.json %s = %d is out of range: fix config.json", key, v)
+			ok = false
+			return def
+		}
+		return int(v)
+	}
+	getBool := func(key string, def bool) bool {
+		n, found := cfg.Get(key)
+		if !found || n.Kind == loader.JSONNull {
+			return def
+		}
+		v, err := n.Bool()
+		if err != nil {
+			b.errorf("config-type", "", nil, "config.json %s: %v: it must be true or false", key, err)
+			ok = false
+			return def
+		}
+		return v
+	}
+	d := &p.Dims
+	d.Hidden = getInt("hidden_size", true, 0)
+	d.Heads = getInt("num_attention_heads", true, 0)
+	d.Layers = getInt("num_layers", true, 0)
+	d.Vocab = getInt("padded_vocab_size", true, 0)
+	d.Groups = getInt("num_query_groups", false, d.Heads)
+	def := 0
+	if d.Heads > 0 {
+		def = d.Hidden / d.Heads
+	}
+	d.KVChannels = getInt("kv_channels", false, def)
+	d.FFN = getInt("ffn_hidden_size", false, 0)
+	d.Experts = getInt("num_moe_experts", false, 0)
+	d.MoEFFN = getInt("moe_ffn_hidden_size", false, 0)
+	d.Tied = getBool(b.hfKey("tie_embeddings_and_output_weights"), false)
+	if b.t.AudioOutputKey != "" {
+		d.AudioOut = getBool(b.t.AudioOutputKey, true)
+	}
+	if b.t.DeepstackKey != "" {
+		if n, found := cfg.Get(b.t.DeepstackKey); found && n.Kind != loader.JSONNull {
+			if n.Kind != loader.JSONArray {
+				b.errorf("config-type", "", nil, "config.json %s must be a list of layer indexes, found %s", b.t.DeepstackKey, n.KindName())
+				ok = false
+			} else {
+				d.Deepstack = len(n.Children)
+			}
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, c := range []struct {
+		v    int
+		name string
+	}{{d.Hidden, "hidden_size"}, {d.Heads, "num_attention_heads"}, {d.Layers, "num_layers"}, {d.Vocab, "padded_vocab_size"}, {d.Groups, "num_query_groups"}, {d.KVChannels, "kv_channels"}} {
+		if c.v <= 0 {
+			b.errorf("config-range", "", nil, "config.json %s must be positive, found %d: fix config.json", b.hfKey(c.name), c.v)
+			ok = false
+		}
+	}
+	if ok && d.Heads%d.Groups != 0 {
+		b.errorf("config-range", "", nil, "num_attention_heads %d is not a multiple of num_key_value_heads %d: the config is inconsistent", d.Heads, d.Groups)
+		ok = false
+	}
+	return ok
+}
+
+func (b *builder) mcaConfig() {
+	p, s := b.p, b.p.Settings
+	kv := map[string]string{}
+	for _, m := range p.Config {
+		if !m.Missing {
+			kv[m.MCAKey] = m.Value
+		}
+	}
+	for _, c := range b.t.Constants {
+		kv[c.Key] = c.Value
+	}
+	js := func(v string) string { q, _ := jsonString(v); return q }
+	kv["hf_model_type"] = js(p.ModelType)
+	kv["name_or_path"] = js(b.in.NameOrPath)
+	kv["hf_config_json"] = js(string(b.in.ConfigBytes))
+	kv["tensor_model_parallel_size"] = strconv.Itoa(s.TP)
+	kv["pipeline_model_parallel_size"] = strconv.Itoa(s.PP)
+	kv["expert_model_parallel_size"] = strconv.Itoa(s.EP)
+	kv["expert_tensor_parallel_size"] = strconv.Itoa(s.ETP)
+	kv["virtual_pipeline_model_parallel_size"] = "null"
+	if s.VPP > 0 {
+		kv["virtual_pipeline_model_parallel_size"] = strconv.Itoa(s.VPP)
+	}
+	kv["pipeline_model_parallel_layout"] = "null"
+	if s.Layout != "" {
+		kv["pipeline_model_parallel_layout"] = js(s.Layout)
+	}
+	kv["account_for_embedding_in_pipeline_split"] = strconv.FormatBool(s.AccountEmbedding)
+	kv["account_for_loss_in_pipeline_split"] = strconv.FormatBool(s.AccountLoss)
+	kv["moe_grouped_gemm"] = strconv.FormatBool(s.GroupedGEMM)
+	kv["moe_use_legacy_grouped_gemm"] = strconv.FormatBool(s.LegacyGroupedGEMM)
+	kv["transformer_impl"] = js(s.TransformerImpl)
+	bf16, fp16 := false, false
+	switch s.DType {
+	case "bf16":
+		bf16 = true
+	case "fp16":
+		fp16 = true
+	case "keep":
+		switch b.dominantDType() {
+		case loader.BF16:
+			bf16 = true
+		case loader.F16:
+			fp16 = true
+		}
+	}
+	kv["bf16"] = strconv.FormatBool(bf16)
+	kv["fp16"] = strconv.FormatBool(fp16)
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	p.MCAConfig = p.MCAConfig[:0]
+	for _, k := range keys {
+		p.MCAConfig = append(p.MCAConfig, KV{k, kv[k]})
+	}
+}
+
+// dominantDType is the dtype holding the most bytes among float tensors.
+func (b *builder) dominantDType() loader.DType {
+	by := map[loader.DType]int64{}
+	for i := range b.in.Tensors {
+		if b.in.Tensors[i].DType.IsFloat() {
+			by[b.in.Tensors[i].DType] += b.in.Tensors[i].Size
+		}
+	}
+	var best loader.DType
+	var n int64 = -1
+	for _, d := range loader.AllDTypes() {
+		if v, ok := by[d]; ok && v > n {
+			best, n = d, v
+		}
+	}
+	return best
+}

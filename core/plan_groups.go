@@ -1,0 +1,291 @@
+package core
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/omnitui/omnitui/loader"
+)
+
+func jsonString(s string) (string, error) {
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+// listNames renders at most n names and a count of the rest.
+func listNames(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … and %d more", strings.Join(names[:n], ", "), len(names)-n)
+}
+
+type pending struct {
+	rule     int
+	prefix   string
+	wildcard string
+	layer    int
+	expert   int
+	inputs   []int
+	filled   int
+	first    int // first tensor index seen (for error ordering)
+}
+
+// groups turns tensors into converter-op groups, in the order ROLL emits them
+// (a group is emitted when its last input arrives in checkpoint order).
+func (b *builder) groups() {
+	p, t := b.p, b.t
+	p.TensorGroup = make([]int, len(b.in.Tensors))
+	open := map[string]*pending{}
+	var unmapped []string
+	for i := range b.in.Tensors {
+		p.TensorGroup[i] = -1
+		name := b.in.Tensors[i].Name
+		prefix, rest, layer, expert := t.splitPrefix(name)
+		ri, slot, wc, ok := t.matchRule(rest)
+		if !ok {
+			unmapped = append(unmapped, name)
+			continue
+		}
+		key := prefix + "\x00" + fmt.Sprint(ri) + "\x00" + wc
+		pg := open[key]
+		if pg == nil {
+			pg = &pending{rule: ri, prefix: prefix, wildcard: wc, layer: layer, expert: expert, inputs: make([]int, len(t.Rules[ri].HF)), first: i}
+			for k := range pg.inputs {
+				pg.inputs[k] = -1
+			}
+			open[key] = pg
+		}
+		pg.inputs[slot] = i
+		pg.filled++
+		if pg.filled == len(pg.inputs) {
+			delete(open, key)
+			b.finishGroup(pg)
+		}
+	}
+	if len(unmapped) > 0 {
+		if p.Settings.SkipUnmapped {
+			b.warnf("unmapped", unmapped, "%d tensor(s) match no %s rule and are left out (--skip-unmapped): %s", len(unmapped), t.ModelType, listNames(unmapped, 5))
+		} else {
+			b.errorf("unmapped", "--skip-unmapped", unmapped, "%d tensor(s) match no %s rule, so ROLL's converter would stop on them: %s. If they are not model weights (e.g. quantization scales from another tool), pass --skip-unmapped to leave them out; otherwise use an unmodified Hugging Face checkpoint", len(unmapped), t.ModelType, listNames(unmapped, 5))
+		}
+	}
+	if len(open) > 0 {
+		var incomplete []*pending
+		for _, pg := range open {
+			incomplete = append(incomplete, pg)
+		}
+		sort.Slice(incomplete, func(i, j int) bool { return incomplete[i].first < incomplete[j].first })
+		var have, lack []string
+		for _, pg := range incomplete {
+			r := t.Rules[pg.rule]
+			for k, ti := range pg.inputs {
+				if ti >= 0 {
+					have = append(have, b.in.Tensors[ti].Name)
+				} else {
+					lack = append(lack, pg.prefix+strings.ReplaceAll(r.HF[k], "{}", pg.wildcard))
+				}
+			}
+		}
+		b.errorf("incomplete-group", "", have, "%d op group(s) are incomplete (ROLL drops them with only a warning, leaving a checkpoint Megatron cannot load): missing %s. Re-download the checkpoint or restore the missing tensors", len(incomplete), listNames(lack, 5))
+	}
+}
+
+func (b *builder) finishGroup(pg *pending) {
+	p, t, d := b.p, b.t, b.p.Dims
+	r := t.Rules[pg.rule]
+	ins := make([]*loader.TensorInfo, len(pg.inputs))
+	names := make([]string, len(pg.inputs))
+	for k, ti := range pg.inputs {
+		ins[k] = &b.in.Tensors[ti]
+		names[k] = ins[k].Name
+	}
+	rel := strings.ReplaceAll(r.MCA, "{}", pg.wildcard)
+	g := Group{Op: r.Op, Rule: r.Display(), HFNames: names, Inputs: pg.inputs, Layer: pg.layer, Expert: pg.expert}
+	if pg.layer >= 0 {
+		g.Name = t.mcaPrefix(pg.layer, pg.expert) + rel
+	} else {
+		g.Name = rel
+	}
+	src := ins[0].DType
+	for _, in := range ins[1:] {
+		if in.DType != src {
+			b.errorf("mixed-dtype", "", names, "%s mixes dtypes (%s and %s) in one op: all inputs of an op must share a dtype; fix the checkpoint", g.Name, src, in.DType)
+			return
+		}
+	}
+	out, err := p.Settings.OutDType(src)
+	if err != nil {
+		b.errorf("cast", "", names, "%s: %v", names[0], err)
+		return
+	}
+	g.DType = out
+	if out == loader.F8E4M3 || out == loader.F8E5M2 {
+		b.errorf("f8-output", "", names, "%s is %s, which PyTorch 1.13 cannot load from a .pt file: convert a bf16 release of the model", names[0], out)
+		return
+	}
+
+	shape, err := opShape(r.Op, ins, d)
+	if err != nil {
+		b.errorf("shape", "", names, "%s: %v", g.Name, err)
+		return
+	}
+	g.Shape = shape
+
+	if pg.layer >= d.Layers {
+		b.errorf("layer-range", "", names, "%s belongs to layer %d but the config has %d layers (num_hidden_layers): the config does not match the weights", names[0], pg.layer, d.Layers)
+		return
+	}
+	if pg.expert >= 0 && pg.expert >= d.Experts {
+		b.errorf("expert-range", "", names, "%s belongs to expert %d but the config has %d experts: the config does not match the weights", names[0], pg.expert, d.Experts)
+		return
+	}
+	// talker/code2wav without audio output
+	for _, pre := range t.AudioOutputPrefixes {
+		if strings.HasPrefix(g.Name, pre) && !d.AudioOut {
+			if p.Settings.DropAudioOutput {
+				b.noteDropped("audio-output-dropped", names, "enable_audio_output is false: talker/code2wav weights are left out (--drop-audio-output)")
+				return
+			}
+			b.noteError("audio-output-disabled", "--drop-audio-output", names, "config.json sets enable_audio_output to false, so mcore_adapter builds no talker/code2wav and its loader would reject these weights (ROLL writes them anyway): pass --drop-audio-output to leave them out, or set enable_audio_output to true")
+			return
+		}
+	}
+	if d.Tied && g.Name == MCAOutputLayer {
+		b.noteDropped("tied-lm-head", names, "tie_word_embeddings is true but the checkpoint also has "+names[0]+": the embedding is used for the output layer and the lm_head tensor is left out (ROLL's choice here depends on hash order)")
+		return
+	}
+	gi := len(p.Groups)
+	p.Groups = append(p.Groups, g)
+	pure := rel
+	if pg.layer < 0 {
+		pure = g.Name
+	}
+	b.groupRule = append(b.groupRule, pg.rule)
+	b.groupPure = append(b.groupPure, pure)
+	for _, ti := range pg.inputs {
+		p.TensorGroup[ti] = gi
+	}
+}
+
+// noteDropped and noteError aggregate per-code issues so that thousands of tensors make one issue.
+func (b *builder) noteDropped(code string, names []string, msg string) {
+	b.note(SevWarning, code, "", names, msg)
+}
+
+func (b *builder) noteError(code, optOut string, names []string, msg string) {
+	b.note(SevError, code, optOut, names, msg)
+}
+
+func (b *builder) note(sev Severity, code, optOut string, names []string, msg string) {
+	for i := range b.p.Issues {
+		is := &b.p.Issues[i]
+		if is.Code == code && is.Message == msg {
+			is.Tensors = append(is.Tensors, names...)
+			return
+		}
+	}
+	b.p.Issues = append(b.p.Issues, Issue{Severity: sev, Code: code, Message: msg, Tensors: append([]string(nil), names...), OptOut: optOut})
+}
+
+func shapeStr(s []int64) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = fmt.Sprint(v)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// opShape validates op inputs against the dims and returns the Megatron tensor's shape.
+func opShape(op OpKind, ins []*loader.TensorInfo, d Dims) ([]int64, error) {
+	switch op {
+	case OpRename:
+		return append([]int64(nil), ins[0].Shape...), nil
+	case OpQKV, OpQKVBias:
+		nh, ng, kc, h := int64(d.Heads), int64(d.Groups), int64(d.KVChannels), int64(d.Hidden)
+		want := [][]int64{{nh * kc, h}, {ng * kc, h}, {ng * kc, h}}
+		if op == OpQKVBias {
+			want = [][]int64{{nh * kc}, {ng * kc}, {ng * kc}}
+		}
+		for k, in := range ins {
+			if !equalShape(in.Shape, want[k]) {
+				return nil, fmt.Errorf("%s has shape %s but heads %d × head_dim %d (groups %d) and hidden %d need %s: config.json does not match the weights", in.Name, shapeStr(in.Shape), nh, kc, ng, h, shapeStr(want[k]))
+			}
+		}
+		if op == OpQKVBias {
+			return []int64{(nh + 2*ng) * kc}, nil
+		}
+		return []int64{(nh + 2*ng) * kc, h}, nil
+	case OpStack:
+		if len(ins[0].Shape) != 2 || !equalShape(ins[0].Shape, ins[1].Shape) {
+			return nil, fmt.Errorf("%s %s and %s %s must be 2-D with the same shape to be stacked", ins[0].Name, shapeStr(ins[0].Shape), ins[1].Name, shapeStr(ins[1].Shape))
+		}
+		return []int64{2 * ins[0].Shape[0], ins[0].Shape[1]}, nil
+	}
+	return nil, fmt.Errorf("unknown op %q", op)
+}
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// completeness checks that every tensor the Megatron model needs has an HF source.
+func (b *builder) completeness() {
+	p, t, d := b.p, b.t, b.p.Dims
+	have := make(map[string]bool, len(b.in.Tensors))
+	for i := range b.in.Tensors {
+		have[b.in.Tensors[i].Name] = true
+	}
+	var lack []string
+	need := func(n string) {
+		if !have[n] {
+			lack = append(lack, n)
+		}
+	}
+	req := t.Required
+	for _, n := range req.Global {
+		need(n)
+	}
+	if !d.Tied && req.LMHead != "" {
+		need(req.LMHead)
+	}
+	bias := false
+	if n, ok := b.in.Config.Get(b.hfKey("add_qkv_bias")); ok {
+		bias, _ = n.Bool()
+	}
+	for l := 0; l < d.Layers; l++ {
+		pre := fmt.Sprintf("%s%d", t.LayerPrefix, l)
+		for _, s := range req.Layer {
+			need(pre + s)
+		}
+		if bias {
+			for _, s := range req.Bias {
+				need(pre + s)
+			}
+		}
+		if d.Experts > 0 {
+			for _, s := range req.MoE {
+				need(pre + s)
+			}
+			for e := 0; e < d.Experts; e++ {
+				for _, s := range req.Expert {
+					need(fmt.Sprintf("%s%s%d%s", pre, t.MoEPrefix, e, s))
+				}
+			}
+		}
+	}
+	if len(lack) > 0 {
+		p.Issues = append(p.Issues, Issue{Severity: SevError, Code: "missing-tensor", Tensors: lack,
+			Message: fmt.Sprintf("the checkpoint lacks %d tensor(s) the Megatron model needs (its loader rejects missing keys): %s. Re-download the checkpoint, or check that config.json matches the weights", len(lack), listNames(lack, 5))})
+	}
+}

@@ -1,0 +1,371 @@
+package core
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/omnitui/omnitui/ops"
+)
+
+// stages computes the pipeline split; false when it cannot be done.
+func (b *builder) stages() bool {
+	p, s := b.p, b.p.Settings
+	if s.Layout != "" {
+		l, err := ParseLayout(s.Layout, s.PP)
+		if err != nil {
+			b.errorf("layout", "", nil, "--layout: %v", err)
+			return false
+		}
+		b.layout = l
+	}
+	st, err := PipelineStages(p.Dims.Layers, s.PP, s.VPP, s.AccountEmbedding, s.AccountLoss, b.layout)
+	if err != nil {
+		b.errorf("pipeline-split", "", nil, "%v", err)
+		return false
+	}
+	p.Stages = st
+	if need := p.Dims.Deepstack; need > 0 && len(st) > 0 {
+		first := st[0]
+		for _, x := range st {
+			if x.PP == 0 && x.VP == 0 {
+				first = x
+			}
+		}
+		if first.Count < need {
+			msg := fmt.Sprintf("the first pipeline stage holds %d decoder layer(s) but vision deepstack feeds %d (len of vision_config.deepstack_visual_indexes): Qwen3-Omni's model build rejects this and ROLL's converter does not check it. Give the first stage at least %d layers (fewer PP/VPP stages or a --layout), or pass --ignore-deepstack", first.Count, need, need)
+			if s.IgnoreDeepstack {
+				b.warnf("deepstack-first-stage", nil, "%s", msg)
+			} else {
+				b.errorf("deepstack-first-stage", "--ignore-deepstack", nil, "%s", msg)
+			}
+		}
+	}
+	return true
+}
+
+// divisibility reports sizes that do not split evenly (torch.chunk would split them unevenly
+// and Megatron could not load the result).
+func (b *builder) divisibility() {
+	s, d := b.p.Settings, b.p.Dims
+	tp := s.TP
+	var bad []string
+	if d.Vocab%tp != 0 {
+		bad = append(bad, fmt.Sprintf("vocab_size %d", d.Vocab))
+	}
+	if d.Heads%tp != 0 {
+		bad = append(bad, fmt.Sprintf("num_attention_heads %d", d.Heads))
+	}
+	if d.Groups >= tp && d.Groups%tp != 0 {
+		bad = append(bad, fmt.Sprintf("num_key_value_heads %d", d.Groups))
+	}
+	if d.Experts > 0 && d.MoEFFN%s.ETP != 0 {
+		bad = append(bad, fmt.Sprintf("moe_intermediate_size %d (by ETP %d)", d.MoEFFN, s.ETP))
+	}
+	if len(bad) > 0 {
+		msg := fmt.Sprintf("TP %d does not divide %s: torch.chunk would split unevenly and Megatron cannot load that. Choose a TP that divides them", tp, strings.Join(bad, ", "))
+		if s.AllowUneven {
+			b.warnf("tp-divisibility", nil, "%s (converting anyway: --allow-uneven)", msg)
+		} else {
+			b.errorf("tp-divisibility", "--allow-uneven", nil, "%s", msg)
+		}
+	}
+	if d.Groups < tp && d.Heads%tp == 0 {
+		b.warnf("groups-lt-tp", nil, "num_key_value_heads %d is smaller than TP %d: the fused QKV rows are split contiguously as ROLL does (Megatron accepts it); check that your training setup expects this", d.Groups, tp)
+	}
+	if d.Experts > 0 && d.Experts%s.EP != 0 {
+		b.errorf("ep-divisibility", "", nil, "EP %d does not divide num_experts %d: every expert-parallel rank must hold the same number of experts; choose an EP that divides %d", s.EP, d.Experts, d.Experts)
+	}
+	if d.Experts == 0 && s.EP > 1 {
+		b.errorf("ep-divisibility", "", nil, "EP %d needs a model with experts, but num_experts is 0: use --ep 1", s.EP)
+	}
+}
+
+type stageKey struct{ pp, vp int }
+
+// place computes every destination and the rank files.
+func (b *builder) place() {
+	p, s, d, t := b.p, b.p.Settings, b.p.Dims, b.t
+	// Placement is useful to look at even with tensor-level errors; skip it only when
+	// the parallel setup itself is broken.
+	for _, is := range p.Issues {
+		if is.Severity == SevError && (is.Code == "ep-divisibility" || is.Code == "pipeline-split" || is.Code == "layout") {
+			return
+		}
+	}
+	V := s.VirtualChunks(b.layout)
+	if s.VPP > 0 && b.layout != nil && s.VPP != b.layout.VP {
+		b.errorf("layout", "", nil, "--layout has %d virtual rounds but --vpp is %d: drop --vpp or make them agree", b.layout.VP, s.VPP)
+		return
+	}
+	stageOf := map[stageKey]Stage{}
+	for _, st := range p.Stages {
+		stageOf[stageKey{st.PP, st.VP}] = st
+	}
+	eLocal := 1
+	if d.Experts > 0 {
+		eLocal = d.Experts / s.EP
+	}
+	// rank files
+	p.Ranks = make([]RankFile, 0, s.TP*s.PP*s.EP)
+	for tp := 0; tp < s.TP; tp++ {
+		for pp := 0; pp < s.PP; pp++ {
+			for ep := 0; ep < s.EP; ep++ {
+				rf := RankFile{TP: tp, PP: pp, EP: ep, Path: rankPath(tp, pp, ep, s.PP > 1, s.EP > 1)}
+				for vp := 0; vp < V; vp++ {
+					key := "model"
+					if V > 1 {
+						key = fmt.Sprintf("model%d", vp)
+					}
+					st := stageOf[stageKey{pp, vp}]
+					c := Chunk{VP: vp, Key: key, Layers: [2]int{st.First, st.First + st.Count}}
+					if pp == 0 && vp == 0 {
+						c.Extras = append(c.Extras, "embedding", "vision", "audio")
+					}
+					if pp == s.PP-1 && vp == V-1 {
+						if d.Tied && s.PP > 1 {
+							c.Extras = append(c.Extras, "output_layer (tied)")
+						} else if !d.Tied {
+							c.Extras = append(c.Extras, "output_layer")
+						}
+						c.Extras = append(c.Extras, "final_layernorm", "talker", "code2wav")
+					}
+					rf.Chunks = append(rf.Chunks, c)
+				}
+				p.Ranks = append(p.Ranks, rf)
+			}
+		}
+	}
+	rankIdx := func(tp, pp, ep int) int { return (tp*s.PP+pp)*s.EP + ep }
+
+	type entryKey struct {
+		rank, chunk int
+		name        string
+	}
+	entryOf := map[entryKey]int{}
+	entrySeq := map[entryKey]int{} // completion order (group index of the last part)
+	lastPP, lastVP := s.PP-1, V-1
+	var splitErr []string
+
+	for gi := range p.Groups {
+		g := &p.Groups[gi]
+		pure := b.groupPure[gi]
+		// pipeline targets
+		type target struct {
+			pp, vp, local int
+			name          string // global-level name to use (tied output layer)
+		}
+		var targets []target
+		switch {
+		case g.Layer >= 0:
+			pp, vp, local, ok := LayerPlace(p.Stages, g.Layer)
+			if !ok {
+				b.errorf("layer-range", "", g.HFNames, "layer %d of %s is on no pipeline stage", g.Layer, g.Name)
+				continue
+			}
+			targets = append(targets, target{pp, vp, local, g.Name})
+		case fnmatchAny(g.Name, t.Dist.PreProcess):
+			targets = append(targets, target{0, 0, -1, g.Name})
+			if g.Name == MCAEmbedding && d.Tied && !(lastPP == 0 && lastVP == 0) {
+				name := g.Name
+				if s.PP > 1 {
+					name = MCAOutputLayer
+				}
+				targets = append(targets, target{lastPP, lastVP, -1, name})
+			}
+		case fnmatchAny(g.Name, t.Dist.PostProcess):
+			targets = append(targets, target{lastPP, lastVP, -1, g.Name})
+		default:
+			for _, st := range p.Stages {
+				targets = append(targets, target{st.PP, st.VP, -1, g.Name})
+			}
+		}
+		// expert-parallel targets
+		eps := make([]int, 0, s.EP)
+		le := -1
+		if g.Expert >= 0 {
+			eps = append(eps, g.Expert/eLocal)
+			le = g.Expert % eLocal
+		} else {
+			for ep := 0; ep < s.EP; ep++ {
+				eps = append(eps, ep)
+			}
+		}
+		// TP split kind
+		match := pure
+		if strings.HasSuffix(match, ".bias") {
+			match = strings.TrimSuffix(match, ".bias") + ".weight"
+		}
+		grouped := s.GroupedGEMM && g.Expert >= 0 && t.Dist.GroupedLegacy[match] != ""
+		switch {
+		case fnmatchAny(match, t.Dist.SwiGLU):
+			g.Split = SplitSwiGLU
+		case fnmatchAny(match, t.Dist.Duplicated):
+			g.Split = SplitDuplicated
+		case fnmatchAny(match, t.Dist.Column):
+			g.Split = SplitColumn
+		case fnmatchAny(match, t.Dist.Row):
+			g.Split = SplitRow
+		default:
+			b.errorf("no-tp-rule", "", g.HFNames, "%s has no tensor-parallel rule in the %s template", g.Name, t.ModelType)
+			continue
+		}
+		if g.Split == SplitSwiGLU && g.Op != OpStack {
+			b.errorf("no-tp-rule", "", g.HFNames, "%s is split as a gate/up pair but comes from a %s op", g.Name, g.Op)
+			continue
+		}
+		tpSize := s.TP
+		if g.Expert >= 0 {
+			tpSize = s.ETP
+		}
+		if g.Split == SplitDuplicated {
+			tpSize = 1
+		}
+		if (g.Split == SplitRow && len(g.Shape) != 2) || (g.Split != SplitDuplicated && len(g.Shape) == 0) {
+			b.errorf("shape", "", g.HFNames, "%s has shape %s, which cannot be split by %s", g.Name, shapeStr(g.Shape), g.Split)
+			continue
+		}
+		elem := int64(g.DType.Size())
+		for _, tg := range targets {
+			for _, ep := range eps {
+				for tr := 0; tr < s.TP; tr++ {
+					slice := tr
+					if tpSize == 1 {
+						slice = 0
+					}
+					shape, ok := sliceShape(g.Shape, g.Split, tpSize, slice)
+					if !ok {
+						splitErr = append(splitErr, g.Name)
+						continue
+					}
+					dst := Dest{Rank: rankIdx(tr, tg.pp, ep), Chunk: tg.vp, TPRank: slice, TPSize: tpSize, Shape: shape}
+					entryShape := shape
+					// local name
+					name := tg.name
+					if tg.local >= 0 {
+						rel := pure
+						if s.TransformerImpl == "local" {
+							if m, ok := t.Dist.TEToLocal[rel]; ok {
+								rel = m
+							}
+						}
+						lp := fmt.Sprintf("%s%d", MCALayerPrefix, tg.local)
+						switch {
+						case grouped && s.TEGrouped():
+							name = fmt.Sprintf("%s%s%d", lp, t.Dist.GroupedTE[match], le)
+						case grouped:
+							name = lp + t.Dist.GroupedLegacy[match]
+							dst.Part = le
+							dst.Transpose = true
+							// stack of local experts' transposes viewed as [hidden, -1] (fc1) or [-1, hidden] (fc2)
+							rows, cols := shape[0], shape[1]
+							if strings.Contains(match, "fc1") {
+								entryShape = []int64{cols, rows * int64(eLocal)}
+							} else {
+								entryShape = []int64{cols * int64(eLocal), rows}
+							}
+						case le >= 0:
+							name = fmt.Sprintf("%s%s%d%s", lp, MCAMoEPrefix, le, rel)
+						default:
+							name = lp + rel
+						}
+					}
+					dst.Name = name
+					ek := entryKey{dst.Rank, dst.Chunk, name}
+					ei, exists := entryOf[ek]
+					ch := &p.Ranks[dst.Rank].Chunks[dst.Chunk]
+					if !exists {
+						ei = len(ch.Entries)
+						entryOf[ek] = ei
+						ch.Entries = append(ch.Entries, Entry{Name: name, DType: g.DType, Shape: entryShape, Bytes: numel(entryShape) * elem})
+					} else if !dst.Transpose {
+						b.errorf("duplicate-target", "", g.HFNames, "%s would be written twice to %s (%s)", name, p.Ranks[dst.Rank].Path, ch.Key)
+						continue
+					}
+					ch.Entries[ei].Parts++
+					entrySeq[ek] = gi
+					dst.Entry = ei
+					g.Dests = append(g.Dests, dst)
+				}
+			}
+		}
+	}
+	if len(splitErr) > 0 {
+		b.noteError("tp-uneven", "", splitErr, "torch.chunk yields fewer slices than the TP size for these tensors, so some ranks would get nothing: choose a TP that divides their sizes")
+	}
+	// order entries by completion (ROLL emits a stacked grouped-GEMM tensor when its last expert arrives)
+	remaps := make([][][]int, len(p.Ranks))
+	for ri := range p.Ranks {
+		rf := &p.Ranks[ri]
+		for ci := range rf.Chunks {
+			ch := &rf.Chunks[ci]
+			order := make([]int, len(ch.Entries))
+			for i := range order {
+				order[i] = i
+			}
+			seq := func(i int) int { return entrySeq[entryKey{ri, ci, ch.Entries[i].Name}] }
+			sort.SliceStable(order, func(a, c int) bool { return seq(order[a]) < seq(order[c]) })
+			remap := make([]int, len(order))
+			sorted := make([]Entry, len(order))
+			for newI, oldI := range order {
+				remap[oldI] = newI
+				sorted[newI] = ch.Entries[oldI]
+			}
+			ch.Entries = sorted
+			for _, e := range ch.Entries {
+				rf.Bytes += e.Bytes
+				rf.Tensors++
+			}
+			remaps[ri] = append(remaps[ri], remap)
+		}
+	}
+	for gi := range p.Groups {
+		for k := range p.Groups[gi].Dests {
+			dst := &p.Groups[gi].Dests[k]
+			dst.Entry = remaps[dst.Rank][dst.Chunk][dst.Entry]
+		}
+	}
+}
+
+func numel(shape []int64) int64 {
+	n := int64(1)
+	for _, v := range shape {
+		n *= v
+	}
+	return n
+}
+
+// sliceShape is the shape of TP slice r of size tp under a split kind (torch.chunk semantics).
+func sliceShape(shape []int64, split SplitKind, tp, r int) ([]int64, bool) {
+	out := append([]int64(nil), shape...)
+	switch split {
+	case SplitDuplicated:
+		return out, true
+	case SplitColumn, SplitRow:
+		dim := 0
+		if split == SplitRow {
+			dim = 1
+		}
+		_, size, ok := ops.ChunkRange(int(shape[dim]), tp, r)
+		out[dim] = int64(size)
+		return out, ok
+	case SplitSwiGLU:
+		half := shape[0] / 2
+		_, size, ok := ops.ChunkRange(int(half), tp, r)
+		out[0] = 2 * int64(size)
+		return out, ok
+	}
+	return nil, false
+}
+
+// rankPath is Megatron's legacy checkpoint file name for a rank.
+func rankPath(tp, pp, ep int, pipeline, expert bool) string {
+	dir := fmt.Sprintf("mp_rank_%02d", tp)
+	if pipeline {
+		dir += fmt.Sprintf("_%03d", pp)
+	}
+	if expert {
+		dir += fmt.Sprintf("_%03d", ep)
+	}
+	return "iter_0000001/" + dir + "/model_optim_rng.pt"
+}
