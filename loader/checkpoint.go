@@ -1,6 +1,9 @@
 package loader
 
-import "errors"
+import (
+	"errors"
+	"sync"
+)
 
 // Shard is one safetensors file of a checkpoint.
 type Shard struct {
@@ -23,7 +26,19 @@ type Checkpoint struct {
 	ExtraFiles  []string       // tokenizer/processor/generation files next to config.json (names relative to Dir)
 	IndexMeta   map[string]any // "metadata" of model.safetensors.index.json, if any
 
+	// IndexPath is the absolute path of model.safetensors.index.json, empty
+	// for a single-file checkpoint.
+	IndexPath string
+	// Warnings are findings that do not stop a conversion but that the user
+	// should see (a stale index next to model.safetensors, a total_size that
+	// disagrees with the shards, shards the index does not list, ...).
+	Warnings []string
+
 	closers []func() error
+
+	mu     sync.Mutex  // guards maps and closed
+	maps   []*shardMap // lazily created read-only mappings, one per shard
+	closed bool
 }
 
 // ErrNotImplemented marks loader functions still to be written.
