@@ -267,7 +267,13 @@ func (b *builder) mcaConfig() {
 	}
 	kv["pipeline_model_parallel_layout"] = "null"
 	if s.Layout != "" {
-		kv["pipeline_model_parallel_layout"] = js(s.Layout)
+		// Record the canonical form: mcore_adapter re-parses it with Megatron's parser,
+		// which knows no spaces or nested groups.
+		text := s.Layout
+		if l, err := ParseLayout(s.Layout, s.PP); err == nil {
+			text = l.String()
+		}
+		kv["pipeline_model_parallel_layout"] = js(text)
 	}
 	kv["account_for_embedding_in_pipeline_split"] = strconv.FormatBool(s.AccountEmbedding)
 	kv["account_for_loss_in_pipeline_split"] = strconv.FormatBool(s.AccountLoss)

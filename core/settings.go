@@ -132,6 +132,9 @@ func (s Settings) validate() []Issue {
 	default:
 		bad("bad-dtype", fmt.Sprintf("--dtype %q is not one of keep, bf16, fp16, fp32", s.DType))
 	}
+	if s.VPP == 1 && s.PP == 1 {
+		out = append(out, Issue{Severity: SevWarning, Code: "vpp-at-pp1", Message: "--vpp 1 at --pp 1 is recorded as given, but Megatron's parallel setup rejects any explicit virtual pipeline size at pipeline size 1: leave --vpp out unless your training run sets it"})
+	}
 	if s.LegacyGroupedGEMM && !s.GroupedGEMM {
 		out = append(out, Issue{Severity: SevWarning, Code: "legacy-without-grouped", Message: "--moe-legacy-grouped-gemm has no effect without --moe-grouped-gemm"})
 	}

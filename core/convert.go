@@ -1,0 +1,537 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/loader/pt"
+	"github.com/omnitui/omnitui/ops"
+)
+
+// tmpMarker is the infix of the temporary sibling directory a conversion is built in.
+const tmpMarker = ".omnitui-tmp-"
+
+// ownerFile records the pid of the process building a temporary output.
+const ownerFile = ".omnitui-owner"
+
+// Convert executes a plan: one pass over the input, every rank file written at once,
+// output built in a temporary sibling directory and renamed into place only when complete.
+// On any failure or cancellation nothing is left under the output name and the temporary
+// directory is removed.
+func Convert(ctx context.Context, ck *loader.Checkpoint, p *Plan, opt ConvertOptions) (*Result, error) {
+	if p.HasErrors() {
+		var msgs []string
+		for _, is := range p.Errors() {
+			msgs = append(msgs, is.Message)
+		}
+		return nil, fmt.Errorf("the plan has %d error(s), nothing was written:\n  - %s", len(msgs), strings.Join(msgs, "\n  - "))
+	}
+	if !p.Placed() {
+		return nil, errors.New("the plan places no tensors (nothing to write): check the parallel settings")
+	}
+	if opt.Out == "" {
+		return nil, errors.New("no output directory: pass --out DIR")
+	}
+	out, err := filepath.Abs(opt.Out)
+	if err != nil {
+		return nil, fmt.Errorf("output path %q: %w", opt.Out, err)
+	}
+	if err := checkOutput(out, ck.Dir, opt.Force); err != nil {
+		return nil, err
+	}
+	parent := filepath.Dir(out)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the parent of the output %s: %w", parent, err)
+	}
+	emit := opt.Progress
+	if emit == nil {
+		emit = func(Progress) {}
+	}
+	for _, msg := range CleanStale(out) {
+		emit(Progress{Kind: ProgStart, Message: msg})
+	}
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	tmp := filepath.Join(parent, "."+filepath.Base(out)+tmpMarker+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rb[:]))
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the temporary output %s: %w (is the parent directory writable?)", tmp, err)
+	}
+	ex := &executor{ck: ck, p: p, tmp: tmp, emit: emit, start: time.Now()}
+	res, err := ex.run(ctx, opt)
+	if err != nil {
+		ex.abort()
+		os.RemoveAll(tmp)
+		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(ex.start)})
+		return nil, err
+	}
+	if err := commit(tmp, out, opt.Force); err != nil {
+		os.RemoveAll(tmp)
+		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(ex.start)})
+		return nil, err
+	}
+	res.Out = out
+	res.Elapsed = time.Since(ex.start)
+	emit(ex.snapshot(ProgDone, ""))
+	return res, nil
+}
+
+// checkOutput refuses outputs that would clobber something without --force, or the input.
+func checkOutput(out, input string, force bool) error {
+	in, err := filepath.Abs(input)
+	if err != nil {
+		return fmt.Errorf("input path %q: %w", input, err)
+	}
+	if inside(out, in) || inside(in, out) {
+		return fmt.Errorf("output %s overlaps the input checkpoint %s: choose an --out outside the input directory", out, in)
+	}
+	st, err := os.Lstat(out)
+	switch {
+	case err == nil && !force:
+		return fmt.Errorf("output %s already exists: pass --force to replace it, or choose another --out", out)
+	case err == nil && !st.IsDir() && st.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("output %s is a symlink: omnitui does not replace symlinks; remove it or choose another --out", out)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("checking the output %s: %w", out, err)
+	}
+	return nil
+}
+
+func inside(a, b string) bool {
+	rel, err := filepath.Rel(b, a)
+	return err == nil && (rel == "." || (!strings.HasPrefix(rel, "..") && !filepath.IsAbs(rel)))
+}
+
+// CleanStale removes temporary outputs for out left by runs that were killed
+// (their owner process is gone) and says what it removed.
+func CleanStale(out string) []string {
+	parent, base := filepath.Dir(out), filepath.Base(out)
+	matches, _ := filepath.Glob(filepath.Join(parent, "."+base+tmpMarker+"*"))
+	var msgs []string
+	for _, m := range matches {
+		pid := ownerPid(m)
+		if pid > 0 && processAlive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(m); err == nil {
+			msgs = append(msgs, fmt.Sprintf("removed %s, a partial output left by an interrupted run", m))
+		}
+	}
+	return msgs
+}
+
+func ownerPid(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+	if err != nil {
+		// the name carries the pid too: .<base>.omnitui-tmp-<pid>-<rand>
+		name := filepath.Base(dir)
+		i := strings.LastIndex(name, tmpMarker)
+		if i < 0 {
+			return 0
+		}
+		rest := name[i+len(tmpMarker):]
+		if j := strings.IndexByte(rest, '-'); j > 0 {
+			n, _ := strconv.Atoi(rest[:j])
+			return n
+		}
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func processAlive(pid int) bool {
+	if pid == os.Getpid() {
+		return true
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// commit renames tmp to out; with force an existing out is moved aside first and removed after.
+func commit(tmp, out string, force bool) error {
+	os.Remove(filepath.Join(tmp, ownerFile))
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	var old string
+	if _, err := os.Lstat(out); err == nil {
+		if !force {
+			return fmt.Errorf("output %s appeared while converting: pass --force to replace it", out)
+		}
+		old = tmp + ".old"
+		if err := os.Rename(out, old); err != nil {
+			return fmt.Errorf("moving the existing output %s aside: %w", out, err)
+		}
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		if old != "" {
+			os.Rename(old, out)
+		}
+		return fmt.Errorf("renaming the finished output into place at %s: %w", out, err)
+	}
+	_ = syncDir(filepath.Dir(out))
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+type executor struct {
+	ck      *loader.Checkpoint
+	p       *Plan
+	tmp     string
+	emit    func(Progress)
+	start   time.Time
+	writers []*pt.Writer
+	base    [][]int // per rank, per chunk: global tensor index of the chunk's first entry
+
+	bytesDone   atomic.Int64
+	tensorsDone atomic.Int64
+	rankBytes   []atomic.Int64
+	lastTensor  atomic.Value
+	totalBytes  int64
+}
+
+func (ex *executor) snapshot(kind ProgressKind, msg string) Progress {
+	rb := make([]int64, len(ex.rankBytes))
+	for i := range ex.rankBytes {
+		rb[i] = ex.rankBytes[i].Load()
+	}
+	name, _ := ex.lastTensor.Load().(string)
+	return Progress{Kind: kind, BytesDone: ex.bytesDone.Load(), BytesTotal: ex.totalBytes,
+		TensorsDone: int(ex.tensorsDone.Load()), TensorsTotal: len(ex.p.Groups), Tensor: name,
+		RankBytes: rb, Elapsed: time.Since(ex.start), Message: msg}
+}
+
+func (ex *executor) abort() {
+	for _, w := range ex.writers {
+		if w != nil {
+			w.Abort()
+		}
+	}
+}
+
+func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error) {
+	p := ex.p
+	if err := os.WriteFile(filepath.Join(ex.tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("writing into the temporary output %s: %w", ex.tmp, err)
+	}
+	cfg, err := p.MCAConfigJSON()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(filepath.Join(ex.tmp, "mca_config.json"), cfg); err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(filepath.Join(ex.tmp, "latest_checkpointed_iteration.txt"), []byte("1")); err != nil {
+		return nil, err
+	}
+	for _, f := range ex.ck.ExtraFiles {
+		if err := copyFile(filepath.Join(ex.ck.Dir, f), filepath.Join(ex.tmp, f)); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{}
+	ex.rankBytes = make([]atomic.Int64, len(p.Ranks))
+	ex.writers = make([]*pt.Writer, len(p.Ranks))
+	ex.base = make([][]int, len(p.Ranks))
+	for ri, rf := range p.Ranks {
+		path := filepath.Join(ex.tmp, filepath.FromSlash(rf.Path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+		}
+		dicts := make([]pt.StateDict, len(rf.Chunks))
+		n := 0
+		for ci, ch := range rf.Chunks {
+			ex.base[ri] = append(ex.base[ri], n)
+			specs := make([]pt.TensorSpec, len(ch.Entries))
+			for ei, e := range ch.Entries {
+				specs[ei] = pt.TensorSpec{Name: e.Name, DType: e.DType, Shape: e.Shape}
+			}
+			dicts[ci] = pt.StateDict{Key: ch.Key, Tensors: specs}
+			n += len(ch.Entries)
+		}
+		w, err := pt.Create(path, dicts)
+		if err != nil {
+			return nil, fmt.Errorf("creating %s: %w", rf.Path, err)
+		}
+		ex.writers[ri] = w
+		ex.totalBytes += rf.Bytes
+		res.Files = append(res.Files, rf.Path)
+		res.Tensors += rf.Tensors
+	}
+	res.Bytes = ex.totalBytes
+	ex.emit(ex.snapshot(ProgStart, ""))
+
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch []byte
+			for gi := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				var err error
+				scratch, err = ex.writeGroup(gi, scratch)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				ex.tensorsDone.Add(1)
+				ex.lastTensor.Store(p.Groups[gi].HFNames[0])
+			}
+		}()
+	}
+	ticker := time.NewTicker(100 * time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ticker.C:
+				ex.emit(ex.snapshot(ProgTensor, ""))
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+feed:
+	for gi := range p.Groups {
+		if len(p.Groups[gi].Dests) == 0 {
+			continue
+		}
+		select {
+		case jobs <- gi:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	ticker.Stop()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = fmt.Errorf("conversion cancelled: %w", context.Cause(ctx))
+	}
+	cancel()
+	<-done
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	for ri, w := range ex.writers {
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("finishing %s: %w", p.Ranks[ri].Path, err)
+		}
+		ex.writers[ri] = nil
+	}
+	return res, nil
+}
+
+// writeGroup reads a group's inputs, applies its op and writes every destination slice.
+func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
+	g := &ex.p.Groups[gi]
+	ins := make([][]byte, len(g.Inputs))
+	for k, ti := range g.Inputs {
+		b, err := ex.ck.TensorData(ti)
+		if err != nil {
+			return scratch, fmt.Errorf("reading %s: %w", ex.p.Tensors[ti].Name, err)
+		}
+		ins[k] = b
+	}
+	defer func() {
+		for _, ti := range g.Inputs {
+			ex.ck.Release(ti)
+		}
+	}()
+	src := ex.p.Tensors[g.Inputs[0]].DType
+	if src != g.DType {
+		for k, b := range ins {
+			n := len(b) / src.Size() * g.DType.Size()
+			c := make([]byte, n)
+			if err := ops.Cast(c, g.DType, b, src); err != nil {
+				return scratch, fmt.Errorf("casting %s to %s: %w", g.HFNames[k], g.DType, err)
+			}
+			ins[k] = c
+		}
+	}
+	elem := g.DType.Size()
+	for _, d := range g.Dests {
+		data, err := ex.slice(g, d, ins, elem, &scratch)
+		if err != nil {
+			return scratch, fmt.Errorf("%s -> %s: %w", g.HFNames[0], d.Name, err)
+		}
+		if d.Transpose {
+			if len(d.Shape) != 2 {
+				return scratch, fmt.Errorf("%s: only 2-D slices can be transposed", d.Name)
+			}
+			t := make([]byte, len(data))
+			if err := ops.Transpose2D(t, data, int(d.Shape[0]), int(d.Shape[1]), elem); err != nil {
+				return scratch, fmt.Errorf("%s: %w", d.Name, err)
+			}
+			data = t
+		}
+		off := int64(d.Part) * int64(len(data))
+		idx := ex.base[d.Rank][d.Chunk] + d.Entry
+		if err := ex.writers[d.Rank].WriteAt(idx, off, data); err != nil {
+			return scratch, fmt.Errorf("writing %s to %s: %w", d.Name, ex.p.Ranks[d.Rank].Path, err)
+		}
+		ex.rankBytes[d.Rank].Add(int64(len(data)))
+		ex.bytesDone.Add(int64(len(data)))
+	}
+	return scratch, nil
+}
+
+// slice returns the bytes of destination d: a view of the input where possible,
+// else a buffer.
+func (ex *executor) slice(g *Group, d Dest, ins [][]byte, elem int, scratch *[]byte) ([]byte, error) {
+	buf := func(n int) []byte {
+		if cap(*scratch) < n {
+			*scratch = make([]byte, n)
+		}
+		return (*scratch)[:n]
+	}
+	rowBytes := func(shape []int64) int { return int(numel(shape[1:])) * elem }
+	switch g.Split {
+	case SplitDuplicated:
+		switch g.Op {
+		case OpRename:
+			return ins[0], nil
+		case OpStack:
+			out := buf(len(ins[0]) + len(ins[1]))
+			copy(out, ins[0])
+			copy(out[len(ins[0]):], ins[1])
+			return out, nil
+		case OpQKV, OpQKVBias:
+			rb := rowBytes(g.Shape)
+			if g.Op == OpQKVBias {
+				rb = elem
+			}
+			out := buf(int(g.Shape[0]) * rb)
+			return out, ops.FuseQKV(out, ins[0], ins[1], ins[2], ex.p.Dims.Heads, ex.p.Dims.Groups, ex.p.Dims.KVChannels, rb)
+		}
+	case SplitColumn:
+		start, size, ok := ops.ChunkRange(int(g.Shape[0]), d.TPSize, d.TPRank)
+		if !ok {
+			return nil, fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
+		}
+		switch g.Op {
+		case OpRename:
+			rb := rowBytes(g.Shape)
+			return ins[0][start*rb : (start+size)*rb], nil
+		case OpQKV, OpQKVBias:
+			rb := rowBytes(g.Shape)
+			if g.Op == OpQKVBias {
+				rb = elem
+			}
+			out := buf(size * rb)
+			return out, ops.FuseQKVRows(out, ins[0], ins[1], ins[2], ex.p.Dims.Heads, ex.p.Dims.Groups, ex.p.Dims.KVChannels, rb, start, size)
+		}
+	case SplitRow:
+		if g.Op == OpRename {
+			start, size, ok := ops.ChunkRange(int(g.Shape[1]), d.TPSize, d.TPRank)
+			if !ok {
+				return nil, fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
+			}
+			if d.TPSize == 1 {
+				return ins[0], nil
+			}
+			out := buf(int(g.Shape[0]) * size * elem)
+			return out, ops.SliceDim(out, ins[0], g.Shape, elem, 1, int64(start), int64(size))
+		}
+	case SplitSwiGLU:
+		if g.Op == OpStack {
+			half := g.Shape[0] / 2
+			start, size, ok := ops.ChunkRange(int(half), d.TPSize, d.TPRank)
+			if !ok {
+				return nil, fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
+			}
+			rb := rowBytes(g.Shape)
+			gate := ins[0][start*rb : (start+size)*rb]
+			up := ins[1][start*rb : (start+size)*rb]
+			out := buf(len(gate) + len(up))
+			copy(out, gate)
+			copy(out[len(gate):], up)
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("no byte transform for a %s op split as %s (this is a bug in omnitui; please report it)", g.Op, g.Split)
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w (is the disk full?)", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s to %s: %w (is the disk full?)", src, dst, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
+	}
+	return out.Close()
+}
