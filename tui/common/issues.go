@@ -1,0 +1,28 @@
+package common
+
+import (
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/tui/styles"
+)
+
+// IssueLines renders a plan issue word-wrapped to w cells: "✗ " for errors in the
+// error colour, "! " for warnings, with the opt-out flag when there is one.
+func IssueLines(st *styles.Styles, is core.Issue, w int) []string {
+	mark, style := "! ", st.Warning
+	if is.Severity == core.SevError {
+		mark, style = "✗ ", st.Error
+	}
+	msg := is.Message
+	if is.OptOut != "" {
+		msg += " (to accept it: " + is.OptOut + ")"
+	}
+	lines := Wrap(msg, w-4, "")
+	for i, l := range lines {
+		if i == 0 {
+			lines[i] = "  " + style.Render(mark+l)
+		} else {
+			lines[i] = "    " + style.Render(l)
+		}
+	}
+	return lines
+}

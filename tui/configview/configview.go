@@ -1,0 +1,355 @@
+// Package configview is view 2: config.json as a collapsible tree in file order,
+// values as written, with the keys the template maps marked with their Megatron
+// name, and the whole mca_config.json in a side panel.
+package configview
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/tree"
+)
+
+// Model is the config view.
+type Model struct {
+	ctx   *common.Context
+	tree  *tree.Model
+	nodes []*loader.JSONNode // per tree.Node.Data
+
+	planGen  int
+	byHF     map[string]*core.ConfigMapping
+	mcaIndex map[string]int // mca key -> index in Plan.MCAConfig
+	mapped   map[string]bool
+
+	panelFocus bool
+	panel      common.Scroller
+	panelSel   int // highlighted MCAConfig row, -1 none
+
+	width, height int
+}
+
+// New builds the config tree.
+func New(ctx *common.Context) *Model {
+	m := &Model{ctx: ctx, panelSel: -1, planGen: -1}
+	var roots []*tree.Node
+	if ctx.Ck != nil && ctx.Ck.Config != nil {
+		roots = m.build(ctx.Ck.Config, "", 0)
+	}
+	for _, r := range roots {
+		// Open the sub-configs one level so the structure shows at once.
+		r.Expanded = !r.IsLeaf() && strings.HasSuffix(r.Key, "_config")
+	}
+	m.tree = tree.New(roots, ctx.Styles, ctx.Keys)
+	m.tree.Noun = "key"
+	m.tree.Render = m.render
+	m.refreshPlan()
+	return m
+}
+
+// Tree exposes the tree (tests drive it).
+func (m *Model) Tree() *tree.Model { return m.tree }
+
+func (m *Model) build(n *loader.JSONNode, prefix string, depth int) []*tree.Node {
+	var out []*tree.Node
+	for i, c := range n.Children {
+		k := c.Key
+		if n.Kind == loader.JSONArray {
+			k = strconv.Itoa(i)
+		}
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		tn := &tree.Node{Key: k, Path: p, Data: len(m.nodes)}
+		m.nodes = append(m.nodes, c)
+		tn.Search = p + " " + c.Raw
+		if (c.Kind == loader.JSONObject || c.Kind == loader.JSONArray) && !compactable(c) {
+			tn.Container = true
+			tn.Children = m.build(c, p, depth+1)
+		}
+		out = append(out, tn)
+	}
+	return out
+}
+
+// compactable: an array of a few scalars shows on one line.
+func compactable(n *loader.JSONNode) bool {
+	if n.Kind != loader.JSONArray || len(n.Children) > 16 {
+		return false
+	}
+	for _, c := range n.Children {
+		if c.Kind == loader.JSONArray || c.Kind == loader.JSONObject {
+			return false
+		}
+	}
+	return true
+}
+
+func valueText(n *loader.JSONNode) string {
+	switch n.Kind {
+	case loader.JSONObject:
+		return fmt.Sprintf("{%d}", len(n.Children))
+	case loader.JSONArray:
+		if compactable(n) {
+			parts := make([]string, len(n.Children))
+			for i, c := range n.Children {
+				parts[i] = c.Raw
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		}
+		return fmt.Sprintf("[%d]", len(n.Children))
+	}
+	return n.Raw
+}
+
+func (m *Model) refreshPlan() {
+	if m.planGen == m.ctx.PlanGen {
+		return
+	}
+	m.planGen = m.ctx.PlanGen
+	m.byHF = map[string]*core.ConfigMapping{}
+	m.mcaIndex = map[string]int{}
+	m.mapped = map[string]bool{}
+	p := m.ctx.Plan
+	if p == nil {
+		return
+	}
+	for i := range p.Config {
+		c := &p.Config[i]
+		m.byHF[c.HFKey] = c
+		if !c.Missing {
+			m.mapped[c.MCAKey] = true
+		}
+	}
+	for i, kv := range p.MCAConfig {
+		m.mcaIndex[kv.Key] = i
+	}
+	m.syncPanel()
+}
+
+func (m *Model) render(n *tree.Node, selected bool) (string, string) {
+	st := m.ctx.Styles
+	jn := m.nodes[n.Data]
+	val := valueText(jn)
+	label := n.Key + ": " + val
+	if n.Container {
+		label = n.Key + " " + val
+	}
+	mp := m.byHF[n.Path]
+	right := ""
+	if mp != nil {
+		right = "→ " + mp.MCAKey
+	}
+	if selected {
+		return label, right
+	}
+	keyStyle := st.Value
+	if mp != nil {
+		keyStyle = st.Mark
+	}
+	if n.Container {
+		label = keyStyle.Render(n.Key) + " " + st.Muted.Render(val)
+	} else {
+		label = keyStyle.Render(n.Key) + st.Muted.Render(": ") + valueStyle(m, jn).Render(val)
+	}
+	return label, st.Mark.Render(right)
+}
+
+func valueStyle(m *Model, n *loader.JSONNode) interface{ Render(...string) string } {
+	st := m.ctx.Styles
+	switch n.Kind {
+	case loader.JSONString:
+		return st.OK
+	case loader.JSONNumber, loader.JSONBool, loader.JSONNull:
+		return st.Accent
+	}
+	return st.Value
+}
+
+// SetSize sets the body size.
+func (m *Model) SetSize(w, h int) {
+	m.width, m.height = w, h
+	tw, _ := m.split()
+	m.tree.SetSize(tw, max(h-1, 1))
+}
+
+// split returns the widths of the tree and the panel (0 = hidden).
+func (m *Model) split() (int, int) {
+	w := m.width
+	if w < 70 {
+		if m.panelFocus {
+			return 0, w
+		}
+		return w, 0
+	}
+	tw := w * 55 / 100
+	return tw, w - tw - 3
+}
+
+// Capturing reports whether the filter input has the keys.
+func (m *Model) Capturing() bool { return m.tree.Capturing() }
+
+// Activate refreshes the marks after a plan change.
+func (m *Model) Activate() tea.Cmd { m.refreshPlan(); return nil }
+
+// Update handles keys and plan changes.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case common.PlanChangedMsg:
+		m.refreshPlan()
+	case tea.KeyMsg:
+		km := m.ctx.Keys
+		if !m.tree.Capturing() && key.Matches(msg, km.Panel) {
+			m.panelFocus = !m.panelFocus
+			m.SetSize(m.width, m.height)
+			return nil
+		}
+		if m.panelFocus {
+			if key.Matches(msg, km.Back) {
+				m.panelFocus = false
+				m.SetSize(m.width, m.height)
+				return nil
+			}
+			n := 0
+			if m.ctx.Plan != nil {
+				n = len(m.ctx.Plan.MCAConfig)
+			}
+			m.panel.Update(msg, km, n, m.height-1)
+			return nil
+		}
+		if m.tree.Update(msg) {
+			m.syncPanel()
+		}
+	}
+	return nil
+}
+
+// syncPanel highlights the Megatron key of the selected config key.
+func (m *Model) syncPanel() {
+	m.panelSel = -1
+	n := m.tree.Selected()
+	if n == nil || m.ctx.Plan == nil {
+		return
+	}
+	if mp := m.byHF[n.Path]; mp != nil {
+		if i, ok := m.mcaIndex[mp.MCAKey]; ok {
+			m.panelSel = i
+			h := m.height - 1
+			if i < m.panel.Offset || i >= m.panel.Offset+h {
+				m.panel.Offset = max(i-h/2, 0)
+			}
+		}
+	}
+}
+
+// View draws the tree and the panel.
+func (m *Model) View() string {
+	m.refreshPlan()
+	st := m.ctx.Styles
+	tw, pw := m.split()
+	h := m.height
+	var left []string
+	if tw > 0 {
+		nm := 0
+		if m.ctx.Plan != nil {
+			for _, c := range m.ctx.Plan.Config {
+				if !c.Missing {
+					nm++
+				}
+			}
+		}
+		left = append(left, st.Title.Render("config.json")+st.Muted.Render(fmt.Sprintf("  %s in file order · ", common.Plural(len(m.nodes), "value")))+st.Mark.Render(fmt.Sprintf("%d mapped", nm)))
+		left = append(left, m.tree.ViewLines()...)
+	}
+	if pw == 0 {
+		return common.Fit(left, m.width, h)
+	}
+	right := m.panelLines(pw, h)
+	if tw == 0 {
+		return common.Fit(right, m.width, h)
+	}
+	sep := st.Border.Render(" │ ")
+	return common.Fit(common.SideBySide(left, tw, sep, right, h), m.width, h)
+}
+
+func (m *Model) panelLines(w, h int) []string {
+	st := m.ctx.Styles
+	p := m.ctx.Plan
+	title := st.Title.Render("mca_config.json")
+	if m.panelFocus {
+		title = "› " + title
+	}
+	if p == nil {
+		return []string{title, st.Error.Render("no plan: " + errText(m.ctx.PlanErr))}
+	}
+	out := []string{title + st.Muted.Render(fmt.Sprintf("  %s", common.Plural(len(p.MCAConfig), "key")))}
+	kw := 0
+	for _, kv := range p.MCAConfig {
+		kw = max(kw, common.Width(kv.Key))
+	}
+	kw = min(kw, w/2)
+	var rows []string
+	for i, kv := range p.MCAConfig {
+		ks := st.Value
+		if m.mapped[kv.Key] {
+			ks = st.Mark
+		}
+		mark := "  "
+		if i == m.panelSel {
+			mark = "› "
+		}
+		val := strings.ReplaceAll(kv.Value, "\n", " ")
+		row := mark + ks.Render(common.Pad(kv.Key, kw)) + " " + st.Muted.Render(common.Truncate(val, max(w-kw-3, 4)))
+		if i == m.panelSel && !st.Plain {
+			row = st.Selected.Render(common.Pad(mark+common.Pad(kv.Key, kw)+" "+common.Truncate(val, max(w-kw-3, 4)), w))
+		}
+		rows = append(rows, row)
+	}
+	var missing []string
+	for _, c := range p.Config {
+		if c.Missing {
+			missing = append(missing, c.HFKey)
+		}
+	}
+	if len(missing) > 0 {
+		rows = append(rows, "", st.Warning.Render("not in config.json (Megatron defaults apply):"))
+		for _, k := range missing {
+			rows = append(rows, st.Warning.Render("  "+k))
+		}
+	}
+	more := st.Muted.Render("  ↓ more: p, then ↓")
+	out = append(out, m.panel.Window(rows, h-1, more)...)
+	return out
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
+
+// ShortHelp is the one-line help.
+func (m *Model) ShortHelp() []key.Binding {
+	k := m.ctx.Keys
+	if m.tree.Capturing() {
+		return []key.Binding{k.Submit, k.Cancel}
+	}
+	if m.panelFocus {
+		return []key.Binding{k.Up, k.Down, k.Panel}
+	}
+	return []key.Binding{k.Up, k.Down, k.Toggle, k.Filter, k.Panel}
+}
+
+// FullHelp is the full help.
+func (m *Model) FullHelp() [][]key.Binding {
+	k := m.ctx.Keys
+	return [][]key.Binding{k.Nav(), {k.Toggle, k.Expand, k.Collapse, k.Filter, k.Back, k.Panel}}
+}

@@ -1,0 +1,636 @@
+// Package convert is the Convert view: choose the output directory and dtype,
+// confirm, and watch the conversion. core.Convert runs on its own goroutine and
+// reports through a channel that a tea.Cmd waits on, so the UI never blocks; esc
+// cancels it through its context.
+package convert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/tui/bar"
+	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/textfield"
+)
+
+// State is the view's phase.
+type State int
+
+// Phases.
+const (
+	StateForm State = iota
+	StateConfirmReplace
+	StateRunning
+	StateDone
+	StateFailed
+	StateCanceled
+)
+
+// DTypes are the output dtype choices.
+var DTypes = []string{"keep", "bf16", "fp16", "fp32"}
+
+const (
+	focusOut = iota
+	focusDType
+	focusStart
+	numFocus
+)
+
+// Model is the Convert view.
+type Model struct {
+	ctx   *common.Context
+	state State
+	focus int
+	out   textfield.Model
+	note  string // a one-line message under the form
+
+	runs int
+	run  *run
+	last core.Progress
+	res  *core.Result
+	err  error
+
+	width, height int
+}
+
+// run is one conversion in flight.
+type run struct {
+	id      int
+	plan    *core.Plan
+	out     string
+	started time.Time
+	cancel  context.CancelFunc
+	notify  chan struct{} // a progress event is waiting (capacity 1: events coalesce)
+	done    chan struct{} // closed when the converter returned
+
+	mu       sync.Mutex
+	latest   core.Progress
+	result   *core.Result
+	err      error
+	canceled bool
+}
+
+// progressMsg carries the latest progress of run id.
+type progressMsg struct {
+	id int
+	p  core.Progress
+}
+
+// doneMsg says run id finished.
+type doneMsg struct {
+	id  int
+	p   core.Progress
+	res *core.Result
+	err error
+}
+
+// tickMsg refreshes the elapsed time while nothing else arrives.
+type tickMsg struct{ id int }
+
+// New makes the Convert view.
+func New(ctx *common.Context) *Model {
+	m := &Model{ctx: ctx, out: textfield.New("")}
+	m.out.Placeholder = "output directory"
+	m.out.SetValue(defaultOut(ctx))
+	return m
+}
+
+func defaultOut(ctx *common.Context) string {
+	dir := ctx.Path
+	if ctx.Ck != nil && ctx.Ck.Dir != "" {
+		dir = ctx.Ck.Dir
+	}
+	if dir == "" {
+		return "mca-out"
+	}
+	dir = filepath.Clean(dir)
+	return dir + "-mca"
+}
+
+// State is the current phase (tests read it).
+func (m *Model) State() State { return m.state }
+
+// Result is the finished conversion's summary, if any.
+func (m *Model) Result() *core.Result { return m.res }
+
+// Err is the failed conversion's error, if any.
+func (m *Model) Err() error { return m.err }
+
+// SetOut sets the output directory field (tests use it).
+func (m *Model) SetOut(p string) { m.out.SetValue(p) }
+
+// SetSize sets the body size.
+func (m *Model) SetSize(w, h int) { m.width, m.height = w, h }
+
+// Capturing reports whether the output field takes the keys.
+func (m *Model) Capturing() bool { return m.state == StateForm && m.focus == focusOut && m.out.Focused() }
+
+// Running reports whether a conversion is in flight.
+func (m *Model) Running() bool { return m.state == StateRunning }
+
+// Activate focuses the output field when the form shows.
+func (m *Model) Activate() tea.Cmd {
+	if m.state == StateForm {
+		m.focus = focusOut
+		m.out.Focus()
+	}
+	return nil
+}
+
+// Shutdown cancels a running conversion and waits (up to timeout) until the
+// converter has cleaned up, so quitting never leaves half-written output.
+func (m *Model) Shutdown(timeout time.Duration) {
+	r := m.run
+	if r == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+	}
+}
+
+func (m *Model) dtypeIndex() int {
+	d := m.ctx.Settings.DType
+	for i, v := range DTypes {
+		if v == d {
+			return i
+		}
+	}
+	return 0
+}
+
+// Update handles keys and the conversion's messages.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case progressMsg:
+		if m.run == nil || msg.id != m.run.id {
+			return nil
+		}
+		m.last = msg.p
+		return m.run.wait()
+	case tickMsg:
+		if m.run == nil || msg.id != m.run.id || m.state != StateRunning {
+			return nil
+		}
+		return tick(msg.id)
+	case doneMsg:
+		if m.run == nil || msg.id != m.run.id {
+			return nil
+		}
+		m.last = msg.p
+		m.res, m.err = msg.res, msg.err
+		switch {
+		case msg.err == nil:
+			m.state = StateDone
+		case errors.Is(msg.err, context.Canceled) || m.run.canceledFlag():
+			m.state = StateCanceled
+		default:
+			m.state = StateFailed
+		}
+		m.run.cancel()
+		return nil
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return nil
+}
+
+func (m *Model) key(k tea.KeyMsg) tea.Cmd {
+	km := m.ctx.Keys
+	switch m.state {
+	case StateRunning:
+		if key.Matches(k, km.Cancel) && m.run != nil {
+			m.run.setCanceled()
+			m.run.cancel()
+			m.note = "canceling…"
+		}
+		return nil
+	case StateConfirmReplace:
+		switch {
+		case key.Matches(k, km.Yes):
+			return m.start(true)
+		case key.Matches(k, km.No):
+			m.state = StateForm
+			m.note = "not replaced: choose another output directory"
+			m.focus = focusOut
+			m.out.Focus()
+		}
+		return nil
+	case StateDone, StateFailed, StateCanceled:
+		if key.Matches(k, km.Restart) {
+			m.state = StateForm
+			m.note = ""
+			m.focus = focusStart
+		}
+		return nil
+	}
+	// The form.
+	if m.focus == focusOut && m.out.Focused() {
+		switch k.Type {
+		case tea.KeyEnter, tea.KeyDown:
+			m.out.Blur()
+			m.focus = focusDType
+		case tea.KeyUp:
+			m.out.Blur()
+			m.focus = focusStart
+		case tea.KeyEsc:
+			m.out.Blur()
+		default:
+			if m.out.Update(k) {
+				m.note = ""
+			}
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(k, km.Up):
+		m.focus = (m.focus + numFocus - 1) % numFocus
+	case key.Matches(k, km.Down):
+		m.focus = (m.focus + 1) % numFocus
+	case key.Matches(k, km.Back):
+		return func() tea.Msg { return common.BackMsg{} }
+	case m.focus == focusDType && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
+		d := 1
+		if key.Matches(k, km.Dec) {
+			d = -1
+		}
+		s := m.ctx.Settings
+		s.DType = DTypes[(m.dtypeIndex()+d+len(DTypes))%len(DTypes)]
+		msg := m.ctx.SetSettings(s)
+		return func() tea.Msg { return msg }
+	case key.Matches(k, km.Edit):
+		switch m.focus {
+		case focusOut:
+			m.out.Focus()
+		case focusStart:
+			return m.submit()
+		}
+	}
+	return nil
+}
+
+// Submit starts the conversion from the form, as pressing Convert does.
+func (m *Model) Submit() tea.Cmd { return m.submit() }
+
+func (m *Model) submit() tea.Cmd {
+	out := strings.TrimSpace(m.out.Value())
+	if out == "" {
+		m.note = "enter an output directory first"
+		m.focus = focusOut
+		m.out.Focus()
+		return nil
+	}
+	if m.ctx.Plan == nil || m.ctx.HasErrors() {
+		m.note = "the plan has errors: fix them in 5 Placement first"
+		return nil
+	}
+	if m.ctx.Converter == nil {
+		m.note = "this build cannot convert (no converter)"
+		return nil
+	}
+	if _, err := os.Stat(out); err == nil {
+		m.state = StateConfirmReplace
+		return nil
+	}
+	return m.start(false)
+}
+
+func (m *Model) start(force bool) tea.Cmd {
+	out := strings.TrimSpace(m.out.Value())
+	if abs, err := filepath.Abs(out); err == nil {
+		out = abs
+	}
+	m.runs++
+	cctx, cancel := context.WithCancel(context.Background())
+	r := &run{id: m.runs, plan: m.ctx.Plan, out: out, started: time.Now(), cancel: cancel,
+		notify: make(chan struct{}, 1), done: make(chan struct{})}
+	m.run = r
+	m.state = StateRunning
+	m.note = ""
+	m.res, m.err = nil, nil
+	m.last = core.Progress{}
+	conv, ck, plan := m.ctx.Converter, m.ctx.Ck, m.ctx.Plan
+	opt := core.ConvertOptions{Out: out, Force: force, Progress: r.report}
+	go func() {
+		defer close(r.done)
+		res, err := safeConvert(conv, cctx, ck, plan, opt)
+		r.mu.Lock()
+		r.result, r.err = res, err
+		r.mu.Unlock()
+	}()
+	return tea.Batch(r.wait(), tick(r.id))
+}
+
+// safeConvert turns a converter panic into an error, so the app shows it instead of crashing.
+func safeConvert(conv common.Converter, ctx context.Context, ck *loader.Checkpoint, p *core.Plan, opt core.ConvertOptions) (res *core.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("the converter crashed (%v): this is a bug in omnitui, please report it", r)
+		}
+	}()
+	return conv(ctx, ck, p, opt)
+}
+
+func (r *run) report(p core.Progress) {
+	p.RankBytes = append([]int64(nil), p.RankBytes...)
+	r.mu.Lock()
+	r.latest = p
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *run) snapshot() core.Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest
+}
+
+func (r *run) setCanceled() {
+	r.mu.Lock()
+	r.canceled = true
+	r.mu.Unlock()
+}
+
+func (r *run) canceledFlag() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.canceled
+}
+
+// wait is the Cmd that blocks until the converter reports or finishes.
+func (r *run) wait() tea.Cmd {
+	return func() tea.Msg {
+		select {
+		case <-r.notify:
+			return progressMsg{id: r.id, p: r.snapshot()}
+		case <-r.done:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return doneMsg{id: r.id, p: r.latest, res: r.result, err: r.err}
+		}
+	}
+}
+
+func tick(id int) tea.Cmd {
+	return tea.Tick(500*time.Millisecond, func(time.Time) tea.Msg { return tickMsg{id: id} })
+}
+
+// View draws the current phase.
+func (m *Model) View() string {
+	var lines []string
+	switch m.state {
+	case StateForm:
+		lines = m.formView()
+	case StateConfirmReplace:
+		lines = m.confirmView()
+	case StateRunning:
+		lines = m.runningView()
+	default:
+		lines = m.finishView()
+	}
+	return common.Fit(lines, m.width, m.height)
+}
+
+func (m *Model) formView() []string {
+	ctx := m.ctx
+	st := ctx.Styles
+	w := m.width
+	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 12)) }
+	cur := func(f int) string {
+		if f == m.focus {
+			return "› "
+		}
+		return "  "
+	}
+	out := []string{st.Title.Render("Convert") + st.Muted.Render("  write the Megatron-Core checkpoint"), ""}
+	field := m.out.View(max(w-16, 8), st.Value, st.Cursor, st.Muted)
+	out = append(out, cur(focusOut)+lbl("output dir")+field)
+	dt := ctx.Settings.DType
+	if dt == "" {
+		dt = "keep"
+	}
+	dv := dt
+	if m.focus == focusDType {
+		dv = "‹ " + dt + " ›"
+	}
+	out = append(out, cur(focusDType)+lbl("dtype")+dv+st.Muted.Render("  (keep = as in the checkpoint)"))
+	btn := "[ Convert ]"
+	if m.focus == focusStart && !st.Plain {
+		btn = st.TabActive.Render("Convert")
+	}
+	out = append(out, cur(focusStart)+lbl("")+btn)
+	out = append(out, "")
+	if p := ctx.Plan; p != nil {
+		var bytes int64
+		var tensors int
+		for _, r := range p.Ranks {
+			bytes += r.Bytes
+			tensors += r.Tensors
+		}
+		set := p.Settings
+		out = append(out, lbl("plan")+common.SettingsLine(set.TP, set.PP, set.VPP, set.EP, set.ETP)+
+			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(tensors, "tensor"), common.Bytes(bytes))))
+	}
+	if ctx.HasErrors() {
+		out = append(out, st.Error.Render("✗ the plan has errors; fix them in 5 Placement:"))
+		if ctx.Plan == nil && ctx.PlanErr != nil {
+			out = append(out, common.Wrap(st.Error.Render("  "+ctx.PlanErr.Error()), w, "    ")...)
+		} else if ctx.Plan != nil {
+			for _, is := range ctx.Plan.Issues {
+				if is.Severity == core.SevError {
+					out = append(out, common.IssueLines(st, is, w)...)
+				}
+			}
+		}
+	}
+	if m.note != "" {
+		out = append(out, "", st.Warning.Render(m.note))
+	}
+	return out
+}
+
+func (m *Model) confirmView() []string {
+	st := m.ctx.Styles
+	out := strings.TrimSpace(m.out.Value())
+	lines := []string{st.Title.Render("Convert"), ""}
+	lines = append(lines, common.Wrap(st.Warning.Render(fmt.Sprintf("%s already exists.", out)), m.width, "")...)
+	lines = append(lines, "Replace it? The old output is removed only once the new one is complete.", "",
+		st.Key.Render("y")+" replace   "+st.Key.Render("n")+" keep it and choose another directory")
+	return lines
+}
+
+func (m *Model) runningView() []string {
+	st := m.ctx.Styles
+	w := m.width
+	r := m.run
+	p := m.last
+	elapsed := time.Since(r.started)
+	lines := []string{st.Title.Render("Converting") + " → " + common.TruncateLeft(r.out, max(w-15, 8)), ""}
+	frac := 0.0
+	if p.BytesTotal > 0 {
+		frac = float64(p.BytesDone) / float64(p.BytesTotal)
+	}
+	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
+	lines = append(lines, lbl("overall")+bar.Progress(frac, max(w-9, 8), st.BarFill, st.BarEmpty))
+	lines = append(lines, lbl("")+fmt.Sprintf("%s / %s · %s / %s tensors", common.Bytes(p.BytesDone), common.Bytes(p.BytesTotal),
+		common.Count(int64(p.TensorsDone)), common.Count(int64(p.TensorsTotal))))
+	rate, eta := "–", "–"
+	if s := elapsed.Seconds(); s > 0 && p.BytesDone > 0 {
+		rate = common.Bytes(int64(float64(p.BytesDone)/s)) + "/s"
+		if p.BytesTotal > p.BytesDone {
+			eta = common.Duration(time.Duration(float64(elapsed) * float64(p.BytesTotal-p.BytesDone) / float64(p.BytesDone)))
+		} else {
+			eta = "0s"
+		}
+	}
+	lines = append(lines, lbl("")+fmt.Sprintf("%s · elapsed %s · ETA %s", rate, common.Duration(elapsed), eta))
+	lines = append(lines, lbl("tensor")+common.TruncateLeft(p.Tensor, max(w-9, 8)))
+	if m.note != "" {
+		lines = append(lines, st.Warning.Render(m.note))
+	} else {
+		lines = append(lines, st.Muted.Render("esc cancels; nothing is left under the output name"))
+	}
+	lines = append(lines, st.Title.Render("rank files"))
+	room := m.height - len(lines)
+	ranks := r.plan.Ranks
+	lw := 0
+	for _, rf := range ranks {
+		lw = max(lw, common.Width(common.RankLabel(rf.Path)))
+	}
+	lw = min(lw, 18)
+	// Show the ranks being written first when they do not all fit.
+	order := make([]int, 0, len(ranks))
+	for i := range ranks {
+		order = append(order, i)
+	}
+	if len(order) > room && room > 0 {
+		active := order[:0:0]
+		rest := []int{}
+		for _, i := range order {
+			done := rankDone(p, i)
+			if done > 0 && done < ranks[i].Bytes {
+				active = append(active, i)
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		order = append(active, rest...)
+	}
+	for n, i := range order {
+		if n >= room-1 && len(order) > room {
+			lines = append(lines, st.Muted.Render(fmt.Sprintf("  … %d more", len(order)-n)))
+			break
+		}
+		rf := ranks[i]
+		f := 0.0
+		if rf.Bytes > 0 {
+			f = float64(rankDone(p, i)) / float64(rf.Bytes)
+		}
+		lines = append(lines, "  "+common.Pad(common.RankLabel(rf.Path), lw)+" "+bar.Progress(f, max(w-lw-16, 8), st.BarFill, st.BarEmpty)+" "+common.PadLeft(common.Bytes(rf.Bytes), 10))
+	}
+	return lines
+}
+
+func rankDone(p core.Progress, i int) int64 {
+	if i < len(p.RankBytes) {
+		return p.RankBytes[i]
+	}
+	return 0
+}
+
+func (m *Model) finishView() []string {
+	st := m.ctx.Styles
+	w := m.width
+	out := m.run.out
+	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
+	var lines []string
+	switch m.state {
+	case StateDone:
+		res := m.res
+		if res == nil {
+			res = &core.Result{Out: out}
+		}
+		if res.Out != "" {
+			out = res.Out
+		}
+		rate := ""
+		if s := res.Elapsed.Seconds(); s > 0 {
+			rate = " · " + common.Bytes(int64(float64(res.Bytes)/s)) + "/s"
+		}
+		lines = append(lines, st.OK.Render("✓ Converted")+st.Muted.Render(" in "+common.Duration(res.Elapsed)), "")
+		lines = append(lines, lbl("output")+common.TruncateLeft(out, max(w-9, 8)))
+		lines = append(lines, lbl("wrote")+fmt.Sprintf("%s · %s · %s%s", common.Plural(len(res.Files), "rank file"), common.Plural(res.Tensors, "tensor"), common.Bytes(res.Bytes), rate))
+		room := m.height - len(lines) - 3
+		for i, f := range res.Files {
+			if i >= room-1 && len(res.Files) > room {
+				lines = append(lines, st.Muted.Render(fmt.Sprintf("  … %d more", len(res.Files)-i)))
+				break
+			}
+			lines = append(lines, "  "+f)
+		}
+		lines = append(lines, "  mca_config.json")
+	case StateCanceled:
+		lines = append(lines, st.Warning.Render("Conversion canceled"), "")
+		lines = append(lines, common.Wrap("nothing was written under "+out, w, "  ")...)
+	case StateFailed:
+		lines = append(lines, st.Error.Render("✗ Conversion failed"), "")
+		msg := "unknown error"
+		if m.err != nil {
+			msg = m.err.Error()
+		}
+		lines = append(lines, common.Wrap(st.Error.Render(msg), w, "  ")...)
+		lines = append(lines, "", common.Truncate("nothing was left under "+out, w))
+	}
+	lines = append(lines, "", st.Muted.Render("enter back to the form · q quit"))
+	return lines
+}
+
+// ShortHelp is the one-line help.
+func (m *Model) ShortHelp() []key.Binding {
+	k := m.ctx.Keys
+	switch m.state {
+	case StateRunning:
+		return []key.Binding{k.Cancel}
+	case StateConfirmReplace:
+		return []key.Binding{k.Yes, k.No}
+	case StateDone, StateFailed, StateCanceled:
+		return []key.Binding{k.Restart, k.Quit}
+	}
+	if m.Capturing() {
+		return []key.Binding{k.Submit, key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "done editing"))}
+	}
+	return []key.Binding{k.Up, k.Down, k.Edit, k.Back}
+}
+
+// FullHelp is the full help.
+func (m *Model) FullHelp() [][]key.Binding {
+	k := m.ctx.Keys
+	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Dec, k.Inc}, {k.Cancel, k.Yes, k.No, k.Back}}
+}
+
+// StatusNote is a short note for the status bar while a conversion runs.
+func (m *Model) StatusNote() string {
+	if m.state != StateRunning {
+		return ""
+	}
+	if m.last.BytesTotal <= 0 {
+		return "converting…"
+	}
+	return fmt.Sprintf("converting %.0f%%", 100*float64(m.last.BytesDone)/float64(m.last.BytesTotal))
+}

@@ -1,0 +1,13 @@
+package tui
+
+import (
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/tui/common"
+)
+
+// The core functions the app uses unless an Option replaces them.
+var (
+	defaultPlanner    common.Planner = core.BuildPlan
+	defaultConverter  common.Converter
+	defaultClassifier               = core.Component
+)

@@ -1,0 +1,655 @@
+// Package placement is view 5: the parallel settings edited in place, and what the
+// plan does with them: the pipeline grid of stages × virtual chunks, the expert
+// split, bytes per rank file, the plan's errors next to the setting that causes
+// them, and the rank files the selected weight lands in.
+package placement
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/tui/bar"
+	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/textfield"
+)
+
+// Field identifies one editable setting.
+type Field int
+
+// The editable settings, in form order.
+const (
+	FTP Field = iota
+	FPP
+	FVPP
+	FEP
+	FETP
+	FLayout
+	FAccountEmbedding
+	FAccountLoss
+	FGroupedGEMM
+	FLegacyGroupedGEMM
+	FImpl
+	FSkipUnmapped
+	FDropAudio
+	FIgnoreDeepstack
+	FAllowUneven
+	numFields
+)
+
+var fieldNames = [numFields]string{
+	"TP", "PP", "VPP", "EP", "ETP", "layout",
+	"acct. embedding", "acct. loss",
+	"grouped GEMM", "legacy GEMM", "impl",
+	"skip unmapped", "drop audio out", "ignore deepstack", "allow uneven",
+}
+
+func (f Field) isInt() bool  { return f <= FETP }
+func (f Field) isText() bool { return f == FLayout }
+func (f Field) isBool() bool { return f >= FAccountEmbedding && f != FImpl }
+
+// Model is the placement view.
+type Model struct {
+	ctx     *common.Context
+	focus   Field
+	editing bool
+	input   textfield.Model
+	right   common.Scroller
+	rightN  int
+
+	width, height int
+}
+
+// New makes the placement view.
+func New(ctx *common.Context) *Model {
+	return &Model{ctx: ctx, input: textfield.New("")}
+}
+
+// Focus is the focused setting (tests read it).
+func (m *Model) Focus() Field { return m.focus }
+
+// SetSize sets the body size.
+func (m *Model) SetSize(w, h int) { m.width, m.height = w, h }
+
+// Capturing reports whether a value is being typed.
+func (m *Model) Capturing() bool { return m.editing }
+
+// Activate is called when the view is shown.
+func (m *Model) Activate() tea.Cmd { return nil }
+
+func (m *Model) value(f Field) string {
+	s := m.ctx.Settings
+	b := func(v bool) string {
+		if v {
+			return "[x]"
+		}
+		return "[ ]"
+	}
+	switch f {
+	case FTP:
+		return strconv.Itoa(s.TP)
+	case FPP:
+		return strconv.Itoa(s.PP)
+	case FVPP:
+		if s.VPP == 0 {
+			return "– (not set)"
+		}
+		return strconv.Itoa(s.VPP)
+	case FEP:
+		return strconv.Itoa(s.EP)
+	case FETP:
+		if s.ETP == 0 {
+			return "= TP"
+		}
+		return strconv.Itoa(s.ETP)
+	case FLayout:
+		if s.Layout == "" {
+			return "uniform"
+		}
+		return s.Layout
+	case FAccountEmbedding:
+		return b(s.AccountEmbedding)
+	case FAccountLoss:
+		return b(s.AccountLoss)
+	case FGroupedGEMM:
+		return b(s.GroupedGEMM)
+	case FLegacyGroupedGEMM:
+		return b(s.LegacyGroupedGEMM)
+	case FImpl:
+		if s.TransformerImpl == "" {
+			return "transformer_engine"
+		}
+		return s.TransformerImpl
+	case FSkipUnmapped:
+		return b(s.SkipUnmapped)
+	case FDropAudio:
+		return b(s.DropAudioOutput)
+	case FIgnoreDeepstack:
+		return b(s.IgnoreDeepstack)
+	case FAllowUneven:
+		return b(s.AllowUneven)
+	}
+	return ""
+}
+
+// intPtr returns the int setting behind f and its minimum.
+func intPtr(s *core.Settings, f Field) (*int, int) {
+	switch f {
+	case FTP:
+		return &s.TP, 1
+	case FPP:
+		return &s.PP, 1
+	case FVPP:
+		return &s.VPP, 0
+	case FEP:
+		return &s.EP, 1
+	case FETP:
+		return &s.ETP, 0
+	}
+	return nil, 0
+}
+
+func boolPtr(s *core.Settings, f Field) *bool {
+	switch f {
+	case FAccountEmbedding:
+		return &s.AccountEmbedding
+	case FAccountLoss:
+		return &s.AccountLoss
+	case FGroupedGEMM:
+		return &s.GroupedGEMM
+	case FLegacyGroupedGEMM:
+		return &s.LegacyGroupedGEMM
+	case FSkipUnmapped:
+		return &s.SkipUnmapped
+	case FDropAudio:
+		return &s.DropAudioOutput
+	case FIgnoreDeepstack:
+		return &s.IgnoreDeepstack
+	case FAllowUneven:
+		return &s.AllowUneven
+	}
+	return nil
+}
+
+// apply sets new settings and announces the rebuilt plan.
+func (m *Model) apply(s core.Settings) tea.Cmd {
+	msg := m.ctx.SetSettings(s)
+	return func() tea.Msg { return msg }
+}
+
+// Update edits the settings.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	k, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return nil
+	}
+	km := m.ctx.Keys
+	if m.editing {
+		switch k.Type {
+		case tea.KeyEnter:
+			m.editing = false
+			m.input.Blur()
+			return m.commit(strings.TrimSpace(m.input.Value()))
+		case tea.KeyEsc:
+			m.editing = false
+			m.input.Blur()
+		default:
+			m.input.Update(k)
+		}
+		return nil
+	}
+	s := m.ctx.Settings
+	switch {
+	case key.Matches(k, km.Up):
+		m.focus = (m.focus + numFields - 1) % numFields
+	case key.Matches(k, km.Down):
+		m.focus = (m.focus + 1) % numFields
+	case key.Matches(k, km.Top):
+		m.focus = 0
+	case key.Matches(k, km.Bottom):
+		m.focus = numFields - 1
+	case key.Matches(k, km.PageDown):
+		m.right.Offset += max(m.height-2, 1)
+		m.right.Clamp(m.rightN, m.height)
+	case key.Matches(k, km.PageUp):
+		m.right.Offset -= max(m.height-2, 1)
+		m.right.Clamp(m.rightN, m.height)
+	case key.Matches(k, km.Inc), key.Matches(k, km.Dec):
+		d := 1
+		if key.Matches(k, km.Dec) {
+			d = -1
+		}
+		switch {
+		case m.focus.isInt():
+			p, lo := intPtr(&s, m.focus)
+			if *p+d < lo {
+				return nil
+			}
+			*p += d
+			return m.apply(s)
+		case m.focus.isBool():
+			p := boolPtr(&s, m.focus)
+			*p = !*p
+			return m.apply(s)
+		case m.focus == FImpl:
+			s.TransformerImpl = toggleImpl(s.TransformerImpl)
+			return m.apply(s)
+		}
+	case key.Matches(k, km.Edit):
+		switch {
+		case m.focus.isBool():
+			p := boolPtr(&s, m.focus)
+			*p = !*p
+			return m.apply(s)
+		case m.focus == FImpl:
+			s.TransformerImpl = toggleImpl(s.TransformerImpl)
+			return m.apply(s)
+		default:
+			m.editing = true
+			v := ""
+			if m.focus.isText() {
+				v = s.Layout
+			} else if p, _ := intPtr(&s, m.focus); p != nil && *p > 0 {
+				v = strconv.Itoa(*p)
+			}
+			m.input.SetValue(v)
+			m.input.Focus()
+		}
+	}
+	return nil
+}
+
+// Edit sets a field from text, as typing it and pressing enter does (tests use it).
+func (m *Model) commit(v string) tea.Cmd {
+	s := m.ctx.Settings
+	if m.focus.isText() {
+		s.Layout = v
+		return m.apply(s)
+	}
+	p, lo := intPtr(&s, m.focus)
+	if p == nil {
+		return nil
+	}
+	if v == "" || v == "-" {
+		v = strconv.Itoa(lo)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo {
+		return nil // not a valid size: keep the old value
+	}
+	*p = n
+	return m.apply(s)
+}
+
+func toggleImpl(s string) string {
+	if s == "local" {
+		return "transformer_engine"
+	}
+	return "local"
+}
+
+// fieldOf guesses which setting an issue is about, from its code.
+func fieldOf(code string) (Field, bool) {
+	c := strings.ToLower(code)
+	switch {
+	case strings.Contains(c, "etp"):
+		return FETP, true
+	case strings.Contains(c, "legacy"):
+		return FLegacyGroupedGEMM, true
+	case strings.Contains(c, "grouped"):
+		return FGroupedGEMM, true
+	case strings.Contains(c, "impl"):
+		return FImpl, true
+	case strings.Contains(c, "layout"):
+		return FLayout, true
+	case strings.Contains(c, "vpp"), strings.Contains(c, "virtual"):
+		return FVPP, true
+	case strings.Contains(c, "account"):
+		return FAccountEmbedding, true
+	case strings.Contains(c, "deepstack"):
+		return FPP, true
+	case strings.Contains(c, "unmapped"), strings.Contains(c, "no-rule"):
+		return FSkipUnmapped, true
+	case strings.Contains(c, "audio"), strings.Contains(c, "talker"):
+		return FDropAudio, true
+	case strings.Contains(c, "ep-"), strings.HasPrefix(c, "ep"), strings.Contains(c, "expert"):
+		return FEP, true
+	case strings.Contains(c, "pp"), strings.Contains(c, "pipeline"), strings.Contains(c, "stage"):
+		return FPP, true
+	case strings.Contains(c, "tp"), strings.Contains(c, "divis"), strings.Contains(c, "uneven"):
+		return FTP, true
+	}
+	return 0, false
+}
+
+// View draws the form and the consequences.
+func (m *Model) View() string {
+	st := m.ctx.Styles
+	w, h := m.width, m.height
+	formW := 40
+	if w < 100 {
+		formW = 34
+	}
+	if w < 60 {
+		// Too narrow for two columns: the form alone, its issues below.
+		return common.Fit(m.form(w), w, h)
+	}
+	rw := w - formW - 3
+	right := m.rightLines(rw)
+	m.rightN = len(right)
+	more := st.Muted.Render(fmt.Sprintf("  ↓ %d more lines (pgdn)", len(right)-m.right.Offset-h+1))
+	right = m.right.Window(right, h, more)
+	return common.Fit(common.SideBySide(m.form(formW), formW, st.Border.Render(" │ "), right, h), w, h)
+}
+
+func (m *Model) issuesByField() map[Field][]core.Issue {
+	out := map[Field][]core.Issue{}
+	if m.ctx.Plan == nil {
+		return out
+	}
+	for _, is := range m.ctx.Plan.Issues {
+		if f, ok := fieldOf(is.Code); ok {
+			out[f] = append(out[f], is)
+		}
+	}
+	return out
+}
+
+func (m *Model) form(w int) []string {
+	st := m.ctx.Styles
+	byField := m.issuesByField()
+	out := []string{st.Title.Render("Settings") + st.Muted.Render("  ←/→ change · enter edit")}
+	const nameW = 18
+	for f := Field(0); f < numFields; f++ {
+		if f == FAccountEmbedding || f == FSkipUnmapped {
+			out = append(out, st.Border.Render(strings.Repeat("╌", max(w-2, 1))))
+		}
+		cur := "  "
+		if f == m.focus {
+			cur = "› "
+		}
+		mark := " "
+		style := st.Value
+		for _, is := range byField[f] {
+			if is.Severity == core.SevError {
+				mark, style = "✗", st.Error
+				break
+			}
+			mark, style = "!", st.Warning
+		}
+		val := m.value(f)
+		if f == m.focus && m.editing {
+			val = m.input.View(max(w-nameW-4, 4), st.Value, st.Cursor, st.Muted)
+		} else if f.isInt() || f == FImpl || f.isText() {
+			if f == m.focus {
+				val = "‹ " + val + " ›"
+			}
+		}
+		line := cur + common.Pad(fieldNames[f], nameW-2) + mark + " " + val
+		if f == m.focus && !st.Plain && !m.editing {
+			line = st.Selected.Render(common.Pad(line, w))
+		} else if mark != " " {
+			line = cur + common.Pad(fieldNames[f], nameW-2) + style.Render(mark) + " " + style.Render(val)
+		}
+		out = append(out, line)
+	}
+	// The focused field's issues, in words.
+	if iss := byField[m.focus]; len(iss) > 0 {
+		out = append(out, "")
+		for _, is := range iss {
+			out = append(out, common.IssueLines(st, is, w)...)
+		}
+	} else {
+		out = append(out, "", st.Muted.Render(hint(m.focus)))
+	}
+	return out
+}
+
+func hint(f Field) string {
+	switch f {
+	case FTP:
+		return "tensor parallel size"
+	case FPP:
+		return "pipeline parallel size"
+	case FVPP:
+		return "virtual pipeline size (– = not set)"
+	case FEP:
+		return "expert parallel size"
+	case FETP:
+		return "expert tensor parallel (= TP)"
+	case FLayout:
+		return "e.g. Et*12|t*12|t*12|t*12L"
+	case FImpl:
+		return "transformer_engine or local"
+	}
+	return "space toggles"
+}
+
+func (m *Model) rightLines(w int) []string {
+	ctx := m.ctx
+	st := ctx.Styles
+	p := ctx.Plan
+	if p == nil {
+		msg := "no plan"
+		if ctx.PlanErr != nil {
+			msg = ctx.PlanErr.Error()
+		}
+		return append([]string{st.Title.Render("Plan")}, common.Wrap(st.Error.Render("✗ "+msg), w, "  ")...)
+	}
+	var out []string
+	// Issues, errors first.
+	errs, warns := ctx.IssueCounts()
+	if errs == 0 {
+		out = append(out, st.OK.Render("✓ the plan converts")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+	} else {
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+	}
+	for _, sev := range []core.Severity{core.SevError, core.SevWarning} {
+		for _, is := range p.Issues {
+			if is.Severity != sev {
+				continue
+			}
+			if f, ok := fieldOf(is.Code); ok {
+				is.Message = fieldNames[f] + ": " + is.Message
+			}
+			out = append(out, common.IssueLines(st, is, w)...)
+		}
+	}
+	out = append(out, "")
+	out = append(out, m.grid(w)...)
+	out = append(out, "")
+	out = append(out, m.experts(w)...)
+	out = append(out, "")
+	out = append(out, m.rankBars(w)...)
+	if sel := m.selected(w); len(sel) > 0 {
+		out = append(out, "")
+		out = append(out, sel...)
+	}
+	return out
+}
+
+// grid draws the pipeline: one row per PP stage, one column per virtual chunk.
+func (m *Model) grid(w int) []string {
+	st := m.ctx.Styles
+	p := m.ctx.Plan
+	pp := max(p.Settings.PP, 1)
+	vp := 1
+	for _, s := range p.Stages {
+		vp = max(vp, s.VP+1)
+		pp = max(pp, s.PP+1)
+	}
+	out := []string{st.Title.Render("Pipeline") + st.Muted.Render(fmt.Sprintf("  %d stage(s) × %d virtual chunk(s) · %d decoder layers", pp, vp, p.Dims.Layers))}
+	if len(p.Stages) == 0 {
+		return append(out, st.Muted.Render("  no stages (the plan could not place the layers)"))
+	}
+	cells := make([][]string, pp)
+	extras := make([][]string, pp)
+	for i := range cells {
+		cells[i] = make([]string, vp)
+		extras[i] = make([]string, vp)
+	}
+	for _, s := range p.Stages {
+		if s.PP >= pp || s.VP >= vp || s.PP < 0 || s.VP < 0 {
+			continue
+		}
+		c := "–"
+		if s.Count > 0 {
+			c = fmt.Sprintf("L%d–%d (%d)", s.First, s.First+s.Count-1, s.Count)
+		} else {
+			c = "no layers"
+		}
+		cells[s.PP][s.VP] = c
+	}
+	for _, r := range p.Ranks {
+		if r.TP != 0 || r.EP != 0 || r.PP >= pp {
+			continue
+		}
+		for _, ch := range r.Chunks {
+			if ch.VP < vp && ch.VP >= 0 {
+				extras[r.PP][ch.VP] = common.Extras(ch.Extras)
+			}
+		}
+	}
+	cw := max((w-5)/vp, 6)
+	head := "     "
+	for v := 0; v < vp; v++ {
+		head += common.Pad(fmt.Sprintf("vp%d", v), cw)
+	}
+	if vp > 1 {
+		out = append(out, st.Muted.Render(head))
+	}
+	for i := 0; i < pp; i++ {
+		row := st.Label.Render(common.Pad(fmt.Sprintf("pp%d", i), 5))
+		ex := "     "
+		anyEx := false
+		for v := 0; v < vp; v++ {
+			cell := cells[i][v]
+			if cell == "no layers" {
+				row += st.Warning.Render(common.Pad(cell, cw))
+			} else {
+				row += common.Pad(cell, cw)
+			}
+			if extras[i][v] != "" {
+				anyEx = true
+			}
+			ex += common.Pad(extras[i][v], cw)
+		}
+		out = append(out, row)
+		if anyEx {
+			if vp == 1 {
+				// One column: let the extras use the whole width.
+				for _, l := range common.Wrap(extras[i][0], w-5, "") {
+					out = append(out, st.Accent.Render("     "+l))
+				}
+			} else {
+				out = append(out, st.Accent.Render(ex))
+			}
+		}
+	}
+	return out
+}
+
+func (m *Model) experts(w int) []string {
+	st := m.ctx.Styles
+	p := m.ctx.Plan
+	e := p.Dims.Experts
+	ep := max(p.Settings.EP, 1)
+	if e == 0 {
+		return []string{st.Title.Render("Experts") + st.Muted.Render("  dense model: nothing to split")}
+	}
+	per := e / ep
+	out := []string{st.Title.Render("Experts") + st.Muted.Render(fmt.Sprintf("  EP %d · %d experts", ep, e))}
+	if e%ep != 0 {
+		return append(out, st.Error.Render(fmt.Sprintf("  %d experts do not divide by EP %d", e, ep)))
+	}
+	var parts []string
+	for r := 0; r < ep; r++ {
+		parts = append(parts, fmt.Sprintf("ep%d: %d–%d", r, r*per, (r+1)*per-1))
+	}
+	line := "  " + fmt.Sprintf("%d per rank, local 0–%d · ", per, per-1) + strings.Join(parts, " · ")
+	return append(out, common.Wrap(line, w, "  ")...)
+}
+
+func (m *Model) rankBars(w int) []string {
+	st := m.ctx.Styles
+	p := m.ctx.Plan
+	var total, largest int64
+	big := -1
+	for i, r := range p.Ranks {
+		total += r.Bytes
+		if r.Bytes > largest {
+			largest, big = r.Bytes, i
+		}
+	}
+	out := []string{st.Title.Render("Rank files") + st.Muted.Render(fmt.Sprintf("  %d · %s in all", len(p.Ranks), common.Bytes(total)))}
+	if big >= 0 {
+		out = append(out, st.Muted.Render("  largest: ")+st.BarBig.Render(common.RankLabel(p.Ranks[big].Path))+st.Muted.Render(" "+common.Bytes(largest)))
+	}
+	lw := 0
+	for _, r := range p.Ranks {
+		lw = max(lw, common.Width(common.RankLabel(r.Path)))
+	}
+	lw = min(lw, 18)
+	bw := w - lw - 17
+	for i, r := range p.Ranks {
+		fill := st.BarFill
+		mark := ""
+		if i == big {
+			fill = st.BarBig
+			mark = " ◀"
+		}
+		f := 0.0
+		if largest > 0 {
+			f = float64(r.Bytes) / float64(largest)
+		}
+		line := "  " + common.Pad(common.RankLabel(r.Path), lw) + " "
+		if bw >= 4 {
+			line += bar.Render(f, bw, fill, st.BarEmpty) + " "
+		}
+		line += common.PadLeft(common.Bytes(r.Bytes), 10) + mark
+		out = append(out, line)
+	}
+	return out
+}
+
+func (m *Model) selected(w int) []string {
+	ctx := m.ctx
+	st := ctx.Styles
+	i := ctx.Selected
+	if i < 0 || ctx.Ck == nil || i >= len(ctx.Ck.Tensors) {
+		return common.Wrap(st.Muted.Render("select a weight in 3 Weights or 4 Mapping to see where it lands"), w, "")
+	}
+	out := []string{st.Title.Render("Selected") + " " + common.TruncateLeft(ctx.Ck.Tensors[i].Name, max(w-9, 8))}
+	g := ctx.GroupOf(i)
+	if g == nil {
+		return append(out, st.Error.Render("  ✗ left out of the plan: see 4 Mapping"))
+	}
+	out = append(out, st.Muted.Render(fmt.Sprintf("  → %s (%s) in %s:", common.Truncate(g.Name, max(w-30, 10)), g.Split, common.Plural(len(g.Dests), "place"))))
+	for j, d := range g.Dests {
+		if j == 16 {
+			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-16)))
+			break
+		}
+		out = append(out, "  "+common.DestLine(ctx.Plan, d, w-2))
+	}
+	return out
+}
+
+// ShortHelp is the one-line help.
+func (m *Model) ShortHelp() []key.Binding {
+	k := m.ctx.Keys
+	if m.editing {
+		return []key.Binding{k.Submit, k.Cancel}
+	}
+	return []key.Binding{k.Up, k.Down, k.Dec, k.Inc, k.Edit, k.PageDown, k.Convert}
+}
+
+// FullHelp is the full help.
+func (m *Model) FullHelp() [][]key.Binding {
+	k := m.ctx.Keys
+	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom}, {k.Dec, k.Inc, k.Edit, k.PageUp, k.PageDown, k.Convert}}
+}

@@ -1,0 +1,49 @@
+// Package statusbar draws the bottom status line: which checkpoint, which
+// settings, whether the plan converts, and a pointer to the help.
+package statusbar
+
+import (
+	"path/filepath"
+
+	"github.com/omnitui/omnitui/tui/common"
+)
+
+// View draws the status line in width cells. running is a short note about a
+// conversion in flight ("" for none).
+func View(ctx *common.Context, running string, width int) string {
+	st := ctx.Styles
+	name := ctx.Path
+	if ctx.Ck != nil && ctx.Ck.Dir != "" {
+		name = ctx.Ck.Dir
+	}
+	name = filepath.Base(filepath.Clean(name))
+	s := ctx.Settings
+	etp := s.ETP
+	left := st.StatusKey.Render(name) + st.Status.Render(" · "+common.SettingsLine(max(s.TP, 1), max(s.PP, 1), s.VPP, max(s.EP, 1), etp))
+	if s.DType != "" && s.DType != "keep" {
+		left += st.Status.Render(" · " + s.DType)
+	}
+	errs, warns := ctx.IssueCounts()
+	var plan string
+	switch {
+	case ctx.Plan == nil:
+		plan = st.Error.Render("✗ cannot plan")
+	case errs > 0:
+		plan = st.Error.Render("✗ " + common.Plural(errs, "error"))
+	default:
+		plan = st.OK.Render("✓ plan ok")
+	}
+	if warns > 0 && ctx.Plan != nil {
+		plan += st.Warning.Render(" · " + common.Plural(warns, "warning"))
+	}
+	left += st.Status.Render(" · ") + plan
+	if running != "" {
+		left += st.Status.Render(" · ") + st.Accent.Render(running)
+	}
+	right := st.Status.Render("? help")
+	gap := width - common.Width(left) - common.Width(right)
+	if gap < 1 {
+		return common.Truncate(left, width)
+	}
+	return left + common.Pad("", gap) + right
+}
