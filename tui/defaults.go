@@ -9,5 +9,5 @@ import (
 var (
 	defaultPlanner    common.Planner = core.BuildPlan
 	defaultConverter  common.Converter
-	defaultClassifier               = core.Component
+	defaultClassifier = core.Component
 )

@@ -134,7 +134,9 @@ func (m *Model) SetOut(p string) { m.out.SetValue(p) }
 func (m *Model) SetSize(w, h int) { m.width, m.height = w, h }
 
 // Capturing reports whether the output field takes the keys.
-func (m *Model) Capturing() bool { return m.state == StateForm && m.focus == focusOut && m.out.Focused() }
+func (m *Model) Capturing() bool {
+	return m.state == StateForm && m.focus == focusOut && m.out.Focused()
+}
 
 // Running reports whether a conversion is in flight.
 func (m *Model) Running() bool { return m.state == StateRunning }
