@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/term"
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/tui"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // conversion failed
+	exitBadUsage = 2 // bad usage, unreadable input, or a plan with errors
+)
+
+const usageText = `omnitui - see what a Hugging Face -> Megatron-Core (mcore_adapter) conversion will do, then do it.
+
+Usage:
+  omnitui [flags] CHECKPOINT                 interactive terminal UI
+  omnitui --batch --plan [--json] CHECKPOINT  print the plan (config mapping, every op, placement, issues)
+  omnitui --batch --out DIR [flags] CHECKPOINT convert headless; progress on stderr
+
+CHECKPOINT is a directory with config.json and model.safetensors (or model.safetensors.index.json
+plus shards), or a single .safetensors file next to its config.json.
+
+Examples:
+  omnitui testdata/example/qwen3-omni-tiny
+  omnitui --batch --plan testdata/example/qwen3-omni-tiny
+  omnitui --batch --plan --json --tp 2 --pp 2 testdata/example/qwen3-omni-tiny | jq .summary
+  omnitui --batch --tp 2 --pp 2 --ep 4 --out /data/mca/qwen3-omni /data/hf/Qwen3-Omni-30B-A3B-Instruct
+  omnitui --batch --pp 4 --layout "Ettttttttttttt|t*12|t*12|t*11L" --out OUT CKPT
+
+Parallel settings:
+  --tp N   tensor parallel size (default 1)        --pp N   pipeline parallel size (default 1)
+  --vpp N  virtual pipeline size (default unset)   --ep N   expert parallel size (default 1)
+  --etp N  expert tensor parallel size (default: same as --tp; must equal it)
+  --layout STR           Megatron pipeline layout: E embedding, t decoder layer, L loss, | between
+                         stages, t*N and (...)*N repeat; k*PP stages mean VPP k
+  --account-embedding    count the embedding as a layer in the uniform split
+  --account-loss         count the loss as a layer in the uniform split
+  --moe-grouped-gemm     grouped-GEMM expert naming (Transformer Engine: linear_fc1.weight<e>)
+  --moe-legacy-grouped-gemm  with --moe-grouped-gemm: legacy weight1/weight2 naming
+  --transformer-impl transformer_engine|local   norm naming (default transformer_engine)
+
+Output:
+  --out DIR     output directory (built beside it and renamed into place when complete)
+  --force       replace an existing output
+  --dtype keep|bf16|fp16|fp32   cast floating tensors (default keep: bytes as in the input)
+  --workers N   conversion goroutines (default: number of CPUs)
+
+Plan:
+  --batch       no UI: print the plan (--plan) or convert (--out)
+  --plan        print the plan instead of converting
+  --json        plan as JSON; during conversion, progress as JSON lines on stdout
+  --verbose     with --plan: list every op group, destination and affected tensor
+
+Opt-outs (a plan with errors converts nothing unless the error's opt-out is given):
+  --skip-unmapped       leave out HF tensors no rule covers
+  --drop-audio-output   leave out talker/code2wav when enable_audio_output is false
+  --ignore-deepstack    allow a first stage with fewer layers than vision deepstack needs
+  --allow-uneven        allow sizes that TP does not divide (Megatron cannot load the result)
+
+Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a plan with errors.
+`
+
+type options struct {
+	batch, plan, jsonOut, verbose, force, help, version bool
+	out                                                 string
+	workers                                             int
+	s                                                   core.Settings
+}
+
+func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
+	o := &options{s: core.DefaultSettings()}
+	fs := flag.NewFlagSet("omnitui", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&o.batch, "batch", false, "")
+	fs.BoolVar(&o.plan, "plan", false, "")
+	fs.BoolVar(&o.jsonOut, "json", false, "")
+	fs.BoolVar(&o.verbose, "verbose", false, "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.BoolVar(&o.force, "force", false, "")
+	fs.BoolVar(&o.help, "help", false, "")
+	fs.BoolVar(&o.help, "h", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
+	fs.StringVar(&o.out, "out", "", "")
+	fs.StringVar(&o.out, "o", "", "")
+	fs.IntVar(&o.workers, "workers", 0, "")
+	fs.IntVar(&o.s.TP, "tp", 1, "")
+	fs.IntVar(&o.s.PP, "pp", 1, "")
+	fs.IntVar(&o.s.VPP, "vpp", 0, "")
+	fs.IntVar(&o.s.EP, "ep", 1, "")
+	fs.IntVar(&o.s.ETP, "etp", 0, "")
+	fs.StringVar(&o.s.Layout, "layout", "", "")
+	fs.BoolVar(&o.s.AccountEmbedding, "account-embedding", false, "")
+	fs.BoolVar(&o.s.AccountLoss, "account-loss", false, "")
+	fs.BoolVar(&o.s.GroupedGEMM, "moe-grouped-gemm", false, "")
+	fs.BoolVar(&o.s.LegacyGroupedGEMM, "moe-legacy-grouped-gemm", false, "")
+	fs.StringVar(&o.s.TransformerImpl, "transformer-impl", "transformer_engine", "")
+	fs.StringVar(&o.s.DType, "dtype", "keep", "")
+	fs.BoolVar(&o.s.SkipUnmapped, "skip-unmapped", false, "")
+	fs.BoolVar(&o.s.DropAudioOutput, "drop-audio-output", false, "")
+	fs.BoolVar(&o.s.IgnoreDeepstack, "ignore-deepstack", false, "")
+	fs.BoolVar(&o.s.AllowUneven, "allow-uneven", false, "")
+	// flags may follow the checkpoint path
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if o.s.VPP == 0 && flagGiven(fs, "vpp") {
+		return nil, nil, errors.New("--vpp 0 is not a size: leave --vpp out for no virtual pipeline")
+	}
+	return o, pos, nil
+}
+
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			given = true
+		}
+	})
+	return given
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, pos, err := parseArgs(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\nRun 'omnitui --help' for usage.\n", err)
+		return exitBadUsage
+	}
+	if o.help {
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "omnitui", version)
+		return exitOK
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "omnitui: expected exactly one checkpoint path, got %d\nRun 'omnitui --help' for usage.\n", len(pos))
+		return exitBadUsage
+	}
+	path := pos[0]
+	if !o.batch && (o.plan || o.jsonOut) {
+		o.batch = true // --plan/--json only make sense headless
+	}
+	if o.batch && !o.plan && o.out == "" {
+		fmt.Fprintln(stderr, "omnitui: --batch needs --plan (print the plan) or --out DIR (convert)")
+		return exitBadUsage
+	}
+	ck, err := loader.OpenHF(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage
+	}
+	defer ck.Close()
+
+	if !o.batch {
+		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --out DIR")
+			return exitBadUsage
+		}
+		if err := tui.Run(ck, path, o.s); err != nil {
+			fmt.Fprintf(stderr, "omnitui: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+
+	p, err := core.BuildPlan(ck, o.s)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage
+	}
+	if o.plan {
+		if o.jsonOut {
+			err = p.WriteJSON(stdout, path)
+		} else {
+			err = p.WriteText(stdout, path, o.verbose)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "omnitui: writing the plan: %v\n", err)
+			return exitFailed
+		}
+		if p.HasErrors() {
+			return exitBadUsage
+		}
+		return exitOK
+	}
+	if p.HasErrors() {
+		fmt.Fprintf(stderr, "omnitui: the plan for %s has errors; nothing was written:\n", path)
+		for _, is := range p.Errors() {
+			fmt.Fprintf(stderr, "  - [%s] %s\n", is.Code, is.Message)
+		}
+		fmt.Fprintln(stderr, "Run with --batch --plan to see the whole plan.")
+		return exitBadUsage
+	}
+	for _, is := range p.Issues {
+		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
+	}
+	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
+	res, err := core.Convert(ctx, ck, p, core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers})
+	pr.finish()
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: conversion failed: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "omnitui: interrupted; nothing was left under the output name")
+		}
+		return exitFailed
+	}
+	if o.jsonOut {
+		json.NewEncoder(stdout).Encode(map[string]any{"event": "summary", "out": res.Out, "files": res.Files, "bytes": res.Bytes, "tensors": res.Tensors, "elapsed_ns": res.Elapsed})
+	} else {
+		rate := float64(res.Bytes) / res.Elapsed.Seconds() / (1 << 20)
+		fmt.Fprintf(stderr, "omnitui: wrote %s: %d rank file(s), %d tensors, %s in %s (%.1f MiB/s)\n",
+			res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond), rate)
+	}
+	return exitOK
+}
+
+var version = "dev"
+
+// progressPrinter renders conversion progress: JSON lines on stdout with --json,
+// a live line on a terminal, plain lines (at most one per second) otherwise.
+type progressPrinter struct {
+	stdout, stderr io.Writer
+	json, tty      bool
+	last           time.Time
+	dirty          bool
+}
+
+func newProgressPrinter(stdout, stderr io.Writer, jsonOut bool) *progressPrinter {
+	pp := &progressPrinter{stdout: stdout, stderr: stderr, json: jsonOut}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(f.Fd()) {
+		pp.tty = true
+	}
+	return pp
+}
+
+func (pp *progressPrinter) event(ev core.Progress) {
+	if pp.json {
+		ev2 := ev
+		if ev.Kind == core.ProgTensor && time.Since(pp.last) < time.Second {
+			return
+		}
+		pp.last = time.Now()
+		ev2.RankBytes = nil
+		json.NewEncoder(pp.stdout).Encode(ev2)
+		return
+	}
+	if ev.Message != "" && ev.Kind != core.ProgError {
+		pp.clear()
+		fmt.Fprintf(pp.stderr, "omnitui: %s\n", ev.Message)
+	}
+	if ev.Kind != core.ProgTensor && ev.Kind != core.ProgDone {
+		return
+	}
+	if !pp.tty && ev.Kind == core.ProgTensor && time.Since(pp.last) < time.Second {
+		return
+	}
+	pp.last = time.Now()
+	line := progressLine(ev)
+	if pp.tty {
+		fmt.Fprintf(pp.stderr, "\r\033[K%s", line)
+		pp.dirty = true
+		return
+	}
+	fmt.Fprintln(pp.stderr, line)
+}
+
+func (pp *progressPrinter) clear() {
+	if pp.dirty {
+		fmt.Fprint(pp.stderr, "\r\033[K")
+		pp.dirty = false
+	}
+}
+
+func (pp *progressPrinter) finish() {
+	if pp.dirty {
+		fmt.Fprintln(pp.stderr)
+		pp.dirty = false
+	}
+}
+
+func progressLine(ev core.Progress) string {
+	pct := 0.0
+	if ev.BytesTotal > 0 {
+		pct = 100 * float64(ev.BytesDone) / float64(ev.BytesTotal)
+	}
+	secs := ev.Elapsed.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(ev.BytesDone) / secs
+	}
+	eta := "?"
+	if rate > 0 && ev.BytesTotal >= ev.BytesDone {
+		eta = (time.Duration(float64(ev.BytesTotal-ev.BytesDone)/rate) * time.Second / time.Second).Round(time.Second).String()
+	}
+	name := ev.Tensor
+	if len(name) > 60 {
+		name = "…" + name[len(name)-59:]
+	}
+	return strings.TrimSpace(fmt.Sprintf("%5.1f%% %s/%s %d/%d ops %.1f MiB/s eta %s %s", pct,
+		core.HumanBytes(ev.BytesDone), core.HumanBytes(ev.BytesTotal), ev.TensorsDone, ev.TensorsTotal, rate/(1<<20), eta, name))
+}

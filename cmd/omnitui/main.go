@@ -1,0 +1,17 @@
+// Command omnitui previews and performs the conversion of Hugging Face Qwen3-Omni MoE
+// checkpoints into Megatron-Core (mcore_adapter) checkpoints, in a terminal UI or headless.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
