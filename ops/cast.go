@@ -90,33 +90,30 @@ func F16ToF32Bits(h uint16) uint32 {
 // overflow to ±Inf and half subnormals; NaN -> sign|0x7E00.
 func F32ToF16Bits(f uint32) uint16 {
 	sign := uint16(f>>16) & 0x8000
-	e := int(f>>23) & 0xff
-	m := f & 0x7fffff
+	a := f & 0x7fffffff
+	if a-0x38800000 < 0x47800000-0x38800000 {
+		// Common case, 2^-14 <= |x| < 2^16: a normal half (or Inf at the very top).
+		// Rebias the exponent (127 -> 15) in place, then round the 13 dropped bits to
+		// nearest even by the carry trick of F32ToBF16Bits; a carry out of the
+		// mantissa bumps the exponent, up to 0x7C00 = Inf.
+		a -= 112 << 23
+		return sign | uint16((a+0xfff+(a>>13)&1)>>13)
+	}
 	switch {
-	case e == 0xff && m != 0:
+	case a > 0x7f800000:
 		return sign | 0x7e00
-	case e == 0xff:
+	case a >= 0x47800000: // |x| >= 2^16, Inf included
 		return sign | 0x7c00
-	case e == 0:
-		// float32 subnormals are below 2^-126, far under 2^-25 (half the smallest half
-		// subnormal), so they round to zero.
+	case a < 0x00800000:
+		// Zero and float32 subnormals (below 2^-126, far under 2^-25, half the
+		// smallest half subnormal) round to zero.
 		return sign
 	}
-	full := uint64(m | 1<<23) // value = full · 2^(e-150)
-	b := e - 127 + 15         // biased half exponent
-	if b >= 31 {
-		return sign | 0x7c00
-	}
-	var r uint64
-	if b >= 1 {
-		// Rounded 11-bit significand in [2^10, 2^11]; adding it to (b-1)<<10 carries
-		// into the exponent when it rounds up to 2^11 (up to 0x7C00 = Inf).
-		r = uint64(b-1)<<10 + rneShift(full, 13)
-	} else {
-		// Half subnormal: count of 2^-24 units; rounding up to 0x400 is the smallest normal.
-		r = rneShift(full, uint(14-b))
-	}
-	return sign | uint16(r)
+	// Half subnormal: |x| = full · 2^(e-150) with e = a>>23 in [1, 112]; count units of
+	// 2^-24. Rounding up to 0x400 gives the smallest normal, which is correct.
+	e := int(a >> 23)
+	full := uint64(a&0x7fffff | 1<<23)
+	return sign | uint16(rneShift(full, uint(126-e)))
 }
 
 // F64ToF32Bits rounds float64 bits to float32 bits, to nearest, ties to even, with
@@ -223,6 +220,10 @@ func Cast(dst []byte, dstType loader.DType, src []byte, srcType loader.DType) er
 		castF32ToF16(dst, src, n)
 	case srcType == loader.F16 && dstType == loader.F32:
 		castF16ToF32(dst, src, n)
+	case srcType == loader.BF16 && dstType == loader.F16:
+		castBF16ToF16(dst, src, n)
+	case srcType == loader.F16 && dstType == loader.BF16:
+		castF16ToBF16(dst, src, n)
 	default:
 		castViaF32(dst, dstType, src, srcType, n)
 	}
@@ -258,6 +259,22 @@ func castF16ToF32(dst, src []byte, n int) {
 	dst, src = dst[:4*n], src[:2*n]
 	for i := range n {
 		le.PutUint32(dst[4*i:], F16ToF32Bits(le.Uint16(src[2*i:])))
+	}
+}
+
+func castBF16ToF16(dst, src []byte, n int) {
+	le := binary.LittleEndian
+	dst, src = dst[:2*n], src[:2*n]
+	for i := range n {
+		le.PutUint16(dst[2*i:], F32ToF16Bits(uint32(le.Uint16(src[2*i:]))<<16))
+	}
+}
+
+func castF16ToBF16(dst, src []byte, n int) {
+	le := binary.LittleEndian
+	dst, src = dst[:2*n], src[:2*n]
+	for i := range n {
+		le.PutUint16(dst[2*i:], F32ToBF16Bits(F16ToF32Bits(le.Uint16(src[2*i:]))))
 	}
 }
 
