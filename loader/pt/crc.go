@@ -62,3 +62,23 @@ func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
 	}
 	return crcMulModP(crcX2nModP(uint64(len2), 3), crc1) ^ crc2
 }
+
+// crcZeros returns the CRC-32 of n zero bytes without reading them.
+func crcZeros(n int64) uint32 {
+	var crc uint32
+	run, runLen := uint32(crc32ZeroByte), int64(1) // CRC of 2^k zeros
+	for n > 0 {
+		if n&1 != 0 {
+			crc = crc32Combine(crc, run, runLen)
+		}
+		n >>= 1
+		if n > 0 {
+			run = crc32Combine(run, run, runLen)
+			runLen *= 2
+		}
+	}
+	return crc
+}
+
+// crc32ZeroByte is CRC-32 of a single zero byte.
+const crc32ZeroByte = 0xd202ef8d

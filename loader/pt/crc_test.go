@@ -80,3 +80,11 @@ func TestCRC32CombineLarge(t *testing.T) {
 		t.Fatalf("suspicious CRC %08x", seq)
 	}
 }
+
+func TestCRCZeros(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 7, 64, 1000, 4096, 65537, 1 << 20} {
+		if got, want := crcZeros(int64(n)), crc32.ChecksumIEEE(make([]byte, n)); got != want {
+			t.Errorf("crcZeros(%d) = %08x, want %08x", n, got, want)
+		}
+	}
+}

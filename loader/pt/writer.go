@@ -42,6 +42,10 @@ type Options struct {
 	// records. Zero means 0xffffffff (the format's real limit); tests lower it
 	// to exercise ZIP64 on small files.
 	zip64Limit uint64
+	// gap, when > 0, inserts an extra record of gap zero bytes after data.pkl
+	// that no tensor refers to (torch ignores it). Tests use it to push the
+	// tensor records past 4 GiB in a sparse file that costs no disk space.
+	gap int64
 }
 
 // Writer writes one .pt file whose layout was fixed by Create. WriteAt may be
@@ -51,8 +55,9 @@ type Writer struct {
 	path   string
 	file   *os.File
 	layout zipLayout
-	// tensors[i] describes storage i, which lives in zip record i+1.
+	// tensors[i] describes storage i, which lives in zip record first+i.
 	tensors []*tensorState
+	first   int
 	index   map[string]int // key + "\x00" + name -> tensor index
 
 	mu     sync.RWMutex // WriteAt holds it shared, Close/Abort exclusively
@@ -88,7 +93,7 @@ func CreateWith(path string, dicts []StateDict, opt Options) (*Writer, error) {
 	if archive == "" {
 		archive = archiveName(path)
 	}
-	plan, err := planFile(archive, dicts, opt.zip64Limit)
+	plan, err := planFile(archive, dicts, opt.zip64Limit, opt.gap)
 	if err != nil {
 		return nil, fmt.Errorf("pt: cannot write %s: %w", path, err)
 	}
@@ -96,7 +101,7 @@ func CreateWith(path string, dicts []StateDict, opt Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pt: cannot create %s: %w", path, err)
 	}
-	w := &Writer{path: path, file: f, layout: plan.layout, tensors: plan.tensors, index: plan.index}
+	w := &Writer{path: path, file: f, layout: plan.layout, tensors: plan.tensors, index: plan.index, first: plan.first}
 	fail := func(err error) (*Writer, error) {
 		f.Close()
 		os.Remove(path)
@@ -120,13 +125,21 @@ func CreateWith(path string, dicts []StateDict, opt Options) (*Writer, error) {
 			return fail(err)
 		}
 	}
+	if plan.first == 2 {
+		// The gap record's data stays a hole in the sparse file.
+		r := &w.layout.records[1]
+		r.crc = crcZeros(r.size)
+		if _, err := f.WriteAt(r.localHeader(), r.headerOff); err != nil {
+			return fail(err)
+		}
+	}
 	return w, nil
 }
 
 // PlannedSize returns the size in bytes of the file Create(path, dicts) would
 // write, without writing anything.
 func PlannedSize(path string, dicts []StateDict) (int64, error) {
-	plan, err := planFile(archiveName(path), dicts, 0)
+	plan, err := planFile(archiveName(path), dicts, 0, 0)
 	if err != nil {
 		return 0, fmt.Errorf("pt: cannot plan %s: %w", path, err)
 	}
@@ -138,19 +151,25 @@ type filePlan struct {
 	tensors []*tensorState
 	index   map[string]int
 	pickle  []byte
+	first   int // record number of tensor 0
 }
 
-func planFile(archive string, dicts []StateDict, limit uint64) (*filePlan, error) {
+func planFile(archive string, dicts []StateDict, limit uint64, gap int64) (*filePlan, error) {
 	if limit == 0 {
 		limit = defaultZip64Limit
 	}
 	if !utf8.ValidString(archive) || strings.ContainsAny(archive, "/\\") {
 		return nil, fmt.Errorf("archive name %q must be valid UTF-8 without slashes", archive)
 	}
-	p := &filePlan{index: map[string]int{}}
+	p := &filePlan{index: map[string]int{}, first: 1}
 	types := make([][]string, len(dicts))
 	names := []string{archive + "/data.pkl"}
 	sizes := []int64{0}
+	if gap > 0 {
+		names = append(names, archive+"/.gap")
+		sizes = append(sizes, gap)
+		p.first = 2
+	}
 	seenKeys := map[string]bool{}
 	for i, d := range dicts {
 		if !utf8.ValidString(d.Key) {
@@ -271,7 +290,7 @@ func (w *Writer) WriteAt(i int, off int64, data []byte) error {
 	if err := t.reserve(p); err != nil {
 		return fmt.Errorf("pt: %s: %w", w.path, err)
 	}
-	if _, err := w.file.WriteAt(data, w.layout.records[i+1].dataOff+off); err != nil {
+	if _, err := w.file.WriteAt(data, w.layout.records[w.first+i].dataOff+off); err != nil {
 		t.release(p)
 		return fmt.Errorf("pt: writing tensor %s/%s to %s: %w", t.dict, t.name, w.path, err)
 	}
@@ -346,7 +365,7 @@ func (w *Writer) Close() error {
 			}
 			continue
 		}
-		w.layout.records[i+1].crc = crc
+		w.layout.records[w.first+i].crc = crc
 	}
 	if nMissing > 0 {
 		more := ""
@@ -370,7 +389,7 @@ func (w *Writer) Close() error {
 func (w *Writer) finish() error {
 	// Local headers of the storages, coalesced into one write per record; the
 	// headers are small, so this is cheap next to the data.
-	for i := 1; i < len(w.layout.records)-2; i++ {
+	for i := w.first; i < len(w.layout.records)-2; i++ {
 		r := &w.layout.records[i]
 		if _, err := w.file.WriteAt(r.localHeader(), r.headerOff); err != nil {
 			return err
