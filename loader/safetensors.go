@@ -147,6 +147,9 @@ func (h *SafetensorsHeader) parseEntries(root *JSONNode) error {
 	h.Tensors = make([]TensorInfo, 0, len(root.Children))
 	for _, e := range root.Children {
 		if e.Key == metadataKey {
+			if e.Kind == JSONNull { // Option<HashMap> in the reference implementation
+				continue
+			}
 			md, err := parseSTMetadata(h.Path, e)
 			if err != nil {
 				return err
