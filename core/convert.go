@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -312,7 +313,7 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 					continue
 				}
 				var err error
-				scratch, err = ex.writeGroup(gi, scratch)
+				scratch, err = ex.safeWriteGroup(gi, scratch)
 				if err != nil {
 					fail(err)
 					continue
@@ -364,6 +365,20 @@ feed:
 		ex.writers[ri] = nil
 	}
 	return res, nil
+}
+
+// safeWriteGroup is writeGroup with memory faults (a mapped shard truncated or unreadable
+// under us: SIGBUS) turned into an error instead of a crash.
+func (ex *executor) safeWriteGroup(gi int, scratch []byte) (out []byte, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			g := &ex.p.Groups[gi]
+			err = fmt.Errorf("reading %s failed: its shard changed or became unreadable during the conversion (%v); check the disk and the file, then run again", strings.Join(g.HFNames, ", "), r)
+		}
+	}()
+	return ex.writeGroup(gi, scratch)
 }
 
 // writeGroup reads a group's inputs, applies its op and writes every destination slice.

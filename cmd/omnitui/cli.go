@@ -167,6 +167,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "omnitui: --batch needs --plan (print the plan) or --out DIR (convert)")
 		return exitBadUsage
 	}
+	if o.batch && !o.plan && !o.force {
+		if _, err := os.Lstat(o.out); err == nil {
+			fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
+			return exitBadUsage
+		}
+	}
 	ck, err := loader.OpenHF(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const example = "../../testdata/example/qwen3-omni-tiny"
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestHelpTeachesEveryFlag(t *testing.T) {
+	code, out, _ := runCLI(t, "--help")
+	if code != exitOK {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, f := range []string{"--batch", "--plan", "--json", "--tp", "--pp", "--vpp", "--ep", "--etp", "--layout",
+		"--account-embedding", "--account-loss", "--moe-grouped-gemm", "--moe-legacy-grouped-gemm",
+		"--transformer-impl", "--dtype", "--out", "--force", "--skip-unmapped", "--drop-audio-output",
+		"--ignore-deepstack", "--allow-uneven", "Examples:", "Exit status"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("--help does not mention %s", f)
+		}
+	}
+}
+
+func TestExitCodesAndMessages(t *testing.T) {
+	existing := t.TempDir()
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string // substring
+		stdout string // substring
+	}{
+		{"no path", []string{"--batch", "--plan"}, exitBadUsage, "expected exactly one checkpoint path", ""},
+		{"two paths", []string{"--batch", "--plan", "a", "b"}, exitBadUsage, "expected exactly one checkpoint path", ""},
+		{"unknown flag", []string{"--bogus", example}, exitBadUsage, "flag provided but not defined", ""},
+		{"batch without plan or out", []string{"--batch", example}, exitBadUsage, "--batch needs --plan", ""},
+		{"missing checkpoint", []string{"--batch", "--plan", "/nonexistent/ckpt"}, exitBadUsage, "/nonexistent/ckpt", ""},
+		{"vpp zero", []string{"--batch", "--plan", "--vpp", "0", example}, exitBadUsage, "--vpp 0", ""},
+		{"plan ok", []string{"--batch", "--plan", example}, exitOK, "", "plan OK"},
+		{"plan ok, flags after path", []string{"--batch", example, "--plan", "--tp", "2"}, exitOK, "", "TP 2"},
+		{"plan with errors", []string{"--batch", "--plan", "--tp", "3", example}, exitBadUsage, "", "tp-divisibility"},
+		{"etp differs", []string{"--batch", "--plan", "--tp", "2", "--etp", "1", example}, exitBadUsage, "", "etp-not-tp"},
+		{"convert refused on plan errors", []string{"--batch", "--tp", "3", "--out", filepath.Join(t.TempDir(), "o"), example}, exitBadUsage, "nothing was written", ""},
+		{"existing output without force", []string{"--batch", "--out", existing, example}, exitBadUsage, "--force", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, c.args...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.code, out, errOut)
+			}
+			if c.stderr != "" && !strings.Contains(errOut, c.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", c.stderr, errOut)
+			}
+			if c.stdout != "" && !strings.Contains(out, c.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", c.stdout, out)
+			}
+			if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic") {
+				t.Errorf("stack trace on stderr:\n%s", errOut)
+			}
+		})
+	}
+}
+
+func TestPlanJSONIsStable(t *testing.T) {
+	code, out, errOut := runCLI(t, "--batch", "--plan", "--json", "--tp", "2", "--pp", "2", example)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var j map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatalf("plan JSON does not parse: %v", err)
+	}
+	for _, k := range []string{"source", "model_type", "settings", "dims", "config_mapping", "mca_config", "stages", "rules", "groups", "ranks", "issues", "summary"} {
+		if _, ok := j[k]; !ok {
+			t.Errorf("plan JSON lacks %q", k)
+		}
+	}
+	var sum struct {
+		RankFiles int `json:"rank_files"`
+		Errors    int `json:"errors"`
+	}
+	if err := json.Unmarshal(j["summary"], &sum); err != nil || sum.RankFiles != 4 || sum.Errors != 0 {
+		t.Errorf("summary %s: want 4 rank files and no errors", j["summary"])
+	}
+}
+
+func TestConvertHeadless(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "mca")
+	code, stdout, errOut := runCLI(t, "--batch", "--tp", "2", "--ep", "2", "--out", out, example)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if stdout != "" {
+		t.Errorf("plain conversion wrote to stdout: %q", stdout)
+	}
+	if !strings.Contains(errOut, "100.0%") || !strings.Contains(errOut, "wrote "+out) {
+		t.Errorf("stderr lacks progress and summary:\n%s", errOut)
+	}
+	for _, f := range []string{"mca_config.json", "latest_checkpointed_iteration.txt", "tokenizer_config.json",
+		"iter_0000001/mp_rank_00_000/model_optim_rng.pt", "iter_0000001/mp_rank_01_001/model_optim_rng.pt"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	// again without --force: refused, output untouched; with --force: replaced
+	code, _, errOut = runCLI(t, "--batch", "--out", out, example)
+	if code != exitBadUsage || !strings.Contains(errOut, "--force") {
+		t.Fatalf("second run without --force: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "--batch", "--force", "--out", out, example)
+	if code != exitOK {
+		t.Fatalf("--force run: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(out, "iter_0000001/mp_rank_00/model_optim_rng.pt")); err != nil {
+		t.Errorf("--force did not replace the output with the TP1 layout: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "iter_0000001/mp_rank_01_001")); !os.IsNotExist(err) {
+		t.Errorf("old rank dir survived --force: %v", err)
+	}
+}
+
+func TestConvertJSONProgress(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "mca")
+	code, stdout, errOut := runCLI(t, "--batch", "--json", "--out", out, example)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var kinds []string
+	for _, l := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", l)
+		}
+		kinds = append(kinds, ev["event"].(string))
+	}
+	if kinds[0] != "start" || kinds[len(kinds)-2] != "done" || kinds[len(kinds)-1] != "summary" {
+		t.Errorf("events %v: want start ... done, summary", kinds)
+	}
+}
