@@ -121,6 +121,12 @@ func F32ToF16Bits(f uint32) uint16 {
 // bits and becomes quiet. The result does not depend on the machine's FPU.
 func F64ToF32Bits(d uint64) uint32 {
 	sign := uint32(d>>32) & 0x80000000
+	if a := d &^ (1 << 63); a-897<<52 < (1151-897)<<52 {
+		// Common case, a normal float32 (or Inf at the very top): rebias the exponent
+		// (1023 -> 127) and round the 29 dropped bits with the carry trick.
+		a -= 896 << 52
+		return sign | uint32((a+(1<<28-1)+(a>>29)&1)>>29)
+	}
 	e := int(d>>52) & 0x7ff
 	m := d & (1<<52 - 1)
 	switch {
