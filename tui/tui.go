@@ -148,7 +148,8 @@ func (m *Model) helpHeight() int {
 	if !m.fullHelp {
 		return 1
 	}
-	return strings.Count(m.help.FullHelpView(m.keyMap().FullHelp()), "\n") + 1
+	n := strings.Count(m.help.FullHelpView(m.keyMap().FullHelp()), "\n") + 1
+	return max(min(n, m.height-3), 1) // the body keeps at least one line
 }
 
 // Update routes a message.

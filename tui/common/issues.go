@@ -1,6 +1,8 @@
 package common
 
 import (
+	"strings"
+
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/styles"
 )
@@ -14,7 +16,7 @@ func IssueLines(st *styles.Styles, is core.Issue, w int) []string {
 	}
 	msg := is.Message
 	if is.OptOut != "" {
-		msg += " (to accept it: " + is.OptOut + ")"
+		msg += " (to accept it anyway: " + OptOutName(is.OptOut) + " in 5 Placement)"
 	}
 	lines := Wrap(msg, w-4, "")
 	for i, l := range lines {
@@ -25,4 +27,10 @@ func IssueLines(st *styles.Styles, is core.Issue, w int) []string {
 		}
 	}
 	return lines
+}
+
+// OptOutName turns an opt-out flag into the Placement setting that accepts it
+// ("--allow-uneven" → "allow uneven").
+func OptOutName(flag string) string {
+	return strings.ReplaceAll(strings.TrimLeft(flag, "-"), "-", " ")
 }

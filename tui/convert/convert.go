@@ -108,7 +108,7 @@ func New(ctx *common.Context) *Model {
 
 func defaultOut(ctx *common.Context) string {
 	dir := ctx.Path
-	if ctx.Ck != nil && ctx.Ck.Dir != "" {
+	if dir == "" && ctx.Ck != nil {
 		dir = ctx.Ck.Dir
 	}
 	if dir == "" {
@@ -141,11 +141,10 @@ func (m *Model) Capturing() bool {
 // Running reports whether a conversion is in flight.
 func (m *Model) Running() bool { return m.state == StateRunning }
 
-// Activate focuses the output field when the form shows.
+// Activate puts the cursor on the output field (enter edits it).
 func (m *Model) Activate() tea.Cmd {
-	if m.state == StateForm {
+	if m.state == StateForm && !m.out.Focused() {
 		m.focus = focusOut
-		m.out.Focus()
 	}
 	return nil
 }

@@ -326,7 +326,7 @@ func (m *Model) detail(w int) []string {
 	if n == nil {
 		return []string{st.Muted.Render("nothing selected")}
 	}
-	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
+	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 11)) }
 	switch it := m.items[n.Data]; it.kind {
 	case kindIssue:
 		return common.IssueLines(st, p.Issues[it.idx], w)
@@ -334,7 +334,7 @@ func (m *Model) detail(w int) []string {
 		var out []string
 		if it.idx >= 0 {
 			ti := &p.Tensors[it.idx]
-			out = append(out, lbl("HF")+common.TruncateLeft(ti.Name, w-9), lbl("")+fmt.Sprintf("%s %s", ti.DType, common.Shape(ti.Shape)))
+			out = append(out, lbl("HF")+common.TruncateLeft(ti.Name, w-11), lbl("")+fmt.Sprintf("%s %s", ti.DType, common.Shape(ti.Shape)))
 		}
 		par := m.items[n.Parent.Data]
 		out = append(out, common.IssueLines(st, p.Issues[par.idx], w)...)
@@ -356,9 +356,9 @@ func (m *Model) detail(w int) []string {
 			ti := &p.Tensors[g.Inputs[i]]
 			shape = fmt.Sprintf("  %s %s", ti.DType, common.Shape(ti.Shape))
 		}
-		out = append(out, l+common.TruncateLeft(name, max(w-9-common.Width(shape), 10))+st.Muted.Render(shape))
+		out = append(out, l+common.TruncateLeft(name, max(w-11-common.Width(shape), 10))+st.Muted.Render(shape))
 	}
-	out = append(out, lbl("Megatron")+common.TruncateLeft(g.Name, max(w-9, 10)))
+	out = append(out, lbl("Megatron")+common.TruncateLeft(g.Name, max(w-11, 10)))
 	out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("%s %s · split %s", g.DType, common.Shape(g.Shape), g.Split)))
 	out = append(out, m.opDrawing(g, w)...)
 	out = append(out, m.dests(g, w)...)
@@ -372,7 +372,7 @@ func (m *Model) opDrawing(g *core.Group, w int) []string {
 	p := m.ctx.Plan
 	d := p.Dims
 	tp := max(p.Settings.TP, 1)
-	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
+	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 11)) }
 	switch g.Op {
 	case core.OpQKV, core.OpQKVBias:
 		if d.Groups <= 0 || d.Heads <= 0 {

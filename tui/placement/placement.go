@@ -45,7 +45,7 @@ var fieldNames = [numFields]string{
 	"TP", "PP", "VPP", "EP", "ETP", "layout",
 	"acct. embedding", "acct. loss",
 	"grouped GEMM", "legacy GEMM", "impl",
-	"skip unmapped", "drop audio out", "ignore deepstack", "allow uneven",
+	"skip unmapped", "drop audio output", "ignore deepstack", "allow uneven",
 }
 
 func (f Field) isInt() bool  { return f <= FETP }
@@ -120,10 +120,10 @@ func (m *Model) value(f Field) string {
 	case FLegacyGroupedGEMM:
 		return b(s.LegacyGroupedGEMM)
 	case FImpl:
-		if s.TransformerImpl == "" {
-			return "transformer_engine"
+		if s.TransformerImpl == "local" {
+			return "local"
 		}
-		return s.TransformerImpl
+		return "TE"
 	case FSkipUnmapped:
 		return b(s.SkipUnmapped)
 	case FDropAudio:
@@ -292,36 +292,43 @@ func toggleImpl(s string) string {
 	return "local"
 }
 
-// fieldOf guesses which setting an issue is about, from its code.
-func fieldOf(code string) (Field, bool) {
-	c := strings.ToLower(code)
-	switch {
-	case strings.Contains(c, "etp"):
-		return FETP, true
-	case strings.Contains(c, "legacy"):
-		return FLegacyGroupedGEMM, true
-	case strings.Contains(c, "grouped"):
-		return FGroupedGEMM, true
-	case strings.Contains(c, "impl"):
-		return FImpl, true
-	case strings.Contains(c, "layout"):
-		return FLayout, true
-	case strings.Contains(c, "vpp"), strings.Contains(c, "virtual"):
-		return FVPP, true
-	case strings.Contains(c, "account"):
-		return FAccountEmbedding, true
-	case strings.Contains(c, "deepstack"):
-		return FPP, true
-	case strings.Contains(c, "unmapped"), strings.Contains(c, "no-rule"):
-		return FSkipUnmapped, true
-	case strings.Contains(c, "audio"), strings.Contains(c, "talker"):
-		return FDropAudio, true
-	case strings.Contains(c, "ep-"), strings.HasPrefix(c, "ep"), strings.Contains(c, "expert"):
-		return FEP, true
-	case strings.Contains(c, "pp"), strings.Contains(c, "pipeline"), strings.Contains(c, "stage"):
-		return FPP, true
-	case strings.Contains(c, "tp"), strings.Contains(c, "divis"), strings.Contains(c, "uneven"):
-		return FTP, true
+// issueField says which setting each plan issue code is about.
+var issueField = map[string]Field{
+	"tp-divisibility":        FTP,
+	"groups-lt-tp":           FTP,
+	"too-many-ranks":         FTP,
+	"etp-not-tp":             FETP,
+	"vpp-without-pp":         FVPP,
+	"vpp-at-pp1":             FVPP,
+	"pipeline-split":         FPP,
+	"deepstack-first-stage":  FIgnoreDeepstack,
+	"layout":                 FLayout,
+	"layout-with-account":    FLayout,
+	"ep-divisibility":        FEP,
+	"unmapped":               FSkipUnmapped,
+	"audio-output-disabled":  FDropAudio,
+	"audio-output-dropped":   FDropAudio,
+	"legacy-without-grouped": FLegacyGroupedGEMM,
+	"bad-impl":               FImpl,
+}
+
+// fieldOf says which setting an issue is about, if any.
+func fieldOf(is core.Issue) (Field, bool) {
+	if f, ok := issueField[is.Code]; ok {
+		if is.Code == "deepstack-first-stage" && is.Severity == core.SevError {
+			return FPP, true // the fix is a different split; the toggle only accepts it
+		}
+		return f, true
+	}
+	if is.Code == "bad-size" {
+		for _, f := range []struct {
+			flag  string
+			field Field
+		}{{"--tp ", FTP}, {"--pp ", FPP}, {"--vpp ", FVPP}, {"--ep ", FEP}, {"--etp ", FETP}} {
+			if strings.HasPrefix(is.Message, f.flag) {
+				return f.field, true
+			}
+		}
 	}
 	return 0, false
 }
@@ -352,7 +359,7 @@ func (m *Model) issuesByField() map[Field][]core.Issue {
 		return out
 	}
 	for _, is := range m.ctx.Plan.Issues {
-		if f, ok := fieldOf(is.Code); ok {
+		if f, ok := fieldOf(is); ok {
 			out[f] = append(out[f], is)
 		}
 	}
@@ -363,7 +370,7 @@ func (m *Model) form(w int) []string {
 	st := m.ctx.Styles
 	byField := m.issuesByField()
 	out := []string{st.Title.Render("Settings") + st.Muted.Render("  ←/→ change · enter edit")}
-	const nameW = 18
+	const nameW = 19
 	for f := Field(0); f < numFields; f++ {
 		if f == FAccountEmbedding || f == FSkipUnmapped {
 			out = append(out, st.Border.Render(strings.Repeat("╌", max(w-2, 1))))
@@ -424,7 +431,7 @@ func hint(f Field) string {
 	case FLayout:
 		return "e.g. Et*12|t*12|t*12|t*12L"
 	case FImpl:
-		return "transformer_engine or local"
+		return "TE = transformer_engine, or local"
 	}
 	return "space toggles"
 }
@@ -453,7 +460,7 @@ func (m *Model) rightLines(w int) []string {
 			if is.Severity != sev {
 				continue
 			}
-			if f, ok := fieldOf(is.Code); ok {
+			if f, ok := fieldOf(is); ok {
 				is.Message = fieldNames[f] + ": " + is.Message
 			}
 			out = append(out, common.IssueLines(st, is, w)...)

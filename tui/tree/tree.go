@@ -164,6 +164,20 @@ func (m *Model) Selected() *Node {
 	return nil
 }
 
+// SetCursor moves the cursor to visible row i.
+func (m *Model) SetCursor(i int) {
+	m.cursor = i
+	m.scroll()
+}
+
+// Row returns visible row i, or nil.
+func (m *Model) Row(i int) *Node {
+	if i >= 0 && i < len(m.rows) {
+		return m.rows[i]
+	}
+	return nil
+}
+
 // Rows is the number of visible rows.
 func (m *Model) Rows() int { return len(m.rows) }
 
@@ -238,7 +252,7 @@ func (m *Model) SetFilter(q string) {
 	m.input.SetValue(q)
 	m.applyFilter()
 	m.flatten(sel)
-	if m.query != "" && (sel == nil || !sel.keep) {
+	if m.query != "" && (sel == nil || !sel.hit) {
 		// Put the cursor on the first match.
 		for i, n := range m.rows {
 			if n.hit && (n.IsLeaf() || !m.CountLeavesOnly) {

@@ -47,6 +47,7 @@ func New(ctx *common.Context) *Model {
 	m.tree.Noun = "tensor"
 	m.tree.Render = m.render
 	m.tree.SetSort(tree.SortName)
+	m.tree.SetCursor(0)
 	return m
 }
 

@@ -1,0 +1,79 @@
+package tui_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+
+	"github.com/omnitui/omnitui/tui"
+	"github.com/omnitui/omnitui/tui/common"
+)
+
+// goldenCases drive the running program to a screen and record it. Regenerate
+// with: go test ./tui/ -run TestGolden -update
+var goldenCases = []struct {
+	name   string
+	script string
+	view   common.ViewID
+}{
+	{"overview", "", common.ViewOverview},
+	{"config", "2", common.ViewConfig},
+	{"config_panel", "2 down down down p down", common.ViewConfig},
+	{"weights", "3", common.ViewWeights},
+	{"weights_filter", "3 / type:layers.1.mlp.experts.7 enter", common.ViewWeights},
+	{"weights_glob", "3 / type:*experts.*.down_proj.weight enter", common.ViewWeights},
+	{"weights_sorted_by_size", "3 s", common.ViewWeights},
+	{"mapping_qkv", "3 / type:thinker.model.layers.1.self_attn.q_proj enter 4", common.ViewMapping},
+	{"mapping_gate_up_tp2", "5 right 3 / type:thinker.model.layers.0.mlp.experts.3.gate_proj enter 4", common.ViewMapping},
+	{"placement", "5", common.ViewPlacement},
+	{"placement_tp2_pp2_ep2", "5 right down right down down right", common.ViewPlacement},
+	{"placement_tp3_error", "5 right right", common.ViewPlacement},
+	{"placement_selected_weight", "3 / type:embed_tokens enter 5 right", common.ViewPlacement},
+	{"convert_form", "c", common.ViewConvert},
+	{"help", "?", common.ViewOverview},
+}
+
+func TestGolden(t *testing.T) {
+	for _, size := range []struct{ w, h int }{{100, 30}, {80, 24}} {
+		for _, tc := range goldenCases {
+			name := tc.name
+			if size.w != 100 {
+				name += "_80x24"
+			}
+			t.Run(name, func(t *testing.T) {
+				m := newApp(t)
+				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size.w, size.h))
+				for _, k := range keys(tc.script) {
+					tm.Send(k)
+				}
+				// Messages are handled in order, so quitting now shows the screen after the last key.
+				tm.Send(tea.QuitMsg{})
+				fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*tui.Model)
+				if fm.Active() != tc.view {
+					t.Fatalf("active view %v, want %v", fm.Active().Name(), tc.view.Name())
+				}
+				view := fm.View()
+				checkFrame(t, view, size.w, size.h)
+				golden.RequireEqual(t, []byte(view))
+			})
+		}
+	}
+}
+
+// checkFrame asserts a frame fills the terminal exactly and nothing wraps.
+func checkFrame(t *testing.T, view string, w, h int) {
+	t.Helper()
+	lines := strings.Split(view, "\n")
+	if len(lines) != h {
+		t.Errorf("frame has %d lines, want %d", len(lines), h)
+	}
+	for i, l := range lines {
+		if cw := common.Width(l); cw > w {
+			t.Errorf("line %d is %d cells wide (terminal %d): %q", i, cw, w, l)
+		}
+	}
+}
