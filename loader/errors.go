@@ -52,7 +52,7 @@ func (e *FileError) Error() string {
 		b.WriteString(e.File)
 		// A JSON syntax error starts with "line:col:", which reads best
 		// glued to the file name like a compiler message.
-		if !startsWithPos(e.Detail) {
+		if e.Tensor != "" || !startsWithPos(e.Detail) {
 			b.WriteString(": ")
 		} else {
 			b.WriteString(":")
@@ -114,3 +114,14 @@ func quote(s string) string {
 }
 
 func startsRune(b byte) bool { return b&0xC0 != 0x80 }
+
+// withArticle prefixes a JSON kind name for a sentence: "an array", "a number", "null".
+func withArticle(kind string) string {
+	switch kind {
+	case "null", "missing":
+		return kind
+	case "array", "object":
+		return "an " + kind
+	}
+	return "a " + kind
+}

@@ -66,7 +66,7 @@ func ParseSafetensorsIndex(name string, data []byte) (*SafetensorsIndex, error) 
 			}
 		case JSONNull:
 		default:
-			return nil, bad("%s: \"metadata\" is a %s, expected an object", md.Pos(), md.KindName())
+			return nil, bad("%s: \"metadata\" is %s, expected an object", md.Pos(), withArticle(md.KindName()))
 		}
 	}
 	wm, ok := root.Member("weight_map")
@@ -74,7 +74,7 @@ func ParseSafetensorsIndex(name string, data []byte) (*SafetensorsIndex, error) 
 		return nil, bad("no \"weight_map\" member: this is not a safetensors index")
 	}
 	if wm.Kind != JSONObject {
-		return nil, bad("%s: \"weight_map\" is a %s, expected an object mapping tensor names to shard files", wm.Pos(), wm.KindName())
+		return nil, bad("%s: \"weight_map\" is %s, expected an object mapping tensor names to shard files", wm.Pos(), withArticle(wm.KindName()))
 	}
 	if len(wm.Children) == 0 {
 		return nil, bad("%s: \"weight_map\" is empty", wm.Pos())

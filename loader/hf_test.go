@@ -415,7 +415,7 @@ func TestOpenHFErrors(t *testing.T) {
 		{"weight_map not object", func(t *testing.T, e env) (string, string, string) {
 			write(t, index(e), `{"weight_map": ["a"]}`)
 			return e.dir, index(e), ""
-		}, ErrCorrupt, []string{`"weight_map" is a array`}, true},
+		}, ErrCorrupt, []string{`"weight_map" is an array`}, true},
 		{"weight_map value not string", func(t *testing.T, e env) (string, string, string) {
 			write(t, index(e), `{"weight_map": {"w.x": 3}}`)
 			return e.dir, index(e), "w.x"

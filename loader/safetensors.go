@@ -169,7 +169,7 @@ func (h *SafetensorsHeader) parseEntries(root *JSONNode) error {
 func parseSTMetadata(file string, e *JSONNode) (map[string]string, error) {
 	if e.Kind != JSONObject {
 		return nil, &FileError{File: file, Kind: ErrCorrupt,
-			Detail: fmt.Sprintf("header %q at %s is a %s, expected an object of strings", metadataKey, e.Pos(), e.KindName()), Fix: fixCorrupt}
+			Detail: fmt.Sprintf("header %q at %s is %s, expected an object of strings", metadataKey, e.Pos(), withArticle(e.KindName())), Fix: fixCorrupt}
 	}
 	md := make(map[string]string, len(e.Children))
 	for _, c := range e.Children {
@@ -189,7 +189,7 @@ func parseSTEntry(file string, e *JSONNode, arena *[]int64) (TensorInfo, error) 
 			Detail: fmt.Sprintf(format, args...), Fix: fixCorrupt}
 	}
 	if e.Kind != JSONObject {
-		return bad("header entry at %s is a %s, expected an object with dtype, shape and data_offsets", e.Pos(), e.KindName())
+		return bad("header entry at %s is %s, expected an object with dtype, shape and data_offsets", e.Pos(), withArticle(e.KindName()))
 	}
 	t := TensorInfo{Name: e.Key}
 
@@ -210,7 +210,7 @@ func parseSTEntry(file string, e *JSONNode, arena *[]int64) (TensorInfo, error) 
 		return bad(`header entry at %s has no "shape"`, e.Pos())
 	}
 	if sh.Kind != JSONArray {
-		return bad(`"shape" at %s is a %s, expected an array of non-negative integers`, sh.Pos(), sh.KindName())
+		return bad(`"shape" at %s is %s, expected an array of non-negative integers`, sh.Pos(), withArticle(sh.KindName()))
 	}
 	start := len(*arena)
 	numel := int64(1)
