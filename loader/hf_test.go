@@ -192,6 +192,15 @@ func TestOpenHFSharded(t *testing.T) {
 	if c.ShardOf(-1) != nil || c.ShardOf(len(c.Tensors)) != nil {
 		t.Error("ShardOf out of range is not nil")
 	}
+	// Opening the index file itself gives the same checkpoint.
+	ci, err := OpenHF(c.IndexPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ci.Close()
+	if ci.Dir != c.Dir || len(ci.Tensors) != len(c.Tensors) || len(ci.Shards) != 3 {
+		t.Errorf("OpenHF(index): dir %s, %d tensors, %d shards", ci.Dir, len(ci.Tensors), len(ci.Shards))
+	}
 	// Data through the mapping equals what was written.
 	for s := range shards {
 		for _, w := range shards[s] {

@@ -48,6 +48,14 @@ const (
 // a safetensors file, never its tensor data, and validates them exactly like
 // the reference implementation does (see ParseSafetensorsHeader).
 func ReadSafetensorsHeader(path string) (*SafetensorsHeader, error) {
+	// Stat before opening: opening a named pipe would block.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, openError(path, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, &FileError{File: path, Kind: ErrUnreadable,
+			Detail: fmt.Sprintf("not a regular file (%s)", fileKind(fi.Mode())),
+			Fix:    "point to the .safetensors file itself"}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, openError(path, err)
@@ -56,11 +64,6 @@ func ReadSafetensorsHeader(path string) (*SafetensorsHeader, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, openError(path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &FileError{File: path, Kind: ErrUnreadable,
-			Detail: fmt.Sprintf("not a regular file (%s)", fileKind(fi.Mode())),
-			Fix:    "point to the .safetensors file itself"}
 	}
 	return ParseSafetensorsHeader(path, f, fi.Size())
 }
