@@ -1,0 +1,754 @@
+package core
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/loader/mca"
+	"github.com/omnitui/omnitui/loader/pt"
+	"github.com/omnitui/omnitui/ops"
+)
+
+// ReversePlan says how an mcore_adapter checkpoint maps back to Hugging Face tensors.
+// It is built by inverting the names of the rank files into a Hugging Face tensor list and
+// planning the forward conversion of that list with the checkpoint's own settings: every
+// forward destination must then be a tensor of the rank files (same name, shape and
+// dtype) and every tensor of the rank files a destination, so the reverse uses exactly
+// the forward rules.
+type ReversePlan struct {
+	Source        *mca.Checkpoint
+	Forward       *Plan    // forward plan of the reconstructed HF checkpoint; Forward.Tensors are the HF tensors in output order
+	Config        []byte   // config.json to write
+	ConfigChanged []string // HF config keys whose value was written back from mca_config.json
+	Issues        []Issue
+
+	refs  [][][]*pt.TensorRef // per forward rank, chunk, entry
+	files []*mca.Rank         // per forward rank
+}
+
+// HasErrors reports whether the reverse plan cannot be executed.
+func (rp *ReversePlan) HasErrors() bool {
+	for _, is := range rp.Issues {
+		if is.Severity == SevError {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrorText joins the error messages.
+func (rp *ReversePlan) ErrorText() string {
+	var msgs []string
+	for _, is := range rp.Issues {
+		if is.Severity == SevError {
+			msgs = append(msgs, is.Message)
+		}
+	}
+	return strings.Join(msgs, "\n  - ")
+}
+
+func (rp *ReversePlan) errorf(code string, tensors []string, format string, a ...any) {
+	rp.Issues = append(rp.Issues, Issue{Severity: SevError, Code: code, Message: fmt.Sprintf(format, a...), Tensors: tensors})
+}
+
+// SettingsFromMCAConfig reads the parallel settings recorded in mca_config.json.
+func SettingsFromMCAConfig(cfg *loader.JSONNode) (Settings, error) {
+	s := DefaultSettings()
+	getInt := func(key string, def int) (int, error) {
+		n, ok := cfg.Get(key)
+		if !ok || n.Kind == loader.JSONNull {
+			return def, nil
+		}
+		v, err := n.Int()
+		if err != nil || v < 0 || v > MaxParallel {
+			return 0, fmt.Errorf("mca_config.json %s = %s: it must be a whole number from 0 to %d", key, n.Raw, MaxParallel)
+		}
+		return int(v), nil
+	}
+	getBool := func(key string) (bool, error) {
+		n, ok := cfg.Get(key)
+		if !ok || n.Kind == loader.JSONNull {
+			return false, nil
+		}
+		v, err := n.Bool()
+		if err != nil {
+			return false, fmt.Errorf("mca_config.json %s: %w", key, err)
+		}
+		return v, nil
+	}
+	getStr := func(key string) (string, error) {
+		n, ok := cfg.Get(key)
+		if !ok || n.Kind == loader.JSONNull {
+			return "", nil
+		}
+		v, err := n.Str()
+		if err != nil {
+			return "", fmt.Errorf("mca_config.json %s: %w", key, err)
+		}
+		return v, nil
+	}
+	var err error
+	var errs []error
+	try := func(e error) {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	s.TP, err = getInt("tensor_model_parallel_size", 1)
+	try(err)
+	s.PP, err = getInt("pipeline_model_parallel_size", 1)
+	try(err)
+	s.VPP, err = getInt("virtual_pipeline_model_parallel_size", 0)
+	try(err)
+	s.EP, err = getInt("expert_model_parallel_size", 1)
+	try(err)
+	s.ETP, err = getInt("expert_tensor_parallel_size", 0)
+	try(err)
+	s.Layout, err = getStr("pipeline_model_parallel_layout")
+	try(err)
+	s.AccountEmbedding, err = getBool("account_for_embedding_in_pipeline_split")
+	try(err)
+	s.AccountLoss, err = getBool("account_for_loss_in_pipeline_split")
+	try(err)
+	s.GroupedGEMM, err = getBool("moe_grouped_gemm")
+	try(err)
+	s.LegacyGroupedGEMM, err = getBool("moe_use_legacy_grouped_gemm")
+	try(err)
+	s.TransformerImpl, err = getStr("transformer_impl")
+	try(err)
+	if len(errs) > 0 {
+		return s, fmt.Errorf("%w: fix mca_config.json", errs[0])
+	}
+	return s.Normalized(), nil
+}
+
+// restoreHFConfig writes mapped mca_config.json values back into the HF config
+// (ROLL's set_hf_config_value): it returns the config bytes and the keys that changed.
+// When nothing changed the recorded hf_config_json text is returned as is.
+func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]byte, []string, error) {
+	var changed []string
+	for _, k := range t.Config {
+		mv, ok := mc.Get(k.MCA)
+		if !ok {
+			continue
+		}
+		hv, ok := hf.Get(k.HF)
+		if !ok {
+			continue
+		}
+		if bytes.Equal(mv.Compact(), hv.Compact()) {
+			continue
+		}
+		cp, err := loader.ParseJSONTree(mv.Compact())
+		if err != nil {
+			return nil, nil, fmt.Errorf("mca_config.json %s: %w", k.MCA, err)
+		}
+		hv.Kind, hv.Raw, hv.Children = cp.Kind, cp.Raw, cp.Children
+		changed = append(changed, k.HF)
+	}
+	if len(changed) == 0 {
+		return hfBytes, nil, nil
+	}
+	return append(hf.Indent("", "  "), '\n'), changed, nil
+}
+
+// globalInfo collects one global Megatron tensor seen in the rank files.
+type globalInfo struct {
+	name     string // global Megatron name
+	pure     string // relative to its layer/expert prefix
+	layer    int
+	expert   int
+	dtype    loader.DType
+	tpShapes map[int][]int64
+}
+
+// BuildReversePlan inverts an opened mcore_adapter checkpoint into a Hugging Face tensor list
+// and checks it against the forward rules.
+func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
+	hfBytes, err := m.HFConfigJSON()
+	if err != nil {
+		return nil, err
+	}
+	hf, err := loader.ParseJSONTree(hfBytes)
+	if err != nil {
+		return nil, fmt.Errorf("mca_config.json hf_config_json is not valid JSON: %w", err)
+	}
+	mtNode, ok := hf.Get("model_type")
+	if !ok {
+		return nil, fmt.Errorf("hf_config_json in mca_config.json has no model_type: the checkpoint was not written by mcore_adapter or omnitui")
+	}
+	mt, err := mtNode.Str()
+	if err != nil {
+		return nil, fmt.Errorf("hf_config_json model_type: %w", err)
+	}
+	t, err := LookupTemplate(mt)
+	if err != nil {
+		return nil, err
+	}
+	s, err := SettingsFromMCAConfig(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	// The reverse converts what the files hold: rules about whether Megatron could load
+	// the layout are not its business.
+	s.IgnoreDeepstack, s.AllowUneven = true, true
+	if s.TP != m.TP || s.PP != m.PP || s.EP != m.EP {
+		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
+	}
+	rp := &ReversePlan{Source: m}
+	rp.Config, rp.ConfigChanged, err = restoreHFConfig(t, hfBytes, hf, m.Config)
+	if err != nil {
+		return nil, err
+	}
+	// dims from mca_config.json
+	geti := func(key string, def int) int {
+		if n, ok := m.Config.Get(key); ok && n.Kind != loader.JSONNull {
+			if v, err := n.Int(); err == nil {
+				return int(v)
+			}
+		}
+		return def
+	}
+	heads := geti("num_attention_heads", 0)
+	groups := geti("num_query_groups", heads)
+	hidden := geti("hidden_size", 0)
+	kv := 0
+	if heads > 0 {
+		kv = hidden / heads
+	}
+	kv = geti("kv_channels", kv)
+	layers := geti("num_layers", 0)
+	experts := geti("num_moe_experts", 0)
+	if heads <= 0 || groups <= 0 || kv <= 0 || layers <= 0 {
+		return nil, fmt.Errorf("mca_config.json lacks num_attention_heads, num_query_groups, kv_channels or num_layers: the checkpoint cannot be mapped back")
+	}
+	var layout *Layout
+	if s.Layout != "" {
+		if layout, err = ParseLayout(s.Layout, s.PP); err != nil {
+			return nil, fmt.Errorf("mca_config.json pipeline_model_parallel_layout: %w", err)
+		}
+	}
+	stages, err := PipelineStages(layers, s.PP, s.VPP, s.AccountEmbedding, s.AccountLoss, layout)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline stages from mca_config.json: %w", err)
+	}
+	stageOf := map[stageKey]Stage{}
+	for _, st := range stages {
+		stageOf[stageKey{st.PP, st.VP}] = st
+	}
+	eLocal := 1
+	if experts > 0 && s.EP > 0 {
+		eLocal = experts / s.EP
+	}
+	tied := false
+	if n, ok := m.Config.Get("tie_embeddings_and_output_weights"); ok {
+		tied, _ = n.Bool()
+	}
+	localToTE := map[string]string{}
+	for te, loc := range t.Dist.TEToLocal {
+		if te == loc || ruleMCA(t, te) {
+			if cur, ok := localToTE[loc]; !ok || !ruleMCA(t, cur) {
+				localToTE[loc] = te
+			}
+		}
+	}
+
+	infos := map[string]*globalInfo{}
+	var order []string
+	var unknown []string
+	add := func(name, pure string, layer, expert int, dt loader.DType, tp int, shape []int64) {
+		gi := infos[name]
+		if gi == nil {
+			gi = &globalInfo{name: name, pure: pure, layer: layer, expert: expert, dtype: dt, tpShapes: map[int][]int64{}}
+			infos[name] = gi
+			order = append(order, name)
+		}
+		if _, ok := gi.tpShapes[tp]; !ok {
+			gi.tpShapes[tp] = shape
+		}
+	}
+	for _, r := range m.Ranks {
+		for _, ch := range r.Chunks {
+			st, ok := stageOf[stageKey{r.PP, ch.VP}]
+			if !ok {
+				rp.errorf("stage", nil, "%s holds chunk %s, but the pipeline of mca_config.json has no stage pp=%d vp=%d: the config does not describe these files", r.Path, ch.Key, r.PP, ch.VP)
+				continue
+			}
+			for _, ref := range ch.Tensors {
+				name := ref.Name
+				if tied && name == MCAOutputLayer {
+					continue // the tied copy of the embedding
+				}
+				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
+				if !ok {
+					add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
+					continue
+				}
+				j := 0
+				for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+					j++
+				}
+				if j == 0 || j > 9 || j == len(rest) {
+					unknown = append(unknown, r.Path+": "+name)
+					continue
+				}
+				layer := st.First + atoi(rest[:j])
+				rel := rest[j:]
+				if te, ok := localToTE[rel]; ok && s.TransformerImpl == "local" {
+					rel = te
+				}
+				lp := fmt.Sprintf("%s%d", MCALayerPrefix, layer)
+				// per-expert names
+				if er, ok := strings.CutPrefix(rel, MCAMoEPrefix); ok {
+					k := 0
+					for k < len(er) && er[k] >= '0' && er[k] <= '9' {
+						k++
+					}
+					if k == 0 || k > 9 {
+						unknown = append(unknown, r.Path+": "+name)
+						continue
+					}
+					e := r.EP*eLocal + atoi(er[:k])
+					add(fmt.Sprintf("%s%s%d%s", lp, MCAMoEPrefix, e, er[k:]), er[k:], layer, e, ref.DType, r.TP, ref.Shape)
+					continue
+				}
+				handled := false
+				if s.GroupedGEMM {
+					for pure, te := range t.Dist.GroupedTE {
+						if num, ok := strings.CutPrefix(rel, te); ok && s.TEGrouped() && num != "" && len(num) <= 9 && strings.Trim(num, "0123456789") == "" {
+							e := r.EP*eLocal + atoi(num)
+							add(fmt.Sprintf("%s%s%d%s", lp, MCAMoEPrefix, e, pure), pure, layer, e, ref.DType, r.TP, ref.Shape)
+							handled = true
+						}
+					}
+					for pure, leg := range t.Dist.GroupedLegacy {
+						if rel == leg && !s.TEGrouped() && len(ref.Shape) == 2 {
+							var sl []int64
+							if strings.Contains(pure, "fc1") {
+								sl = []int64{ref.Shape[1] / int64(eLocal), ref.Shape[0]}
+							} else {
+								sl = []int64{ref.Shape[1], ref.Shape[0] / int64(eLocal)}
+							}
+							for le := 0; le < eLocal; le++ {
+								e := r.EP*eLocal + le
+								add(fmt.Sprintf("%s%s%d%s", lp, MCAMoEPrefix, e, pure), pure, layer, e, ref.DType, r.TP, sl)
+							}
+							handled = true
+						}
+					}
+				}
+				if !handled {
+					add(lp+rel, rel, layer, -1, ref.DType, r.TP, ref.Shape)
+				}
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		rp.errorf("unmapped", unknown, "%d tensor(s) of the rank files have names omnitui cannot map back: %s", len(unknown), listNames(unknown, 5))
+	}
+
+	// global Megatron tensors -> HF tensors
+	var tensors []loader.TensorInfo
+	for _, name := range order {
+		gi := infos[name]
+		shape, err := globalShape(t, gi, s)
+		if err != nil {
+			rp.errorf("shape", []string{name}, "%v", err)
+			continue
+		}
+		names, shapes, err := hfTensorsOf(t, gi, shape, heads, groups, kv)
+		if err != nil {
+			rp.errorf("unmapped", []string{name}, "%v", err)
+			continue
+		}
+		for i := range names {
+			n := numel(shapes[i])
+			tensors = append(tensors, loader.TensorInfo{Name: names[i], DType: gi.dtype, Shape: shapes[i], Size: n * int64(gi.dtype.Size())})
+		}
+	}
+	sort.SliceStable(tensors, func(i, j int) bool { return naturalLess(tensors[i].Name, tensors[j].Name) })
+	for i := 1; i < len(tensors); i++ {
+		if tensors[i].Name == tensors[i-1].Name {
+			rp.errorf("duplicate", []string{tensors[i].Name}, "two Megatron tensors map back to %s", tensors[i].Name)
+		}
+	}
+	nameOrPath := ""
+	if n, ok := m.Config.Get("name_or_path"); ok {
+		nameOrPath, _ = n.Str()
+	}
+	fwd, err := Build(PlanInput{Config: hf, ConfigBytes: hfBytes, Tensors: tensors, NameOrPath: nameOrPath}, s)
+	if err != nil {
+		return nil, err
+	}
+	rp.Forward = fwd
+	for _, is := range fwd.Issues {
+		if is.Severity == SevError {
+			rp.Issues = append(rp.Issues, is)
+		}
+	}
+	if rp.HasErrors() || !fwd.Placed() {
+		if !rp.HasErrors() {
+			rp.errorf("placement", nil, "the checkpoint's settings place no tensors")
+		}
+		return rp, nil
+	}
+	rp.match()
+	return rp, nil
+}
+
+// match pairs every forward destination entry with a tensor of the rank files.
+func (rp *ReversePlan) match() {
+	m, p := rp.Source, rp.Forward
+	rp.refs = make([][][]*pt.TensorRef, len(p.Ranks))
+	rp.files = make([]*mca.Rank, len(p.Ranks))
+	var missing, mismatched, extra []string
+	for ri, rf := range p.Ranks {
+		r := m.Rank(rf.TP, rf.PP, rf.EP)
+		if r == nil {
+			rp.errorf("missing-rank", nil, "rank tp=%d pp=%d ep=%d (%s) is missing", rf.TP, rf.PP, rf.EP, rf.Path)
+			continue
+		}
+		rp.files[ri] = r
+		used := map[string]bool{}
+		rp.refs[ri] = make([][]*pt.TensorRef, len(rf.Chunks))
+		for ci, ch := range rf.Chunks {
+			mc := r.Chunk(ch.VP)
+			byName := map[string]*pt.TensorRef{}
+			if mc != nil {
+				for k := range mc.Tensors {
+					byName[mc.Tensors[k].Name] = &mc.Tensors[k]
+				}
+			}
+			rp.refs[ri][ci] = make([]*pt.TensorRef, len(ch.Entries))
+			for ei, e := range ch.Entries {
+				ref := byName[e.Name]
+				if ref == nil {
+					missing = append(missing, fmt.Sprintf("%s[%s] %s", r.Path, ch.Key, e.Name))
+					continue
+				}
+				if ref.DType != e.DType || !equalShape(ref.Shape, e.Shape) {
+					mismatched = append(mismatched, fmt.Sprintf("%s[%s] %s is %s %s, expected %s %s", r.Path, ch.Key, e.Name, ref.DType, shapeStr(ref.Shape), e.DType, shapeStr(e.Shape)))
+					continue
+				}
+				used[ch.Key+"\x00"+e.Name] = true
+				rp.refs[ri][ci][ei] = ref
+			}
+		}
+		for _, mc := range r.Chunks {
+			for _, ref := range mc.Tensors {
+				if !used[mc.Key+"\x00"+ref.Name] {
+					extra = append(extra, fmt.Sprintf("%s[%s] %s", r.Path, mc.Key, ref.Name))
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		rp.errorf("missing-tensor", missing, "%d tensor(s) the mapping needs are not in the rank files: %s", len(missing), listNames(missing, 5))
+	}
+	if len(mismatched) > 0 {
+		rp.errorf("tensor-mismatch", mismatched, "%d tensor(s) have an unexpected shape or dtype: %s", len(mismatched), listNames(mismatched, 5))
+	}
+	if len(extra) > 0 {
+		rp.errorf("unexpected-tensor", extra, "%d tensor(s) of the rank files are not produced by the mapping back to Hugging Face: %s", len(extra), listNames(extra, 5))
+	}
+}
+
+func ruleMCA(t *Template, rel string) bool {
+	for _, r := range t.Rules {
+		if r.MCA == rel {
+			return true
+		}
+	}
+	return false
+}
+
+// splitOf classifies a global Megatron tensor like the forward placement.
+func splitOf(t *Template, pure string) (SplitKind, bool) {
+	match := pure
+	if strings.HasSuffix(match, ".bias") {
+		match = strings.TrimSuffix(match, ".bias") + ".weight"
+	}
+	switch {
+	case fnmatchAny(match, t.Dist.SwiGLU):
+		return SplitSwiGLU, true
+	case fnmatchAny(match, t.Dist.Duplicated):
+		return SplitDuplicated, true
+	case fnmatchAny(match, t.Dist.Column):
+		return SplitColumn, true
+	case fnmatchAny(match, t.Dist.Row):
+		return SplitRow, true
+	}
+	return "", false
+}
+
+func globalShape(t *Template, gi *globalInfo, s Settings) ([]int64, error) {
+	split, ok := splitOf(t, gi.pure)
+	if !ok {
+		return nil, fmt.Errorf("%s has no tensor-parallel rule in the %s template, so it cannot be mapped back", gi.name, t.ModelType)
+	}
+	tp := s.TP
+	if gi.expert >= 0 {
+		tp = s.ETP
+	}
+	if split == SplitDuplicated {
+		return append([]int64(nil), gi.tpShapes[0]...), nil
+	}
+	dim := 0
+	if split == SplitRow {
+		dim = 1
+	}
+	var out []int64
+	for r := 0; r < tp; r++ {
+		sh, ok := gi.tpShapes[r]
+		if !ok {
+			return nil, fmt.Errorf("%s: TP rank %d holds no slice of it", gi.name, r)
+		}
+		if len(sh) <= dim {
+			return nil, fmt.Errorf("%s: slice of shape %s cannot be split by %s", gi.name, shapeStr(sh), split)
+		}
+		if out == nil {
+			out = append([]int64(nil), sh...)
+			continue
+		}
+		out[dim] += sh[dim]
+	}
+	return out, nil
+}
+
+// hfTensorsOf inverts the template rule that produces a global Megatron tensor.
+func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, nh, ng, d int) ([]string, [][]int64, error) {
+	prefix := ""
+	rel := gi.name
+	if gi.layer >= 0 {
+		prefix = fmt.Sprintf("%s%d", t.LayerPrefix, gi.layer)
+		rel = gi.pure
+		if gi.expert >= 0 {
+			prefix += fmt.Sprintf("%s%d", t.MoEPrefix, gi.expert)
+		}
+	}
+	for _, r := range t.Rules {
+		// expert rules apply only inside experts, layer rules only to layer tensors
+		if strings.HasPrefix(r.MCA, ".") != (gi.layer >= 0) {
+			continue
+		}
+		wc := ""
+		if i := strings.Index(r.MCA, "{}"); i >= 0 {
+			pre, suf := r.MCA[:i], r.MCA[i+2:]
+			if !strings.HasPrefix(rel, pre) || !strings.HasSuffix(rel, suf) || len(rel) <= len(pre)+len(suf) {
+				continue
+			}
+			wc = rel[len(pre) : len(rel)-len(suf)]
+		} else if r.MCA != rel {
+			continue
+		}
+		names := make([]string, len(r.HF))
+		for k, h := range r.HF {
+			names[k] = prefix + strings.ReplaceAll(h, "{}", wc)
+		}
+		shapes := make([][]int64, len(r.HF))
+		switch r.Op {
+		case OpRename:
+			shapes[0] = shape
+		case OpStack:
+			if len(shape) == 0 || shape[0]%2 != 0 {
+				return nil, nil, fmt.Errorf("%s has shape %s, which is no stacked gate/up pair", gi.name, shapeStr(shape))
+			}
+			h := append([]int64(nil), shape...)
+			h[0] /= 2
+			shapes[0], shapes[1] = h, append([]int64(nil), h...)
+		case OpQKV, OpQKVBias:
+			want := int64((nh + 2*ng) * d)
+			if len(shape) == 0 || shape[0] != want {
+				return nil, nil, fmt.Errorf("%s has %d rows, but %d heads in %d groups of %d channels need %d", gi.name, shape[0], nh, ng, d, want)
+			}
+			for k, rows := range []int64{int64(nh * d), int64(ng * d), int64(ng * d)} {
+				sh := append([]int64(nil), shape...)
+				sh[0] = rows
+				shapes[k] = sh
+			}
+		}
+		return names, shapes, nil
+	}
+	return nil, nil, fmt.Errorf("%s matches no %s rule, so omnitui cannot name it in Hugging Face terms", gi.name, t.ModelType)
+}
+
+// naturalLess orders names with digit runs compared as numbers (layers.2 before layers.10).
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, _ := strconv.ParseUint(a[:min(da, 18)], 10, 64)
+			nb, _ := strconv.ParseUint(b[:min(db, 18)], 10, 64)
+			if na != nb {
+				return na < nb
+			}
+			if da != db {
+				return da < db
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// GatherOptions control how a group's copies are merged.
+type GatherOptions struct {
+	TakeRank0 bool // where duplicated copies disagree, keep the lowest rank's copy instead of failing
+}
+
+// GatherStats counts the rank-file tensors a gather read.
+type GatherStats struct {
+	Consumed   int // slices that became part of an HF tensor
+	Duplicates int // further copies checked equal (or ignored with TakeRank0)
+	Dropped    int // tied output_layer copies left out
+}
+
+// gatherer reads rank-file tensors with a small cache for stacked legacy grouped-GEMM entries.
+type gatherer struct {
+	rp    *ReversePlan
+	cache map[*pt.TensorRef][]byte
+	layer int
+}
+
+func (rp *ReversePlan) newGatherer() *gatherer {
+	return &gatherer{rp: rp, cache: map[*pt.TensorRef][]byte{}, layer: -2}
+}
+
+func (ga *gatherer) read(d Dest, g *Group, elem int) ([]byte, error) {
+	rp := ga.rp
+	ref := rp.refs[d.Rank][d.Chunk][d.Entry]
+	file := rp.files[d.Rank]
+	if ref == nil || file == nil {
+		return nil, fmt.Errorf("%s: no tensor %s in rank %s", g.Name, d.Name, rp.Forward.Ranks[d.Rank].Path)
+	}
+	if !d.Transpose {
+		return file.File.ReadTensor(*ref)
+	}
+	if g.Layer != ga.layer {
+		clear(ga.cache)
+		ga.layer = g.Layer
+	}
+	whole, ok := ga.cache[ref]
+	if !ok {
+		b, err := file.File.ReadTensor(*ref)
+		if err != nil {
+			return nil, err
+		}
+		whole = b
+		ga.cache[ref] = b
+	}
+	n := int(numel(d.Shape)) * elem
+	if (d.Part+1)*n > len(whole) {
+		return nil, fmt.Errorf("%s: part %d is outside %s", g.Name, d.Part, d.Name)
+	}
+	out := make([]byte, n)
+	if err := ops.Transpose2D(out, whole[d.Part*n:(d.Part+1)*n], int(d.Shape[1]), int(d.Shape[0]), elem); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Name, err)
+	}
+	return out, nil
+}
+
+// gather rebuilds the HF tensors of forward group gi from the rank files.
+func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte, error) {
+	rp := ga.rp
+	p := rp.Forward
+	g := &p.Groups[gi]
+	elem := g.DType.Size()
+	slices := map[int][]byte{}
+	from := map[int]string{}
+	tpSize := 1
+	for _, d := range g.Dests {
+		rf := &p.Ranks[d.Rank]
+		if g.Name == MCAEmbedding && (rf.PP != 0 || d.Chunk != 0) {
+			st.Dropped++
+			continue
+		}
+		tpSize = d.TPSize
+		data, err := ga.read(d, g, elem)
+		if err != nil {
+			return nil, err
+		}
+		where := rf.Path + " " + d.Name
+		if prev, ok := slices[d.TPRank]; ok {
+			st.Duplicates++
+			if !bytes.Equal(prev, data) && !opt.TakeRank0 {
+				return nil, fmt.Errorf("copies of %s (TP slice %d) disagree between %s and %s: the ranks were not in sync; pass --take-rank0 to keep the first copy", g.Name, d.TPRank, from[d.TPRank], where)
+			}
+			continue
+		}
+		st.Consumed++
+		slices[d.TPRank] = data
+		from[d.TPRank] = where
+	}
+	parts := make([][]byte, tpSize)
+	shapes := make([][]int64, tpSize)
+	for r := 0; r < tpSize; r++ {
+		b, ok := slices[r]
+		if !ok {
+			return nil, fmt.Errorf("%s: TP slice %d of %d is missing", g.Name, r, tpSize)
+		}
+		parts[r] = b
+		shapes[r], _ = sliceShape(g.Shape, g.Split, tpSize, r)
+	}
+	total := int(numel(g.Shape)) * elem
+	var whole []byte
+	switch g.Split {
+	case SplitDuplicated:
+		whole = parts[0]
+	case SplitColumn:
+		whole = bytes.Join(parts, nil)
+	case SplitRow:
+		whole = make([]byte, total)
+		if err := ops.ConcatDim(whole, parts, shapes, elem, 1); err != nil {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
+	case SplitSwiGLU:
+		half := append([]int64(nil), g.Shape...)
+		half[0] /= 2
+		gate, up := make([]byte, total/2), make([]byte, total/2)
+		if err := ops.SwiGLUMerge(gate, up, parts, half, elem, tpSize); err != nil {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
+		return [][]byte{gate, up}, nil
+	}
+	if len(whole) != total {
+		return nil, fmt.Errorf("%s: gathered %d bytes, expected %d", g.Name, len(whole), total)
+	}
+	switch g.Op {
+	case OpRename:
+		return [][]byte{whole}, nil
+	case OpStack:
+		return [][]byte{whole[:total/2], whole[total/2:]}, nil
+	case OpQKV, OpQKVBias:
+		out := make([][]byte, 3)
+		for k, ti := range g.Inputs {
+			out[k] = make([]byte, p.Tensors[ti].Size)
+		}
+		rb := int(numel(g.Shape[1:])) * elem
+		if g.Op == OpQKVBias {
+			rb = elem
+		}
+		if err := ops.SplitQKV(out[0], out[1], out[2], whole, p.Dims.Heads, p.Dims.Groups, p.Dims.KVChannels, rb); err != nil {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no inverse for op %s (this is a bug in omnitui; please report it)", g.Op)
+}
