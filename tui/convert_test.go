@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/omnitui/omnitui/core"
@@ -98,7 +97,7 @@ func waitFor(t *testing.T, tm *teatest.TestModel, text string) {
 
 func finalModel(t *testing.T, tm *teatest.TestModel) *tui.Model {
 	t.Helper()
-	tm.Send(tea.QuitMsg{})
+	tm.Send(tui.QuitWhenIdleMsg{})
 	return tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model)
 }
 
@@ -227,7 +226,7 @@ func TestConvertRefusesAPlanWithErrors(t *testing.T) {
 	f := &fakeConv{}
 	m := newApp(t, tui.WithConverter(f.convert))
 	resize(m, 100, 30)
-	press(m, "5 right right " + convertTo(filepath.Join(t.TempDir(), "mca")))
+	press(m, "5 right right "+convertTo(filepath.Join(t.TempDir(), "mca")))
 	cv := m.Component(common.ViewConvert).(*convert.Model)
 	if cv.State() != convert.StateForm || f.snapshot().calls != 0 {
 		t.Fatalf("a plan with errors must not convert (state %v, calls %d)", cv.State(), f.snapshot().calls)
@@ -274,5 +273,43 @@ func TestQuittingCancelsARunningConversion(t *testing.T) {
 	m.Close() // what Run does after the program ends
 	if !f.snapshot().sawStop {
 		t.Fatal("Close should cancel the conversion and wait for it")
+	}
+}
+
+// TestConvertForReal runs core.Convert on the committed example from the app:
+// the finish screen names the output, and the files are on disk.
+func TestConvertForReal(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "mca")
+	m := newApp(t)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	for _, k := range keys("5 right " + convertTo(out)) {
+		tm.Send(k)
+	}
+	waitFor(t, tm, "Converted")
+	fm := finalModel(t, tm)
+	cv := fm.Component(common.ViewConvert).(*convert.Model)
+	if cv.State() != convert.StateDone {
+		t.Fatalf("state %v, want done (err %v)", cv.State(), cv.Err())
+	}
+	res := cv.Result()
+	if res == nil || len(res.Files) != 2 {
+		t.Fatalf("TP 2 should write 2 rank files, result %+v", res)
+	}
+	for _, rel := range append([]string{"mca_config.json", "latest_checkpointed_iteration.txt"}, res.Files...) {
+		fi, err := os.Stat(filepath.Join(out, rel))
+		if err != nil || fi.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", rel, err)
+		}
+	}
+	v := fm.View()
+	for _, want := range append([]string{"✓ Converted", out}, res.Files...) {
+		if !bytes.Contains([]byte(v), []byte(want)) {
+			t.Errorf("finish screen lacks %q:\n%s", want, v)
+		}
+	}
+	// Nothing else next to the output (no temporary directory left).
+	entries, err := os.ReadDir(filepath.Dir(out))
+	if err != nil || len(entries) != 1 {
+		t.Errorf("the output's parent should hold only the output, has %v (%v)", entries, err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 // The core functions the app uses unless an Option replaces them.
 var (
-	defaultPlanner    common.Planner = core.BuildPlan
-	defaultConverter  common.Converter
-	defaultClassifier = core.Component
+	defaultPlanner    common.Planner   = core.BuildPlan
+	defaultConverter  common.Converter = core.Convert
+	defaultClassifier                  = core.Component
 )

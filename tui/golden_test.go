@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
 
@@ -50,8 +49,8 @@ func TestGolden(t *testing.T) {
 				for _, k := range keys(tc.script) {
 					tm.Send(k)
 				}
-				// Messages are handled in order, so quitting now shows the screen after the last key.
-				tm.Send(tea.QuitMsg{})
+				// Messages are handled in order; this quits once the plan for the last settings is in.
+				tm.Send(tui.QuitWhenIdleMsg{})
 				fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*tui.Model)
 				if fm.Active() != tc.view {
 					t.Fatalf("active view %v, want %v", fm.Active().Name(), tc.view.Name())

@@ -111,10 +111,16 @@ func drain(m *tui.Model, cmd tea.Cmd, depth int) {
 	}
 	ch := make(chan tea.Msg, 1)
 	go func() { ch <- cmd() }()
+	// Commands that wait on a conversion or a timer are abandoned after a
+	// moment; a plan build is always waited for.
+	wait := 100 * time.Millisecond
+	if m.Context().Planning() {
+		wait = 30 * time.Second
+	}
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(wait):
 		return
 	}
 	switch msg := msg.(type) {

@@ -36,6 +36,10 @@ const (
 	MinHeight = 10
 )
 
+// QuitWhenIdleMsg quits once the plan for the current settings is in place
+// (scripted sessions and tests send it after their keys).
+type QuitWhenIdleMsg struct{}
+
 // Option changes how New builds the app.
 type Option func(*options)
 
@@ -67,6 +71,8 @@ type Model struct {
 	prev     common.ViewID
 	help     help.Model
 	fullHelp bool
+
+	quitWhenIdle bool
 
 	width, height int
 }
@@ -161,6 +167,22 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyMsg:
 		return m, m.key(msg)
+	case common.PlanBuiltMsg:
+		cmds := []tea.Cmd{m.ctx.ApplyPlan(msg)}
+		changed := common.PlanChangedMsg{Gen: m.ctx.PlanGen}
+		for _, v := range m.views {
+			cmds = append(cmds, v.Update(changed))
+		}
+		if m.quitWhenIdle && !m.ctx.Planning() {
+			cmds = append(cmds, tea.Quit)
+		}
+		return m, tea.Batch(cmds...)
+	case QuitWhenIdleMsg:
+		if !m.ctx.Planning() {
+			return m, tea.Quit
+		}
+		m.quitWhenIdle = true
+		return m, nil
 	case common.SwitchViewMsg:
 		return m, m.show(msg.View)
 	case common.BackMsg:

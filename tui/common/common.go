@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/keymap"
@@ -23,11 +25,12 @@ type Converter func(ctx context.Context, ck *loader.Checkpoint, p *core.Plan, op
 // Context is the shared state of the app.
 type Context struct {
 	Ck       *loader.Checkpoint
-	Path     string // the path the user opened, as given
-	Settings core.Settings
-	Plan     *core.Plan // nil when the checkpoint cannot be planned at all (PlanErr says why)
+	Path     string        // the path the user opened, as given
+	Settings core.Settings // what the user chose; the plan for it may still be building
+	Plan     *core.Plan    // nil when the checkpoint cannot be planned at all (PlanErr says why)
 	PlanErr  error
-	PlanGen  int // incremented on every rebuild, so components can cache per plan
+	PlanFor  core.Settings // the settings Plan was built from
+	PlanGen  int           // incremented whenever Plan changes, so components can cache per plan
 
 	Styles *styles.Styles
 	Keys   *keymap.KeyMap
@@ -42,9 +45,12 @@ type Context struct {
 	SelGen int
 
 	Stats *Stats // totals of the checkpoint, computed once
+
+	building bool // a plan build is running off the UI goroutine
 }
 
-// NewContext builds the shared state and the first Plan.
+// NewContext builds the shared state and the first Plan (synchronously, so the
+// first frame has it).
 func NewContext(ck *loader.Checkpoint, path string, s core.Settings, st *styles.Styles, km *keymap.KeyMap,
 	planner Planner, conv Converter, classify func(string) string) *Context {
 	if classify == nil {
@@ -53,35 +59,83 @@ func NewContext(ck *loader.Checkpoint, path string, s core.Settings, st *styles.
 	c := &Context{Ck: ck, Path: path, Settings: s, Styles: st, Keys: km,
 		Planner: planner, Converter: conv, Classify: classify, Selected: -1}
 	c.Stats = ComputeStats(ck, classify)
-	c.Rebuild()
+	c.apply(PlanBuiltMsg{For: s, Plan: nil, Err: nil, sync: true})
 	return c
 }
 
-// Rebuild recomputes the Plan from the current settings.
-func (c *Context) Rebuild() {
-	c.PlanGen++
+// PlanBuiltMsg delivers a plan built off the UI goroutine.
+type PlanBuiltMsg struct {
+	For  core.Settings
+	Plan *core.Plan
+	Err  error
+	sync bool
+}
+
+func (c *Context) buildPlan(s core.Settings) (*core.Plan, error) {
 	if c.Planner == nil {
-		c.Plan, c.PlanErr = nil, fmt.Errorf("no planner is configured: this build of omnitui cannot plan conversions")
-		return
+		return nil, fmt.Errorf("no planner is configured: this build of omnitui cannot plan conversions")
 	}
 	if c.Ck == nil {
-		c.Plan, c.PlanErr = nil, fmt.Errorf("no checkpoint is open: run omnitui with a checkpoint directory")
-		return
+		return nil, fmt.Errorf("no checkpoint is open: run omnitui with a checkpoint directory")
 	}
-	p, err := c.Planner(c.Ck, c.Settings)
+	p, err := safePlan(c.Planner, c.Ck, s)
 	if err == nil && p == nil {
 		err = fmt.Errorf("the planner returned no plan: this is a bug in omnitui, please report it")
 	}
-	c.Plan, c.PlanErr = p, err
+	return p, err
 }
 
-// SetSettings replaces the settings, rebuilds the plan and returns the message
-// that tells every component the plan changed.
-func (c *Context) SetSettings(s core.Settings) PlanChangedMsg {
-	c.Settings = s
-	c.Rebuild()
-	return PlanChangedMsg{Gen: c.PlanGen}
+// safePlan turns a planner panic into an error, so a bad checkpoint never crashes the app.
+func safePlan(pl Planner, ck *loader.Checkpoint, s core.Settings) (p *core.Plan, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("planning failed (%v): this is a bug in omnitui, please report it", r)
+		}
+	}()
+	return pl(ck, s)
 }
+
+func (c *Context) apply(m PlanBuiltMsg) {
+	if m.sync {
+		m.Plan, m.Err = c.buildPlan(m.For)
+	}
+	c.Plan, c.PlanErr, c.PlanFor = m.Plan, m.Err, m.For
+	c.PlanGen++
+}
+
+// SetSettings records new settings and returns the command that builds their
+// plan off the UI goroutine (nil when a build is already running: its result
+// triggers the next build, so fast key repeats coalesce into few builds).
+func (c *Context) SetSettings(s core.Settings) tea.Cmd {
+	c.Settings = s
+	if c.building || s == c.PlanFor {
+		return nil
+	}
+	return c.startBuild()
+}
+
+func (c *Context) startBuild() tea.Cmd {
+	c.building = true
+	s := c.Settings
+	return func() tea.Msg {
+		p, err := c.buildPlan(s)
+		return PlanBuiltMsg{For: s, Plan: p, Err: err}
+	}
+}
+
+// ApplyPlan installs a built plan. If the settings changed meanwhile, it returns
+// the command building the plan for the newest settings.
+func (c *Context) ApplyPlan(m PlanBuiltMsg) tea.Cmd {
+	c.building = false
+	c.apply(m)
+	if c.Settings != c.PlanFor {
+		return c.startBuild()
+	}
+	return nil
+}
+
+// Planning reports whether the plan shown is not yet the one for the current settings.
+func (c *Context) Planning() bool { return c.building || c.Settings != c.PlanFor }
 
 // Select makes tensor i the selection everywhere (-1 clears it) and returns the
 // message announcing it.

@@ -55,6 +55,8 @@ type Model struct {
 	out   textfield.Model
 	note  string // a one-line message under the form
 
+	startWhenReady bool // Convert was pressed while the plan was being rebuilt
+
 	runs int
 	run  *run
 	last core.Progress
@@ -176,6 +178,11 @@ func (m *Model) dtypeIndex() int {
 // Update handles keys and the conversion's messages.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case common.PlanChangedMsg:
+		if m.startWhenReady && m.state == StateForm && !m.ctx.Planning() {
+			return m.submit()
+		}
+		return nil
 	case progressMsg:
 		if m.run == nil || msg.id != m.run.id {
 			return nil
@@ -270,8 +277,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		}
 		s := m.ctx.Settings
 		s.DType = DTypes[(m.dtypeIndex()+d+len(DTypes))%len(DTypes)]
-		msg := m.ctx.SetSettings(s)
-		return func() tea.Msg { return msg }
+		return m.ctx.SetSettings(s)
 	case key.Matches(k, km.Edit):
 		switch m.focus {
 		case focusOut:
@@ -294,6 +300,13 @@ func (m *Model) submit() tea.Cmd {
 		m.out.Focus()
 		return nil
 	}
+	if m.ctx.Planning() {
+		// Start as soon as the plan for the current settings is in.
+		m.startWhenReady = true
+		m.note = "waiting for the plan of the new settings…"
+		return nil
+	}
+	m.startWhenReady = false
 	if m.ctx.Plan == nil || m.ctx.HasErrors() {
 		m.note = "the plan has errors: fix them in 5 Placement first"
 		return nil

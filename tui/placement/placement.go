@@ -175,11 +175,8 @@ func boolPtr(s *core.Settings, f Field) *bool {
 	return nil
 }
 
-// apply sets new settings and announces the rebuilt plan.
-func (m *Model) apply(s core.Settings) tea.Cmd {
-	msg := m.ctx.SetSettings(s)
-	return func() tea.Msg { return msg }
-}
+// apply sets new settings; the plan follows.
+func (m *Model) apply(s core.Settings) tea.Cmd { return m.ctx.SetSettings(s) }
 
 // Update edits the settings.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
@@ -450,7 +447,9 @@ func (m *Model) rightLines(w int) []string {
 	var out []string
 	// Issues, errors first.
 	errs, warns := ctx.IssueCounts()
-	if errs == 0 {
+	if ctx.Planning() {
+		out = append(out, st.Accent.Render("… recomputing the plan for the new settings"))
+	} else if errs == 0 {
 		out = append(out, st.OK.Render("✓ the plan converts")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
 	} else {
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))

@@ -26,6 +26,8 @@ func View(ctx *common.Context, running string, width int) string {
 	errs, warns := ctx.IssueCounts()
 	var plan string
 	switch {
+	case ctx.Planning():
+		plan = st.Accent.Render("planning…")
 	case ctx.Plan == nil:
 		plan = st.Error.Render("✗ cannot plan")
 	case errs > 0:
