@@ -91,6 +91,10 @@ func ParseSafetensorsHeader(name string, r io.ReaderAt, size int64) (*Safetensor
 	switch {
 	case n64 == 0:
 		return nil, &FileError{File: name, Kind: ErrCorrupt, Detail: "header length is 0", Fix: fixNotST}
+	case n64 > MaxSafetensorsHeaderLen && isLFSPointer(r, size):
+		return nil, &FileError{File: name, Kind: ErrCorrupt,
+			Detail: "this is a Git LFS pointer (a small text file naming the real content), not the safetensors data",
+			Fix:    "fetch the real file: run 'git lfs pull' in the clone, or download it with huggingface-cli"}
 	case n64 > MaxSafetensorsHeaderLen:
 		return nil, &FileError{File: name, Kind: ErrCorrupt,
 			Detail: fmt.Sprintf("header length %d is larger than the %d-byte limit of safetensors", n64, MaxSafetensorsHeaderLen),
@@ -122,6 +126,19 @@ func ParseSafetensorsHeader(name string, r io.ReaderAt, size int64) (*Safetensor
 	}
 	slices.SortFunc(h.Tensors, func(a, b TensorInfo) int { return strings.Compare(a.Name, b.Name) })
 	return h, nil
+}
+
+// lfsPointerPrefix starts every Git LFS pointer file (git-lfs spec v1).
+const lfsPointerPrefix = "version https://git-lfs.github.com/spec/"
+
+// isLFSPointer reports whether the file is a Git LFS pointer: what a clone
+// without git-lfs leaves in place of every large file.
+func isLFSPointer(r io.ReaderAt, size int64) bool {
+	if size < int64(len(lfsPointerPrefix)) || size > 1024 {
+		return false
+	}
+	buf := make([]byte, len(lfsPointerPrefix))
+	return readFull(r, buf, 0) == nil && string(buf) == lfsPointerPrefix
 }
 
 func readFull(r io.ReaderAt, buf []byte, off int64) error {
