@@ -42,7 +42,8 @@ func (r TensorRef) NumBytes() int64 {
 // File is an open .pt file. It is safe for concurrent ReadTensor calls.
 type File struct {
 	path    string
-	f       *os.File
+	f       io.ReaderAt
+	closer  io.Closer
 	archive string
 	records map[string]zipEntry // by name inside the archive folder
 	keys    []string            // top-level keys, in order
@@ -65,20 +66,24 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pt: cannot open %s: %w", path, err)
 	}
-	pf, err := open(path, f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pt: cannot stat %s: %w", path, err)
+	}
+	pf, err := openReader(path, f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
+	pf.closer = f
 	return pf, nil
 }
 
-func open(path string, f *os.File) (*File, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("pt: cannot stat %s: %w", path, err)
-	}
-	entries, err := readZip(f, st.Size())
+// openReader parses a .pt file held by r (size bytes); name is used in
+// errors.
+func openReader(path string, f io.ReaderAt, size int64) (*File, error) {
+	entries, err := readZip(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("pt: %s: %w", path, err)
 	}
@@ -206,7 +211,12 @@ func (f *File) index(root any) {
 func (f *File) Path() string { return f.path }
 
 // Close closes the file.
-func (f *File) Close() error { return f.f.Close() }
+func (f *File) Close() error {
+	if f.closer == nil {
+		return nil
+	}
+	return f.closer.Close()
+}
 
 // Keys lists all top-level keys of the pickled dict, in order.
 func (f *File) Keys() []string { return append([]string(nil), f.keys...) }
@@ -225,6 +235,11 @@ func (f *File) Tensors(key string) []TensorRef { return append([]TensorRef(nil),
 // Extras lists the non-tensor entries (Transformer Engine "_extra_state") of
 // state dict key.
 func (f *File) Extras(key string) []string { return append([]string(nil), f.extras[key]...) }
+
+// maxExpanded bounds the output of a view that reads storage elements more
+// than once (stride 0): a hostile file must not make ReadTensor allocate
+// without limit.
+const maxExpanded = 256 << 20
 
 // maxGatherSpan bounds the storage window read at once to gather a strided
 // view with short runs.
@@ -290,6 +305,9 @@ func (f *File) readTensor(ref TensorRef) ([]byte, error) {
 	}
 	if last >= math.MaxInt64/esize || (last+1)*esize > storageBytes {
 		return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) reaches past its storage of %d bytes: %w", ref.StorageOffset, ref.Shape, ref.Stride, storageBytes, errCorrupt)
+	}
+	if nbytes > storageBytes && nbytes > maxExpanded {
+		return nil, fmt.Errorf("view (shape %v, stride %v) expands its storage of %d bytes to %d bytes; refusing such a broadcast view: %w", ref.Shape, ref.Stride, storageBytes, nbytes, errCorrupt)
 	}
 	base := e.dataOff + ref.StorageOffset*esize
 	dims, strides := collapse(ref.Shape, ref.Stride)
@@ -370,11 +388,13 @@ func collapse(shape, stride []int64) (dims, strides []int64) {
 // VerifyRecords checks the CRC-32 of every stored record of the archive,
 // reading all data once.
 func (f *File) VerifyRecords() error {
-	buf := make([]byte, 4<<20)
 	names := make([]string, 0, len(f.records))
-	for name := range f.records {
+	var largest int64
+	for name, e := range f.records {
 		names = append(names, name)
+		largest = max(largest, e.size)
 	}
+	buf := make([]byte, max(min(largest, 4<<20), 1))
 	sort.Strings(names)
 	for _, name := range names {
 		e := f.records[name]
