@@ -71,6 +71,14 @@ Opt-outs (a plan with errors converts nothing unless the error's opt-out is give
   --ignore-deepstack    allow a first stage with fewer layers than vision deepstack needs
   --allow-uneven        allow sizes that TP does not divide (Megatron cannot load the result)
 
+Megatron -> Hugging Face (MCA_CKPT holds mca_config.json and iter_*/mp_rank_*/model_optim_rng.pt):
+  omnitui --batch --to-hf --out DIR MCA_CKPT   convert back to HF safetensors
+  omnitui --batch --plan MCA_CKPT              explain how it maps back
+  --max-shard-size SIZE  largest safetensors file (default 5GB; e.g. 500MB, 2GiB, bytes)
+  --take-rank0           where duplicated copies disagree, keep rank 0's instead of failing
+  omnitui --batch --verify A B                 compare two checkpoints (HF or mca) tensor by tensor
+  --atol X --rtol Y      float tolerance for --verify: |a-b| <= atol + rtol*|b| (default exact bytes)
+
 Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a plan with errors.
 `
 
@@ -79,6 +87,11 @@ type options struct {
 	out                                                 string
 	workers                                             int
 	s                                                   core.Settings
+
+	// Megatron -> HF and verification (reverse.go)
+	toHF, verify, takeRank0 bool
+	maxShardSize            string
+	atol, rtol              float64
 }
 
 func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
@@ -113,6 +126,12 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.BoolVar(&o.s.DropAudioOutput, "drop-audio-output", false, "")
 	fs.BoolVar(&o.s.IgnoreDeepstack, "ignore-deepstack", false, "")
 	fs.BoolVar(&o.s.AllowUneven, "allow-uneven", false, "")
+	fs.BoolVar(&o.toHF, "to-hf", false, "")
+	fs.BoolVar(&o.verify, "verify", false, "")
+	fs.BoolVar(&o.takeRank0, "take-rank0", false, "")
+	fs.StringVar(&o.maxShardSize, "max-shard-size", "5GB", "")
+	fs.Float64Var(&o.atol, "atol", 0, "")
+	fs.Float64Var(&o.rtol, "rtol", 0, "")
 	// flags may follow the checkpoint path
 	var pos []string
 	for {
@@ -154,6 +173,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.version {
 		fmt.Fprintln(stdout, "omnitui", version)
 		return exitOK
+	}
+	if code, handled := runReverse(ctx, o, pos, stdout, stderr); handled {
+		return code
 	}
 	if len(pos) != 1 {
 		fmt.Fprintf(stderr, "omnitui: expected exactly one checkpoint path, got %d\nRun 'omnitui --help' for usage.\n", len(pos))

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestToHFAndVerifyCLI: HF -> mca -> HF through the CLI, then --verify of every pair
+// exits 0, and a tampered file makes --verify exit 1 naming the tensor.
+func TestToHFAndVerifyCLI(t *testing.T) {
+	dir := t.TempDir()
+	mcaDir := filepath.Join(dir, "mca")
+	if code, _, e := runCLI(t, "--batch", "--tp", "2", "--pp", "2", "--out", mcaDir, example); code != exitOK {
+		t.Fatalf("forward: exit %d\n%s", code, e)
+	}
+	code, out, e := runCLI(t, "--batch", "--plan", mcaDir)
+	if code != exitOK || !strings.Contains(out, "maps back to 455 Hugging Face tensors") {
+		t.Fatalf("--plan on mca: exit %d\n%s\n%s", code, out, e)
+	}
+	back := filepath.Join(dir, "back")
+	if code, _, e := runCLI(t, "--batch", "--to-hf", "--max-shard-size", "100KB", "--out", back, mcaDir); code != exitOK {
+		t.Fatalf("--to-hf: exit %d\n%s", code, e)
+	}
+	if _, err := os.Stat(filepath.Join(back, "model.safetensors.index.json")); err != nil {
+		t.Errorf("100KB shards should need an index: %v", err)
+	}
+	if code, _, _ := runCLI(t, "--batch", "--to-hf", "--out", back, mcaDir); code != exitBadUsage {
+		t.Errorf("existing output without --force: exit %d, want %d", code, exitBadUsage)
+	}
+	for _, pair := range [][2]string{{example, back}, {example, mcaDir}, {mcaDir, back}} {
+		code, out, e := runCLI(t, "--batch", "--verify", pair[0], pair[1])
+		if code != exitOK || !strings.Contains(out, "MATCH") {
+			t.Errorf("--verify %s %s: exit %d\n%s%s", pair[0], pair[1], code, out, e)
+		}
+	}
+	// tamper with one byte of a tensor's data in the back-converted shards
+	files, _ := filepath.Glob(filepath.Join(back, "model-*.safetensors"))
+	b, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0x10
+	if err := os.WriteFile(files[len(files)-1], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, "--batch", "--verify", mcaDir, back)
+	if code != exitFailed || !strings.Contains(out, "values") || !strings.Contains(out, "MISMATCH") {
+		t.Errorf("tampered --verify: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, "--batch", "--verify", example); code != exitBadUsage {
+		t.Errorf("--verify with one path: exit %d, want %d", code, exitBadUsage)
+	}
+	if code, _, e := runCLI(t, "--batch", "--to-hf", "--out", filepath.Join(dir, "x"), example); code != exitBadUsage || !strings.Contains(e, "mca_config.json") {
+		t.Errorf("--to-hf on an HF checkpoint: exit %d\n%s", code, e)
+	}
+}
