@@ -10,6 +10,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -162,7 +163,7 @@ func (m *Model) render(n *tree.Node, selected bool) (string, string) {
 	return label, st.Mark.Render(right)
 }
 
-func valueStyle(m *Model, n *loader.JSONNode) interface{ Render(...string) string } {
+func valueStyle(m *Model, n *loader.JSONNode) lipgloss.Style {
 	st := m.ctx.Styles
 	switch n.Kind {
 	case loader.JSONString:
@@ -265,7 +266,7 @@ func (m *Model) View() string {
 				}
 			}
 		}
-		left = append(left, st.Title.Render("config.json")+st.Muted.Render(fmt.Sprintf("  %s in file order · ", common.Plural(len(m.nodes), "value")))+st.Mark.Render(fmt.Sprintf("%d mapped", nm)))
+		left = append(left, st.Title.Render("config.json")+st.Muted.Render(fmt.Sprintf("  %s · ", common.Plural(len(m.nodes), "value")))+st.Mark.Render(fmt.Sprintf("%d mapped", nm)))
 		left = append(left, m.tree.ViewLines()...)
 	}
 	if pw == 0 {
