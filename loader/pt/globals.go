@@ -293,15 +293,14 @@ func rebuildTensor(fn string, args []any) (any, error) {
 }
 
 func intTuple(v any) ([]int64, bool) {
+	// torch.Size(...) pickled as an object holding a tuple.
+	if o, ok := v.(*pyObject); ok && isGlobal(o.class, "torch", "Size") {
+		if a, ok := o.args.(*pyTuple); ok && len(a.items) == 1 {
+			v = a.items[0]
+		}
+	}
 	items, ok := sequence(v)
 	if !ok {
-		if _, isObj := v.(*pyObject); isObj {
-			// torch.Size(...) pickled as an object.
-			o := v.(*pyObject)
-			if a, ok := o.args.(*pyTuple); ok && len(a.items) == 1 && isGlobal(o.class, "torch", "Size") {
-				return intTuple(a.items[0])
-			}
-		}
 		return nil, false
 	}
 	out := make([]int64, len(items))

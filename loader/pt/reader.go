@@ -104,6 +104,15 @@ func openReader(path string, f io.ReaderAt, size int64) (*File, error) {
 			pf.records[rest] = e
 		}
 	}
+	if bo, ok := pf.records["byteorder"]; ok {
+		b, err := pf.readRecord(bo, 64)
+		if err != nil {
+			return nil, fmt.Errorf("pt: %s: reading byteorder: %w", path, err)
+		}
+		if string(b) != "little" {
+			return nil, fmt.Errorf("pt: %s: byteorder is %.10q; only little-endian checkpoints are supported", path, b)
+		}
+	}
 	pkl, ok := pf.records["data.pkl"]
 	if !ok {
 		return nil, fmt.Errorf("pt: %s: no %sdata.pkl in the archive, so this is no torch.save checkpoint (TorchScript archives are not supported)", path, prefix)

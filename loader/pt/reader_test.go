@@ -405,6 +405,7 @@ func TestOpenErrors(t *testing.T) {
 		{"no data.pkl", makePT(t, t.TempDir(), [2]string{"version", "3\n"}), "no archive/data.pkl"},
 		{"crc mismatch", write("crc.pt", corruptCRC), "CRC-32 mismatch"},
 		{"bad pickle", makePT(t, t.TempDir(), [2]string{"data.pkl", "\x80\x02}q\x00(X\x05\x00\x00"}), "truncated"},
+		{"big endian", makePT(t, t.TempDir(), [2]string{"data.pkl", "\x80\x02}."}, [2]string{"byteorder", "big"}), "only little-endian"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -559,6 +560,7 @@ func TestUnpickleOpcodes(t *testing.T) {
 		{"copyreg._reconstructor", "ccopy_reg\n_reconstructor\n(cx\nC\nc__builtin__\nobject\nNtR}b.", "<object <x.C> args=(<x.C>, <builtins.object>, None) state={}>"},
 		{"OrderedDict from pairs", "ccollections\nOrderedDict\nX\x01\x00\x00\x00aK\x01\x86\x85\x85R.", `OrderedDict("a": 1)`},
 		{"BUILD on OrderedDict is ignored", "ccollections\nOrderedDict\n)R}b.", "OrderedDict()"},
+		{"tensor with a torch.Size shape", "ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nHalfStorage\nX\x01\x00\x00\x007X\x03\x00\x00\x00cpuK\x06tQK\x01ctorch\nSize\nK\x02K\x02\x86\x85RK\x02K\x01\x86\x89ccollections\nOrderedDict\n)RtR.", "tensor(7 F16 off=1 [2 2] [2 1])"},
 		{"cyclic list", "]q\x00h\x00a.", "[[[[[[[[[[[[[[[[[[[[[...]]]]]]]]]]]]]]]]]]]]]"},
 		{"STRING inside MARK TUPLE", "(S'x'\nt.", `("x")`},
 	}

@@ -63,13 +63,16 @@ type Writer struct {
 	mu     sync.RWMutex // WriteAt holds it shared, Close/Abort exclusively
 	closed bool         // no more writes: Close finished or failed, or Abort ran
 	done   bool         // Close succeeded; Abort leaves the file alone
+
+	failMu  sync.Mutex
+	failErr error // first failed write; the file cannot be completed
 }
 
 type tensorState struct {
 	dict, name string
 	size       int64
 	mu         sync.Mutex
-	parts      []part // sorted by off, non-overlapping
+	parts      []part // sorted by off, non-overlapping, adjacent parts merged
 }
 
 type part struct {
@@ -139,7 +142,16 @@ func CreateWith(path string, dicts []StateDict, opt Options) (*Writer, error) {
 // PlannedSize returns the size in bytes of the file Create(path, dicts) would
 // write, without writing anything.
 func PlannedSize(path string, dicts []StateDict) (int64, error) {
-	plan, err := planFile(archiveName(path), dicts, 0, 0)
+	return PlannedSizeWith(path, dicts, Options{})
+}
+
+// PlannedSizeWith is PlannedSize for CreateWith(path, dicts, opt).
+func PlannedSizeWith(path string, dicts []StateDict, opt Options) (int64, error) {
+	archive := opt.ArchiveName
+	if archive == "" {
+		archive = archiveName(path)
+	}
+	plan, err := planFile(archive, dicts, opt.zip64Limit, opt.gap)
 	if err != nil {
 		return 0, fmt.Errorf("pt: cannot plan %s: %w", path, err)
 	}
@@ -268,7 +280,9 @@ func (w *Writer) Size() int64 { return w.layout.totalSize }
 // WriteAt stores data at byte offset off of tensor i's storage (row-major
 // bytes of the tensor). Parts may arrive in any order and from any goroutine;
 // each byte must be written exactly once. Overlapping or out-of-range parts
-// are rejected without writing anything.
+// are rejected without writing anything. If the write itself fails, the file
+// cannot be completed any more: Close reports the failure and the caller
+// should Abort.
 func (w *Writer) WriteAt(i int, off int64, data []byte) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -291,8 +305,13 @@ func (w *Writer) WriteAt(i int, off int64, data []byte) error {
 		return fmt.Errorf("pt: %s: %w", w.path, err)
 	}
 	if _, err := w.file.WriteAt(data, w.layout.records[w.first+i].dataOff+off); err != nil {
-		t.release(p)
-		return fmt.Errorf("pt: writing tensor %s/%s to %s: %w", t.dict, t.name, w.path, err)
+		err = fmt.Errorf("pt: writing tensor %s/%s to %s: %w", t.dict, t.name, w.path, err)
+		w.failMu.Lock()
+		if w.failErr == nil {
+			w.failErr = err
+		}
+		w.failMu.Unlock()
+		return err
 	}
 	return nil
 }
@@ -312,18 +331,27 @@ func (t *tensorState) reserve(p part) error {
 			return fmt.Errorf("write of bytes [%d, %d) of tensor %s/%s overlaps bytes [%d, %d) written before", p.off, p.off+p.n, t.dict, t.name, next.off, next.off+next.n)
 		}
 	}
-	t.parts = slices.Insert(t.parts, k, p)
-	return nil
-}
-
-// release forgets a part whose write failed.
-func (t *tensorState) release(p part) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	k := sort.Search(len(t.parts), func(j int) bool { return t.parts[j].off >= p.off })
-	if k < len(t.parts) && t.parts[k] == p {
+	// Merge with adjacent parts so that sequential writers keep the list short.
+	joinPrev := k > 0 && t.parts[k-1].off+t.parts[k-1].n == p.off
+	joinNext := k < len(t.parts) && p.off+p.n == t.parts[k].off
+	switch {
+	case joinPrev && joinNext:
+		prev, next := &t.parts[k-1], t.parts[k]
+		prev.crc = crc32Combine(crc32Combine(prev.crc, p.crc, p.n), next.crc, next.n)
+		prev.n += p.n + next.n
 		t.parts = slices.Delete(t.parts, k, k+1)
+	case joinPrev:
+		prev := &t.parts[k-1]
+		prev.crc = crc32Combine(prev.crc, p.crc, p.n)
+		prev.n += p.n
+	case joinNext:
+		next := &t.parts[k]
+		next.crc = crc32Combine(p.crc, next.crc, next.n)
+		next.off, next.n = p.off, p.n+next.n
+	default:
+		t.parts = slices.Insert(t.parts, k, p)
 	}
+	return nil
 }
 
 // crc returns the CRC-32 of the whole storage, or the first missing byte range.
@@ -353,6 +381,12 @@ func (w *Writer) Close() error {
 	defer w.mu.Unlock()
 	if w.closed {
 		return fmt.Errorf("pt: %s is already closed or aborted", w.path)
+	}
+	w.failMu.Lock()
+	failErr := w.failErr
+	w.failMu.Unlock()
+	if failErr != nil {
+		return fmt.Errorf("pt: %s cannot be completed because a write failed (%w); Abort and write it again", w.path, failErr)
 	}
 	var missing []string
 	nMissing := 0

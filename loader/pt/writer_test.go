@@ -125,17 +125,22 @@ func checkWithArchiveZip(t *testing.T, wf writtenFile, wantZip64 bool) {
 
 func TestPlannedSizeMatchesFile(t *testing.T) {
 	dicts := testDicts()
-	wf := writeTestFile(t, t.TempDir(), "x.pt", dicts, Options{})
-	st, err := os.Stat(wf.path)
-	if err != nil {
-		t.Fatal(err)
+	for _, opt := range []Options{{}, {ArchiveName: "a_much_longer_archive_name"}, {zip64Limit: 1}} {
+		wf := writeTestFile(t, t.TempDir(), "x.pt", dicts, opt)
+		st, err := os.Stat(wf.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		planned, err := PlannedSizeWith(wf.path, dicts, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if planned != st.Size() {
+			t.Fatalf("%+v: PlannedSize = %d, file has %d bytes", opt, planned, st.Size())
+		}
 	}
-	planned, err := PlannedSize(wf.path, dicts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if planned != st.Size() {
-		t.Fatalf("PlannedSize = %d, file has %d bytes", planned, st.Size())
+	if _, err := PlannedSize("x.pt", []StateDict{{Key: "m", Tensors: []TensorSpec{{Name: "w", DType: loader.F8E4M3}}}}); err == nil {
+		t.Fatal("PlannedSize accepted a float8 tensor")
 	}
 }
 
@@ -397,5 +402,67 @@ func TestEncodeLong(t *testing.T) {
 		if !bytes.Equal(p.buf, tc.want) {
 			t.Errorf("int(%d) = % x, want % x", tc.v, p.buf, tc.want)
 		}
+	}
+}
+
+func TestSequentialPartsMerge(t *testing.T) {
+	w, err := Create(filepath.Join(t.TempDir(), "x.pt"), []StateDict{{Key: "model", Tensors: []TensorSpec{{Name: "a", DType: loader.U8, Shape: []int64{4000}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	data := testTensorData(TensorSpec{DType: loader.U8, Shape: []int64{4000}}, 3)
+	// Front half ascending, back half descending, middle last: every merge case.
+	order := []int64{}
+	for off := int64(0); off < 1600; off += 4 {
+		order = append(order, off)
+	}
+	for off := int64(3996); off >= 2400; off -= 4 {
+		order = append(order, off)
+	}
+	for off := int64(1600); off < 2400; off += 8 {
+		order = append(order, off+4) // leave holes, then fill them
+	}
+	for off := int64(1600); off < 2400; off += 8 {
+		order = append(order, off)
+	}
+	for _, off := range order {
+		if err := w.WriteAt(0, off, data[off:off+4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(w.tensors[0].parts); n != 1 {
+		t.Fatalf("%d parts after writing everything, want 1 merged part", n)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.VerifyRecords(); err != nil {
+		t.Fatalf("merged CRC is wrong: %v", err)
+	}
+	got, err := f.ReadTensor(f.Tensors("model")[0])
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("content differs: %v", err)
+	}
+}
+
+func TestFailedWritePoisonsClose(t *testing.T) {
+	w, err := Create(filepath.Join(t.TempDir(), "x.pt"), []StateDict{{Key: "model", Tensors: []TensorSpec{{Name: "a", DType: loader.U8, Shape: []int64{8}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	w.file.Close() // make the next pwrite fail
+	if err := w.WriteAt(0, 0, make([]byte, 8)); err == nil {
+		t.Fatal("WriteAt on a closed file succeeded")
+	}
+	err = w.Close()
+	if err == nil || !strings.Contains(err.Error(), "a write failed") || !strings.Contains(err.Error(), "model/a") {
+		t.Fatalf("Close = %v, want the earlier write failure", err)
 	}
 }
