@@ -151,3 +151,23 @@ func TestRankLabelAndOptOut(t *testing.T) {
 		t.Errorf("OptOutName = %q", got)
 	}
 }
+
+func TestWrapBreaksOnlyAtSpaces(t *testing.T) {
+	msg := "choose --pp 1, 7, 49; neither --account-embedding nor --account-loss (48 = 2 × 24)"
+	for _, w := range []int{24, 30, 41} {
+		for _, l := range Wrap(msg, w, "  ") {
+			if Width(l) > w {
+				t.Errorf("width %d: %q too wide", w, l)
+			}
+			if strings.HasSuffix(l, "-") {
+				t.Errorf("width %d: broke a flag at its hyphen: %q", w, l)
+			}
+		}
+	}
+	if got := Wrap("", 20, ""); len(got) != 1 || got[0] != "" {
+		t.Errorf("Wrap of nothing = %q", got)
+	}
+	if got := Wrap("abcdefghij", 8, "  "); strings.Join(got, "|") != "abcdefgh|  ij" {
+		t.Errorf("a word longer than the line is cut: %q", got)
+	}
+}

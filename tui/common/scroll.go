@@ -5,6 +5,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/omnitui/omnitui/loader"
@@ -60,21 +61,67 @@ func (s *Scroller) Window(lines []string, h int, more string) []string {
 	return out
 }
 
-// Wrap word-wraps s to w cells; continuation lines start with indent.
+// Wrap word-wraps plain text to w cells, breaking only at spaces (so flags like
+// --account-embedding stay whole) and cutting only words longer than a line.
+// Continuation lines start with indent. Style the lines after wrapping.
 func Wrap(s string, w int, indent string) []string {
-	if w <= len(indent)+4 {
-		return []string{s}
+	iw := Width(indent)
+	if w < iw+4 {
+		return []string{Truncate(s, max(w, 1))}
 	}
-	first := strings.Split(ansi.Wrap(s, w, " ,/"), "\n")
-	if len(first) <= 1 || indent == "" {
-		return first
+	var out []string
+	cur, curW, first := "", 0, true
+	avail := func() int {
+		if first {
+			return w
+		}
+		return w - iw
 	}
-	rest := strings.Join(first[1:], " ")
-	out := []string{first[0]}
-	for _, l := range strings.Split(ansi.Wrap(rest, w-Width(indent), " ,/"), "\n") {
-		out = append(out, indent+l)
+	emit := func() {
+		if first {
+			out = append(out, cur)
+		} else {
+			out = append(out, indent+cur)
+		}
+		cur, curW, first = "", 0, false
+	}
+	for _, word := range strings.Fields(s) {
+		ww := Width(word)
+		if curW > 0 && curW+1+ww > avail() {
+			emit()
+		}
+		if curW > 0 {
+			cur += " "
+			curW++
+		}
+		for curW == 0 && ww > avail() {
+			// A word longer than a whole line: cut it.
+			cut := ansi.Truncate(word, avail(), "")
+			cur = cut
+			word = word[len(cut):]
+			ww = Width(word)
+			emit()
+		}
+		cur += word
+		curW += ww
+	}
+	if curW > 0 || len(out) == 0 {
+		emit()
 	}
 	return out
+}
+
+// WrapStyled wraps plain text and styles every line (the indent stays unstyled).
+func WrapStyled(st lipgloss.Style, s string, w int, indent string) []string {
+	lines := Wrap(s, w, indent)
+	for i, l := range lines {
+		if i > 0 {
+			lines[i] = indent + st.Render(strings.TrimPrefix(l, indent))
+		} else {
+			lines[i] = st.Render(l)
+		}
+	}
+	return lines
 }
 
 // ConfigChild returns the member key of a JSON object node, or nil.

@@ -464,7 +464,7 @@ func (m *Model) formView() []string {
 	if ctx.HasErrors() {
 		out = append(out, st.Error.Render("✗ the plan has errors; fix them in 5 Placement:"))
 		if ctx.Plan == nil && ctx.PlanErr != nil {
-			out = append(out, common.Wrap(st.Error.Render("  "+ctx.PlanErr.Error()), w, "    ")...)
+			out = append(out, common.WrapStyled(st.Error, "  "+ctx.PlanErr.Error(), w, "    ")...)
 		} else if ctx.Plan != nil {
 			for _, is := range ctx.Plan.Issues {
 				if is.Severity == core.SevError {
@@ -483,9 +483,9 @@ func (m *Model) confirmView() []string {
 	st := m.ctx.Styles
 	out := strings.TrimSpace(m.out.Value())
 	lines := []string{st.Title.Render("Convert"), ""}
-	lines = append(lines, common.Wrap(st.Warning.Render(fmt.Sprintf("%s already exists.", out)), m.width, "")...)
-	lines = append(lines, "Replace it? The old output is removed only once the new one is complete.", "",
-		st.Key.Render("y")+" replace   "+st.Key.Render("n")+" keep it and choose another directory")
+	lines = append(lines, common.WrapStyled(st.Warning, out+" already exists.", m.width, "")...)
+	lines = append(lines, common.Wrap("Replace it? The old output is removed only once the new one is complete.", m.width, "")...)
+	lines = append(lines, "", st.Key.Render("y")+" replace   "+st.Key.Render("n")+" keep it and choose another directory")
 	return lines
 }
 
@@ -608,7 +608,7 @@ func (m *Model) finishView() []string {
 		if m.err != nil {
 			msg = m.err.Error()
 		}
-		lines = append(lines, common.Wrap(st.Error.Render(msg), w, "  ")...)
+		lines = append(lines, common.WrapStyled(st.Error, msg, w, "  ")...)
 		lines = append(lines, "", common.Truncate("nothing was left under "+out, w))
 	}
 	lines = append(lines, "", st.Muted.Render("enter back to the form · q quit"))

@@ -295,7 +295,7 @@ func (m *Model) View() string {
 		if m.ctx.PlanErr != nil {
 			msg = m.ctx.PlanErr.Error()
 		}
-		return common.Fit(append([]string{st.Title.Render("Mapping")}, common.Wrap(st.Error.Render("✗ "+msg), w, "  ")...), w, h)
+		return common.Fit(append([]string{st.Title.Render("Mapping")}, common.WrapStyled(st.Error, "✗ "+msg, w, "  ")...), w, h)
 	}
 	left := 0
 	for _, g := range p.TensorGroup {

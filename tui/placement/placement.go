@@ -43,7 +43,7 @@ const (
 
 var fieldNames = [numFields]string{
 	"TP", "PP", "VPP", "EP", "ETP", "layout",
-	"acct. embedding", "acct. loss",
+	"account embedding", "account loss",
 	"grouped GEMM", "legacy GEMM", "impl",
 	"skip unmapped", "drop audio output", "ignore deepstack", "allow uneven",
 }
@@ -442,7 +442,7 @@ func (m *Model) rightLines(w int) []string {
 		if ctx.PlanErr != nil {
 			msg = ctx.PlanErr.Error()
 		}
-		return append([]string{st.Title.Render("Plan")}, common.Wrap(st.Error.Render("✗ "+msg), w, "  ")...)
+		return append([]string{st.Title.Render("Plan")}, common.WrapStyled(st.Error, "✗ "+msg, w, "  ")...)
 	}
 	var out []string
 	// Issues, errors first.
@@ -627,7 +627,7 @@ func (m *Model) selected(w int) []string {
 	st := ctx.Styles
 	i := ctx.Selected
 	if i < 0 || ctx.Ck == nil || i >= len(ctx.Ck.Tensors) {
-		return common.Wrap(st.Muted.Render("select a weight in 3 Weights or 4 Mapping to see where it lands"), w, "")
+		return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see where it lands", w, "")
 	}
 	out := []string{st.Title.Render("Selected") + " " + common.TruncateLeft(ctx.Ck.Tensors[i].Name, max(w-9, 8))}
 	g := ctx.GroupOf(i)
