@@ -147,6 +147,19 @@ func (m *Model) rebuild() {
 		n.Size = int64(count)
 		return count
 	}
+	// Model order: what the language model is, then the encoders and the audio output.
+	rootRank := map[string]int{"embedding": 0, "decoder": 1, "output_layer": 2, "vision_model": 3, "audio_model": 4, "talker": 5, "code2wav": 6}
+	sort.SliceStable(top.node.Children, func(i, j int) bool {
+		ri, ok := rootRank[top.node.Children[i].Key]
+		if !ok {
+			ri = len(rootRank)
+		}
+		rj, ok := rootRank[top.node.Children[j].Key]
+		if !ok {
+			rj = len(rootRank)
+		}
+		return ri < rj
+	})
 	for _, c := range top.node.Children {
 		fold(c)
 		c.Parent = nil
