@@ -259,7 +259,15 @@ func (m *Model) keyMap() keyMap {
 	cur := m.views[m.active]
 	short := append([]key.Binding(nil), cur.ShortHelp()...)
 	if !cur.Capturing() {
-		short = append(short, km.NextView, km.Help, km.Quit)
+		for _, g := range []key.Binding{km.NextView, km.Help, km.Quit} {
+			dup := false
+			for _, b := range short {
+				dup = dup || b.Help().Key == g.Help().Key
+			}
+			if !dup {
+				short = append(short, g)
+			}
+		}
 	}
 	full := append([][]key.Binding(nil), cur.FullHelp()...)
 	full = append(full, km.Global())

@@ -590,7 +590,7 @@ func (m *Model) finishView() []string {
 		lines = append(lines, st.OK.Render("✓ Converted")+st.Muted.Render(" in "+common.Duration(res.Elapsed)), "")
 		lines = append(lines, lbl("output")+common.TruncateLeft(out, max(w-9, 8)))
 		lines = append(lines, lbl("wrote")+fmt.Sprintf("%s · %s · %s%s", common.Plural(len(res.Files), "rank file"), common.Plural(res.Tensors, "tensor"), common.Bytes(res.Bytes), rate))
-		room := m.height - len(lines) - 3
+		room := m.height - len(lines) - 5
 		for i, f := range res.Files {
 			if i >= room-1 && len(res.Files) > room {
 				lines = append(lines, st.Muted.Render(fmt.Sprintf("  … %d more", len(res.Files)-i)))
@@ -598,7 +598,10 @@ func (m *Model) finishView() []string {
 			}
 			lines = append(lines, "  "+f)
 		}
-		lines = append(lines, "  mca_config.json")
+		lines = append(lines, "  mca_config.json, latest_checkpointed_iteration.txt")
+		if ck := m.ctx.Ck; ck != nil && len(ck.ExtraFiles) > 0 {
+			lines = append(lines, st.Muted.Render("  + "+common.Plural(len(ck.ExtraFiles), "tokenizer/processor file")+" copied"))
+		}
 	case StateCanceled:
 		lines = append(lines, st.Warning.Render("Conversion canceled"), "")
 		lines = append(lines, common.Wrap("nothing was written under "+out, w, "  ")...)
