@@ -6,7 +6,6 @@ package tui
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -113,9 +112,10 @@ func New(ck *loader.Checkpoint, path string, s core.Settings, opts ...Option) *M
 // Run opens the app full-screen and blocks until the user quits. A conversion
 // still running is canceled, and its cleanup awaited, before Run returns.
 func Run(ck *loader.Checkpoint, path string, s core.Settings) error {
-	r := lipgloss.NewRenderer(os.Stdout)
-	// Ask the terminal for its background now, before bubbletea owns the input.
-	r.HasDarkBackground()
+	// The default renderer writes to stdout, honours NO_COLOR, and already knows
+	// the terminal's background: bubbletea asks for it at start-up, before it
+	// owns the input. A second renderer would ask again and could eat keys.
+	r := lipgloss.DefaultRenderer()
 	m := New(ck, path, s, WithRenderer(r))
 	p := tea.NewProgram(m, tea.WithAltScreen())
 	_, err := p.Run()
