@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +72,7 @@ func Convert(ctx context.Context, ck *loader.Checkpoint, p *Plan, opt ConvertOpt
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the temporary output %s: %w (is the parent directory writable?)", tmp, err)
 	}
-	ex := &executor{ck: ck, p: p, tmp: tmp, emit: emit, start: time.Now()}
+	ex := &executor{ck: ck, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite}
 	res, err := ex.run(ctx, opt)
 	if err != nil {
 		ex.abort()
@@ -217,6 +218,8 @@ type executor struct {
 	rankBytes   []atomic.Int64
 	lastTensor  atomic.Value
 	totalBytes  int64
+
+	beforeWrite func(n int) error // ConvertOptions.beforeWrite (tests only)
 }
 
 func (ex *executor) snapshot(kind ProgressKind, msg string) Progress {
@@ -375,7 +378,18 @@ func (ex *executor) safeWriteGroup(gi int, scratch []byte) (out []byte, err erro
 	defer func() {
 		if r := recover(); r != nil {
 			g := &ex.p.Groups[gi]
-			err = fmt.Errorf("reading %s failed: its shard changed or became unreadable during the conversion (%v); check the disk and the file, then run again", strings.Join(g.HFNames, ", "), r)
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				err = fmt.Errorf("converting %s: internal error: %v (this is a bug in omnitui; please report it)", strings.Join(g.HFNames, ", "), r)
+				return
+			}
+			var files []string
+			for _, ti := range g.Inputs {
+				if sh := ex.ck.ShardOf(ti); sh != nil && !slices.Contains(files, sh.Path) {
+					files = append(files, sh.Path)
+				}
+			}
+			err = fmt.Errorf("reading %s from %s failed: the file changed or became unreadable during the conversion (%v); make sure nothing modifies the checkpoint while omnitui runs and check the disk, then run again",
+				strings.Join(g.HFNames, ", "), strings.Join(files, ", "), r)
 		}
 	}()
 	return ex.writeGroup(gi, scratch)
@@ -426,6 +440,11 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 		}
 		off := int64(d.Part) * int64(len(data))
 		idx := ex.base[d.Rank][d.Chunk] + d.Entry
+		if ex.beforeWrite != nil {
+			if err := ex.beforeWrite(len(data)); err != nil {
+				return scratch, fmt.Errorf("writing %s to %s: %w", d.Name, ex.p.Ranks[d.Rank].Path, err)
+			}
+		}
 		if err := ex.writers[d.Rank].WriteAt(idx, off, data); err != nil {
 			return scratch, fmt.Errorf("writing %s to %s: %w", d.Name, ex.p.Ranks[d.Rank].Path, err)
 		}

@@ -37,6 +37,12 @@ type ConvertOptions struct {
 	Force    bool           // replace an existing output
 	Progress func(Progress) // called synchronously from the converter; keep it cheap
 	Workers  int            // 0 = runtime.NumCPU()
+
+	// beforeWrite is a test seam (set only by this package's tests): when set, it is
+	// called with the size of every tensor write into a rank file, from the writing
+	// goroutine, and an error it returns fails that write (e.g. ENOSPC after N bytes
+	// to simulate a full disk).
+	beforeWrite func(n int) error
 }
 
 // Result summarises a finished conversion.

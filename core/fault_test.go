@@ -1,0 +1,402 @@
+//go:build linux
+
+package core
+
+// Faults during a conversion: a full disk (simulated through the beforeWrite
+// seam), a shard truncated under the running conversion (the SIGBUS path), a
+// cancelled context; and the file descriptors a conversion to many rank files
+// holds. After every failure the output name must hold the complete previous
+// state or nothing, no temporary sibling may remain and the input must be
+// byte-identical. (Real signals, kill -9 and a real full tmpfs are tested on
+// the binary in cmd/omnitui/fault_test.go.)
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/loader/fixture"
+)
+
+// ftSetup writes a tiny checkpoint, opens it and plans it.
+func ftSetup(t *testing.T, o fixture.TinyOptions, s Settings) (string, *loader.Checkpoint, *Plan) {
+	t.Helper()
+	in := filepath.Join(t.TempDir(), "hf")
+	if err := fixture.WriteTiny(in, o); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := loader.OpenHF(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close() })
+	p, err := BuildPlan(ck, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasErrors() {
+		t.Fatalf("plan errors: %+v", p.Errors())
+	}
+	return in, ck, p
+}
+
+// ftSums maps every file below root (relative name) to its sha256.
+func ftSums(t *testing.T, root string) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		h := sha256.Sum256(b)
+		sums[rel] = hex.EncodeToString(h[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sums
+}
+
+func ftSameSums(t *testing.T, what string, want, got map[string]string) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatalf("%s: empty checksum listing", what)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s changed or disappeared", what, k)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: %s appeared", what, k)
+		}
+	}
+}
+
+// ftParentHolds fails unless the output's parent directory holds exactly names
+// (no temporary sibling, no ".old" copy).
+func ftParentHolds(t *testing.T, parent string, names ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("the output's parent holds %q, want %q", got, names)
+	}
+}
+
+// ftEvents collects progress events (they come from several goroutines).
+type ftEvents struct {
+	mu  sync.Mutex
+	evs []Progress
+}
+
+func (e *ftEvents) add(ev Progress) { e.mu.Lock(); e.evs = append(e.evs, ev); e.mu.Unlock() }
+
+func (e *ftEvents) last() Progress {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.evs) == 0 {
+		return Progress{}
+	}
+	return e.evs[len(e.evs)-1]
+}
+
+// enospc is what a write to a full disk returns.
+func enospc(path string) error { return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC} }
+
+// TestConvertDiskFullSimulated: rank-file writes start failing with ENOSPC
+// after N bytes (at the first write, half way, at the very last write). The
+// error is returned wrapping ENOSPC and naming the rank file, an error event
+// ends the progress, the output name holds nothing (or, with --force, the
+// previous output byte for byte), no temporary sibling remains, and the input
+// is unchanged.
+func TestConvertDiskFullSimulated(t *testing.T) {
+	s := DefaultSettings()
+	s.TP, s.EP = 2, 2
+	in, ck, p := ftSetup(t, fixture.DefaultTiny(), s)
+	total := p.TotalBytes()
+	inSums := ftSums(t, in)
+
+	// A good previous output, for the --force cases.
+	prevDir := t.TempDir()
+	prev := filepath.Join(prevDir, "mca")
+	if _, err := Convert(context.Background(), ck, p, ConvertOptions{Out: prev, Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	prevSums := ftSums(t, prev)
+
+	cases := []struct {
+		name  string
+		after int64
+		force bool
+	}{
+		{"at the first write", 0, false},
+		{"half way", total / 2, false},
+		{"at the last write", total - 1, false},
+		{"half way, replacing an output with --force", total / 2, true},
+		{"at the last write, replacing an output with --force", total - 1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			out := filepath.Join(parent, "mca")
+			if tc.force {
+				if err := os.CopyFS(out, os.DirFS(prev)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var written, accepted atomic.Int64
+			var evs ftEvents
+			opt := ConvertOptions{Out: out, Force: tc.force, Workers: 2, Progress: evs.add,
+				beforeWrite: func(n int) error {
+					if written.Add(int64(n)) > tc.after {
+						return enospc("(simulated full disk)")
+					}
+					accepted.Add(int64(n))
+					return nil
+				}}
+			res, err := Convert(context.Background(), ck, p, opt)
+			if err == nil {
+				t.Fatalf("conversion succeeded (%d files) although the disk was full", len(res.Files))
+			}
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Errorf("error %v does not wrap ENOSPC", err)
+			}
+			if !strings.Contains(err.Error(), "mp_rank_") {
+				t.Errorf("error %q does not name the rank file", err)
+			}
+			if tc.after > 0 && accepted.Load() == 0 {
+				t.Errorf("no write succeeded before the failure: the case does not fail mid-run")
+			}
+			if ev := evs.last(); ev.Kind != ProgError || ev.Err == nil {
+				t.Errorf("last progress event %+v, want an error event", ev)
+			}
+			if tc.force {
+				ftParentHolds(t, parent, "mca")
+				ftSameSums(t, "previous output", prevSums, ftSums(t, out))
+			} else {
+				ftParentHolds(t, parent)
+			}
+			ftSameSums(t, "input", inSums, ftSums(t, in))
+		})
+	}
+}
+
+// TestConvertShardTruncatedMidRun: after the first tensor write, the (single)
+// shard is truncated to its header while its mapping is in use. Reading the
+// rest faults (SIGBUS); the conversion must return an error naming the shard
+// and a tensor, not crash, and leave no output and no temporary sibling.
+func TestConvertShardTruncatedMidRun(t *testing.T) {
+	o := fixture.DefaultTiny()
+	o.Shards = 1
+	in, ck, p := ftSetup(t, o, DefaultSettings())
+	shard := filepath.Join(in, "model.safetensors")
+	headerEnd := 8 + ck.Shards[0].HeaderLen
+	parent := t.TempDir()
+	out := filepath.Join(parent, "mca")
+	var once sync.Once
+	var truncErr error
+	opt := ConvertOptions{Out: out, Workers: 1,
+		beforeWrite: func(int) error {
+			once.Do(func() { truncErr = os.Truncate(shard, headerEnd) })
+			return nil
+		}}
+	_, err := Convert(context.Background(), ck, p, opt)
+	if truncErr != nil {
+		t.Fatal(truncErr)
+	}
+	if err == nil {
+		t.Fatal("conversion succeeded although its shard was truncated under it")
+	}
+	msg := err.Error()
+	for _, want := range []string{shard, "changed or became unreadable"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	named := false
+	for _, g := range p.Groups {
+		named = named || strings.Contains(msg, "reading "+g.HFNames[0])
+	}
+	if !named {
+		t.Errorf("error %q names no tensor of the checkpoint", msg)
+	}
+	if strings.Contains(msg, "bug in omnitui") {
+		t.Errorf("a memory fault was reported as an internal error: %s", msg)
+	}
+	ftParentHolds(t, parent)
+}
+
+// TestConvertCancelledMidRun: the context is cancelled after the first tensor
+// write (what SIGINT/SIGTERM do in omnitui). The error wraps context.Canceled;
+// nothing is left, or with --force the previous output is intact.
+func TestConvertCancelledMidRun(t *testing.T) {
+	in, ck, p := ftSetup(t, fixture.DefaultTiny(), DefaultSettings())
+	inSums := ftSums(t, in)
+	for _, force := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new output", true: "replacing with --force"}[force], func(t *testing.T) {
+			parent := t.TempDir()
+			out := filepath.Join(parent, "mca")
+			var prevSums map[string]string
+			if force {
+				if _, err := Convert(context.Background(), ck, p, ConvertOptions{Out: out}); err != nil {
+					t.Fatal(err)
+				}
+				prevSums = ftSums(t, out)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var writes atomic.Int64
+			_, err := Convert(ctx, ck, p, ConvertOptions{Out: out, Force: force, Workers: 1,
+				beforeWrite: func(int) error {
+					if writes.Add(1) == 1 {
+						cancel()
+					}
+					return nil
+				}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v, want one wrapping context.Canceled", err)
+			}
+			if n := writes.Load(); n >= int64(p.TotalEntries()) {
+				t.Errorf("%d writes after the cancel: the conversion did not stop", n)
+			}
+			if force {
+				ftParentHolds(t, parent, "mca")
+				ftSameSums(t, "previous output", prevSums, ftSums(t, out))
+			} else {
+				ftParentHolds(t, parent)
+			}
+		})
+	}
+	ftSameSums(t, "input", inSums, ftSums(t, in))
+}
+
+// TestCleanStaleRemovesDeadOwnersOnly: a temporary sibling whose owner process
+// is gone is removed with a message; one owned by a live process (this one) is
+// left alone, as is anything that is not a temporary of this output.
+func TestCleanStaleRemovesDeadOwnersOnly(t *testing.T) {
+	parent := t.TempDir()
+	out := filepath.Join(parent, "mca")
+	dead := deadPid(t)
+	mk := func(name, owner string) string {
+		d := filepath.Join(parent, name)
+		if err := os.MkdirAll(filepath.Join(d, "iter_0000001"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if owner != "" {
+			if err := os.WriteFile(filepath.Join(d, ownerFile), []byte(owner+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	deadTmp := mk(".mca"+tmpMarker+dead+"-0badc0de", dead)
+	deadNoOwner := mk(".mca"+tmpMarker+dead+"-feedface", "")
+	liveTmp := mk(".mca"+tmpMarker+strconv.Itoa(os.Getpid())+"-12345678", strconv.Itoa(os.Getpid()))
+	other := mk(".other"+tmpMarker+dead+"-0badc0de", dead)
+	msgs := CleanStale(out)
+	for _, d := range []string{deadTmp, deadNoOwner} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s (owner %s is dead) was not removed", d, dead)
+		}
+		if !strings.Contains(strings.Join(msgs, "\n"), d) {
+			t.Errorf("no message names %s: %q", d, msgs)
+		}
+	}
+	for _, d := range []string{liveTmp, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
+}
+
+// deadPid returns the pid of a process that has exited (a child we reaped).
+func deadPid(t *testing.T) string {
+	t.Helper()
+	p, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
+	if err != nil {
+		t.Skipf("cannot start /bin/true: %v", err)
+	}
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(p.Pid)
+}
+
+// TestConvertFileDescriptorsBounded converts to 32 rank files (TP 4 x EP 8)
+// from 8 shards and counts this process's open descriptors at every progress
+// event. The executor keeps one descriptor per rank file open for the whole
+// run and none per shard (shards are memory-mapped and their descriptors
+// closed), so the count must stay within baseline + rank files + 8 (headroom
+// for the runtime, a directory sync and a config copy in flight), whatever
+// the number of shards x ranks. The peak must also reach baseline + rank files,
+// which shows the measurement sees the writers.
+func TestConvertFileDescriptorsBounded(t *testing.T) {
+	o := fixture.DefaultTiny()
+	o.Heads, o.Groups, o.Experts, o.Shards = 8, 4, 8, 8
+	o.Vision, o.Audio, o.Talker, o.Code2Wav, o.EnableAudioOutput, o.Deepstack = false, false, false, false, false, nil
+	s := DefaultSettings()
+	s.TP, s.EP = 4, 8
+	_, ck, p := ftSetup(t, o, s)
+	if len(p.Ranks) != 32 {
+		t.Fatalf("%d rank files, want 32", len(p.Ranks))
+	}
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	base := count()
+	var mu sync.Mutex
+	peak, samples := 0, 0
+	sample := func() {
+		n := count()
+		mu.Lock()
+		peak, samples = max(peak, n), samples+1
+		mu.Unlock()
+	}
+	out := filepath.Join(t.TempDir(), "mca")
+	_, err := Convert(context.Background(), ck, p, ConvertOptions{Out: out, Workers: 2,
+		Progress:    func(Progress) { sample() },
+		beforeWrite: func(int) error { sample(); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := base + len(p.Ranks) + 8
+	t.Logf("descriptors: %d before, peak %d over %d samples (limit %d)", base, peak, samples, limit)
+	if peak > limit {
+		t.Errorf("peak of %d open descriptors, more than %d (baseline %d + %d rank files + 8)", peak, limit, base, len(p.Ranks))
+	}
+	if peak < base+len(p.Ranks) {
+		t.Errorf("peak %d never reached baseline %d + %d rank files: the samples missed the writers", peak, base, len(p.Ranks))
+	}
+	if after := count(); after > base+2 {
+		t.Errorf("%d descriptors open after the conversion, %d before: descriptors leak", after, base)
+	}
+}
