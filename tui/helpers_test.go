@@ -24,6 +24,7 @@ func openExample(t testing.TB) *loader.Checkpoint {
 	if err != nil {
 		t.Fatalf("opening the committed example: %v", err)
 	}
+	t.Cleanup(func() { ck.Close() })
 	return ck
 }
 

@@ -170,4 +170,7 @@ func TestWrapBreaksOnlyAtSpaces(t *testing.T) {
 	if got := Wrap("abcdefghij", 8, "  "); strings.Join(got, "|") != "abcdefgh|  ij" {
 		t.Errorf("a word longer than the line is cut: %q", got)
 	}
+	if got := Wrap("  one two three", 10, "    "); strings.Join(got, "|") != "  one two|    three" {
+		t.Errorf("leading spaces should stay on the first line: %q", got)
+	}
 }

@@ -69,44 +69,46 @@ func Wrap(s string, w int, indent string) []string {
 	if w < iw+4 {
 		return []string{Truncate(s, max(w, 1))}
 	}
-	var out []string
-	cur, curW, first := "", 0, true
-	avail := func() int {
-		if first {
-			return w
-		}
-		return w - iw
+	// Leading spaces are kept on the first line.
+	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
+	if Width(lead) > w/2 {
+		lead = ""
 	}
-	emit := func() {
-		if first {
-			out = append(out, cur)
-		} else {
-			out = append(out, indent+cur)
-		}
-		cur, curW, first = "", 0, false
+	var out []string
+	cur, curW, empty := lead, Width(lead), true
+	newLine := func() {
+		out = append(out, cur)
+		cur, curW, empty = indent, iw, true
 	}
 	for _, word := range strings.Fields(s) {
 		ww := Width(word)
-		if curW > 0 && curW+1+ww > avail() {
-			emit()
+		if !empty && curW+1+ww > w {
+			newLine()
 		}
-		if curW > 0 {
+		if !empty {
 			cur += " "
 			curW++
 		}
-		for curW == 0 && ww > avail() {
+		for curW+ww > w {
 			// A word longer than a whole line: cut it.
-			cut := ansi.Truncate(word, avail(), "")
-			cur = cut
+			cut := ansi.Truncate(word, w-curW, "")
+			if cut == "" {
+				break
+			}
+			cur += cut
 			word = word[len(cut):]
 			ww = Width(word)
-			emit()
+			newLine()
+		}
+		if word == "" {
+			continue
 		}
 		cur += word
 		curW += ww
+		empty = false
 	}
-	if curW > 0 || len(out) == 0 {
-		emit()
+	if !empty || len(out) == 0 {
+		out = append(out, cur)
 	}
 	return out
 }

@@ -221,6 +221,20 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			d = -1
 		}
 		switch {
+		case m.focus == FETP:
+			// Unset means "= TP": step from TP, and landing on TP unsets it again.
+			eff := s.ETP
+			if eff == 0 {
+				eff = s.TP
+			}
+			if eff+d < 1 {
+				return nil
+			}
+			s.ETP = eff + d
+			if s.ETP == s.TP {
+				s.ETP = 0
+			}
+			return m.apply(s)
 		case m.focus.isInt():
 			p, lo := intPtr(&s, m.focus)
 			if *p+d < lo {

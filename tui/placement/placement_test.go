@@ -3,7 +3,13 @@ package placement
 import (
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/keymap"
+	"github.com/omnitui/omnitui/tui/styles"
 )
 
 func TestIssuesLandOnTheirSetting(t *testing.T) {
@@ -45,4 +51,34 @@ func TestOptOutTogglesAreNamedLikeTheirFlags(t *testing.T) {
 			t.Errorf("field %d is named %q, want %q", f, fieldNames[f], flag)
 		}
 	}
+}
+
+func TestETPStepsFromTP(t *testing.T) {
+	// ETP unset means "= TP"; stepping starts at TP and coming back to TP unsets it.
+	tests := []struct {
+		tp, etp int
+		keys    string
+		want    int
+	}{
+		{2, 0, "+", 3},
+		{2, 0, "-", 1},
+		{2, 3, "-", 0},
+		{1, 0, "-", 0}, // below 1: unchanged
+	}
+	for _, tc := range tests {
+		ctx := newTestContext(core.Settings{TP: tc.tp, PP: 1, EP: 1, ETP: tc.etp, TransformerImpl: "transformer_engine", DType: "keep"})
+		m := New(ctx)
+		m.focus = FETP
+		for _, r := range tc.keys {
+			m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		}
+		if ctx.Settings.ETP != tc.want {
+			t.Errorf("TP %d ETP %d then %q: ETP %d, want %d", tc.tp, tc.etp, tc.keys, ctx.Settings.ETP, tc.want)
+		}
+	}
+}
+
+func newTestContext(s core.Settings) *common.Context {
+	planner := func(*loader.Checkpoint, core.Settings) (*core.Plan, error) { return &core.Plan{}, nil }
+	return common.NewContext(&loader.Checkpoint{}, "ck", s, styles.New(nil), keymap.Default(), planner, nil, nil)
 }
