@@ -272,6 +272,12 @@ func (b *builder) mcaConfig() {
 		text := s.Layout
 		if l, err := ParseLayout(s.Layout, s.PP); err == nil {
 			text = l.String()
+			// A layout with k*PP stages (k > 1) implies virtual size k: mcore_adapter's training
+			// arguments (like Megatron's) derive it when --vpp is unset, ROLL's converter places
+			// layers by it, and a checkpoint is reused only when the recorded size matches.
+			if s.VPP == 0 && l.VP > 1 {
+				kv["virtual_pipeline_model_parallel_size"] = strconv.Itoa(l.VP)
+			}
 		}
 		kv["pipeline_model_parallel_layout"] = js(text)
 	}

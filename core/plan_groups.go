@@ -118,12 +118,12 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 	out, err := p.Settings.OutDType(src)
 	if err != nil {
-		b.errorf("cast", "", names, "%s: %v", names[0], err)
+		b.noteError("cast", "", names, err.Error()) // one issue per reason, however many tensors
 		return
 	}
 	g.DType = out
 	if out == loader.F8E4M3 || out == loader.F8E5M2 {
-		b.errorf("f8-output", "", names, "%s is %s, which PyTorch 1.13 cannot load from a .pt file: convert a bf16 release of the model", names[0], out)
+		b.noteError("f8-output", "", names, fmt.Sprintf("%s tensors cannot be written: PyTorch 1.13 cannot load %s from a .pt file; convert a bf16 release of the model", out, out))
 		return
 	}
 

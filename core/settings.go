@@ -100,6 +100,9 @@ func (s Settings) validate() []Issue {
 		name string
 		v    int
 	}{{"--tp", s.TP}, {"--pp", s.PP}, {"--ep", s.EP}, {"--etp", s.ETP}} {
+		if f.name == "--etp" && s.ETP == s.TP {
+			continue // unset ETP follows TP: a bad --tp is reported once, not again as --etp
+		}
 		if f.v < 1 || f.v > MaxParallel {
 			bad("bad-size", fmt.Sprintf("%s %d is out of range: use a size from 1 to %d", f.name, f.v, MaxParallel))
 		}
