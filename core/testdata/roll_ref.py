@@ -279,8 +279,10 @@ def main():
                                 tuple(y.shape) == tuple(x.shape) and torch.equal(y, x.contiguous())))
                         checked += 1
     mc = json.load(open(os.path.join(out_dir, "mca_config.json")))
+    # a layout with k*PP stages implies virtual size k (Megatron derives it; ROLL needs it to place chunks)
+    want_vpp = vpp or (V if layout and V > 1 else None)
     for k, want in (("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp),
-                    ("expert_model_parallel_size", ep), ("virtual_pipeline_model_parallel_size", vpp),
+                    ("expert_model_parallel_size", ep), ("virtual_pipeline_model_parallel_size", want_vpp),
                     ("num_layers", L), ("hidden_size", hidden), ("num_query_groups", ng), ("kv_channels", d),
                     ("hf_model_type", "qwen3_omni_moe"), ("swiglu", True), ("transformer_impl", impl)):
         if mc.get(k) != want:
