@@ -35,6 +35,43 @@ const ownerFile = ".omnitui-owner"
 // On any failure or cancellation nothing is left under the output name and the temporary
 // directory is removed.
 func Convert(ctx context.Context, ck *loader.Checkpoint, p *Plan, opt ConvertOptions) (*Result, error) {
+	return ConvertInput(ctx, CheckpointInput(ck), p, opt)
+}
+
+// TensorSource supplies the bytes of a plan's input tensors, by index into Plan.Tensors.
+// Implementations must be safe for concurrent use.
+type TensorSource interface {
+	TensorData(i int) ([]byte, error) // the tensor's row-major bytes; valid until Release(i)
+	Release(i int)                    // the executor is done with tensor i
+	FileOf(i int) string              // the file tensor i is read from, for messages ("" if none)
+}
+
+// Input is what a conversion reads.
+type Input struct {
+	Source     TensorSource
+	Dir        string   // input directory: never written; ExtraFiles are copied from it
+	ExtraFiles []string // names relative to Dir, copied next to mca_config.json
+}
+
+// CheckpointInput reads an opened Hugging Face checkpoint.
+func CheckpointInput(ck *loader.Checkpoint) Input {
+	return Input{Source: hfSource{ck}, Dir: ck.Dir, ExtraFiles: ck.ExtraFiles}
+}
+
+type hfSource struct{ ck *loader.Checkpoint }
+
+func (h hfSource) TensorData(i int) ([]byte, error) { return h.ck.TensorData(i) }
+func (h hfSource) Release(i int)                    { h.ck.Release(i) }
+func (h hfSource) FileOf(i int) string {
+	if sh := h.ck.ShardOf(i); sh != nil {
+		return sh.Path
+	}
+	return ""
+}
+
+// ConvertInput executes a plan over any tensor source (an HF checkpoint, or another
+// Megatron checkpoint being resharded).
+func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*Result, error) {
 	if p.HasErrors() {
 		var msgs []string
 		for _, is := range p.Errors() {
@@ -52,7 +89,7 @@ func Convert(ctx context.Context, ck *loader.Checkpoint, p *Plan, opt ConvertOpt
 	if err != nil {
 		return nil, fmt.Errorf("output path %q: %w", opt.Out, err)
 	}
-	if err := checkOutput(out, ck.Dir, opt.Force); err != nil {
+	if err := checkOutput(out, in.Dir, opt.Force); err != nil {
 		return nil, err
 	}
 	parent := filepath.Dir(out)
@@ -72,7 +109,7 @@ func Convert(ctx context.Context, ck *loader.Checkpoint, p *Plan, opt ConvertOpt
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the temporary output %s: %w (is the parent directory writable?)", tmp, err)
 	}
-	ex := &executor{ck: ck, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite}
+	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite}
 	res, err := ex.run(ctx, opt)
 	if err != nil {
 		ex.abort()
@@ -205,7 +242,7 @@ func syncDir(dir string) error {
 }
 
 type executor struct {
-	ck      *loader.Checkpoint
+	in      Input
 	p       *Plan
 	tmp     string
 	emit    func(Progress)
@@ -256,8 +293,8 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 	if err := writeFileSync(filepath.Join(ex.tmp, "latest_checkpointed_iteration.txt"), []byte("1")); err != nil {
 		return nil, err
 	}
-	for _, f := range ex.ck.ExtraFiles {
-		if err := copyFile(filepath.Join(ex.ck.Dir, f), filepath.Join(ex.tmp, f)); err != nil {
+	for _, f := range ex.in.ExtraFiles {
+		if err := copyFile(filepath.Join(ex.in.Dir, f), filepath.Join(ex.tmp, f)); err != nil {
 			return nil, err
 		}
 	}
@@ -384,8 +421,8 @@ func (ex *executor) safeWriteGroup(gi int, scratch []byte) (out []byte, err erro
 			}
 			var files []string
 			for _, ti := range g.Inputs {
-				if sh := ex.ck.ShardOf(ti); sh != nil && !slices.Contains(files, sh.Path) {
-					files = append(files, sh.Path)
+				if f := ex.in.Source.FileOf(ti); f != "" && !slices.Contains(files, f) {
+					files = append(files, f)
 				}
 			}
 			err = fmt.Errorf("reading %s from %s failed: the file changed or became unreadable during the conversion (%v); make sure nothing modifies the checkpoint while omnitui runs and check the disk, then run again",
@@ -400,7 +437,7 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 	g := &ex.p.Groups[gi]
 	ins := make([][]byte, len(g.Inputs))
 	for k, ti := range g.Inputs {
-		b, err := ex.ck.TensorData(ti)
+		b, err := ex.in.Source.TensorData(ti)
 		if err != nil {
 			return scratch, fmt.Errorf("reading %s: %w", ex.p.Tensors[ti].Name, err)
 		}
@@ -408,7 +445,7 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 	}
 	defer func() {
 		for _, ti := range g.Inputs {
-			ex.ck.Release(ti)
+			ex.in.Source.Release(ti)
 		}
 	}()
 	src := ex.p.Tensors[g.Inputs[0]].DType
