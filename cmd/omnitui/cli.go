@@ -144,6 +144,14 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"tp", o.s.TP}, {"pp", o.s.PP}, {"ep", o.s.EP}, {"etp", o.s.ETP}} {
+		if f.v == 0 && flagGiven(fs, f.name) {
+			return nil, nil, fmt.Errorf("--%s 0 is not a size: parallel sizes start at 1", f.name)
+		}
+	}
 	if o.s.VPP == 0 && flagGiven(fs, "vpp") {
 		return nil, nil, errors.New("--vpp 0 is not a size: leave --vpp out for no virtual pipeline")
 	}

@@ -49,6 +49,8 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"batch without plan or out", []string{"--batch", example}, exitBadUsage, "--batch needs --plan", ""},
 		{"missing checkpoint", []string{"--batch", "--plan", "/nonexistent/ckpt"}, exitBadUsage, "/nonexistent/ckpt", ""},
 		{"vpp zero", []string{"--batch", "--plan", "--vpp", "0", example}, exitBadUsage, "--vpp 0", ""},
+		{"tp zero", []string{"--batch", "--plan", "--tp", "0", example}, exitBadUsage, "--tp 0 is not a size", ""},
+		{"ep negative", []string{"--batch", "--plan", "--ep", "-2", example}, exitBadUsage, "", "--ep -2 is out of range"},
 		{"plan ok", []string{"--batch", "--plan", example}, exitOK, "", "plan OK"},
 		{"plan ok, flags after path", []string{"--batch", example, "--plan", "--tp", "2"}, exitOK, "", "TP 2"},
 		{"plan with errors", []string{"--batch", "--plan", "--tp", "3", example}, exitBadUsage, "", "tp-divisibility"},
