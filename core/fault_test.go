@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -399,4 +400,45 @@ func TestConvertFileDescriptorsBounded(t *testing.T) {
 	if after := count(); after > base+2 {
 		t.Errorf("%d descriptors open after the conversion, %d before: descriptors leak", after, base)
 	}
+}
+
+// FuzzConfigPlan feeds arbitrary config.json text and parallel sizes to the
+// config loader (loader.ParseJSONTree) and the plan (Build) over the tensors of
+// a small real checkpoint. Neither may panic, hang or allocate in proportion to
+// a number the config claims (a hostile num_experts of 2^40 once made the
+// completeness check build 2^40 names); a plan must render as text and JSON;
+// a plan without errors must place its tensors. Seeds: testdata/fuzz/FuzzConfigPlan
+// (the real config shape, absurd and mistyped dims) plus the base config.
+func FuzzConfigPlan(f *testing.F) {
+	dir := filepath.Join(f.TempDir(), "hf")
+	if err := fixture.WriteTiny(dir, fixture.BadBaseOptions()); err != nil {
+		f.Fatal(err)
+	}
+	ck, err := loader.OpenHF(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ck.Close()
+	f.Add(ck.ConfigBytes, uint8(0), uint8(0), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, tp, pp, ep uint8) {
+		root, err := loader.ParseJSONTree(data)
+		if err != nil || root.Kind != loader.JSONObject {
+			return
+		}
+		s := DefaultSettings()
+		s.TP, s.PP, s.EP = int(tp%8)+1, int(pp%8)+1, int(ep%8)+1
+		p, err := Build(PlanInput{Config: root, ConfigBytes: data, Tensors: ck.Tensors, NameOrPath: dir}, s)
+		if err != nil {
+			return
+		}
+		if err := p.WriteText(io.Discard, dir, true); err != nil {
+			t.Errorf("WriteText: %v", err)
+		}
+		if err := p.WriteJSON(io.Discard, dir); err != nil {
+			t.Errorf("WriteJSON: %v", err)
+		}
+		if !p.HasErrors() && !p.Placed() {
+			t.Errorf("a plan without errors places nothing")
+		}
+	})
 }

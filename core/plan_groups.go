@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/omnitui/omnitui/loader"
@@ -263,7 +264,10 @@ func (b *builder) completeness() {
 	if n, ok := b.in.Config.Get(b.hfKey("add_qkv_bias")); ok {
 		bias, _ = n.Bool()
 	}
-	for l := 0; l < d.Layers; l++ {
+	// A config claiming far more layers or experts than the weights hold (hand-edited,
+	// or hostile) must not make this loop, or the list, as large as the claim.
+	const maxLack = 1000
+	for l := 0; l < d.Layers && len(lack) < maxLack; l++ {
 		pre := fmt.Sprintf("%s%d", t.LayerPrefix, l)
 		for _, s := range req.Layer {
 			need(pre + s)
@@ -277,7 +281,7 @@ func (b *builder) completeness() {
 			for _, s := range req.MoE {
 				need(pre + s)
 			}
-			for e := 0; e < d.Experts; e++ {
+			for e := 0; e < d.Experts && len(lack) < maxLack; e++ {
 				for _, s := range req.Expert {
 					need(fmt.Sprintf("%s%s%d%s", pre, t.MoEPrefix, e, s))
 				}
@@ -285,7 +289,11 @@ func (b *builder) completeness() {
 		}
 	}
 	if len(lack) > 0 {
+		count := strconv.Itoa(len(lack))
+		if len(lack) >= maxLack {
+			count = "at least " + count
+		}
 		p.Issues = append(p.Issues, Issue{Severity: SevError, Code: "missing-tensor", Tensors: lack,
-			Message: fmt.Sprintf("the checkpoint lacks %d tensor(s) the Megatron model needs (its loader rejects missing keys): %s. Re-download the checkpoint, or check that config.json matches the weights", len(lack), listNames(lack, 5))})
+			Message: fmt.Sprintf("the checkpoint lacks %s tensor(s) the Megatron model needs (its loader rejects missing keys): %s. Re-download the checkpoint, or check that config.json matches the weights", count, listNames(lack, 5))})
 	}
 }
