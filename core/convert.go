@@ -82,23 +82,53 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	if !p.Placed() {
 		return nil, errors.New("the plan places no tensors (nothing to write): check the parallel settings")
 	}
-	if opt.Out == "" {
+	emit := opt.Progress
+	if emit == nil {
+		emit = func(Progress) {}
+	}
+	st, err := stageOutput(opt.Out, in.Dir, opt.Force, emit)
+	if err != nil {
+		return nil, err
+	}
+	tmp, out := st.tmp, st.out
+	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite}
+	res, err := ex.run(ctx, opt)
+	if err != nil {
+		ex.abort()
+	}
+	if err := st.finish(err); err != nil {
+		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(ex.start)})
+		return nil, err
+	}
+	res.Out = out
+	res.Elapsed = time.Since(ex.start)
+	emit(ex.snapshot(ProgDone, ""))
+	return res, nil
+}
+
+// staging is an output directory being built in a hidden temporary sibling.
+type staging struct {
+	out, tmp string
+	force    bool
+}
+
+// stageOutput validates the output path (never the input, never an existing output without
+// force), removes temporaries left by killed runs (saying so through emit), and creates the
+// temporary sibling with an owner file naming this process.
+func stageOutput(outArg, inputDir string, force bool, emit func(Progress)) (*staging, error) {
+	if outArg == "" {
 		return nil, errors.New("no output directory: pass --out DIR")
 	}
-	out, err := filepath.Abs(opt.Out)
+	out, err := filepath.Abs(outArg)
 	if err != nil {
-		return nil, fmt.Errorf("output path %q: %w", opt.Out, err)
+		return nil, fmt.Errorf("output path %q: %w", outArg, err)
 	}
-	if err := checkOutput(out, in.Dir, opt.Force); err != nil {
+	if err := checkOutput(out, inputDir, force); err != nil {
 		return nil, err
 	}
 	parent := filepath.Dir(out)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the parent of the output %s: %w", parent, err)
-	}
-	emit := opt.Progress
-	if emit == nil {
-		emit = func(Progress) {}
 	}
 	for _, msg := range CleanStale(out) {
 		emit(Progress{Kind: ProgStart, Message: msg})
@@ -109,23 +139,23 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the temporary output %s: %w (is the parent directory writable?)", tmp, err)
 	}
-	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite}
-	res, err := ex.run(ctx, opt)
+	if err := os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("writing into the temporary output %s: %w (is the disk full?)", tmp, err)
+	}
+	return &staging{out: out, tmp: tmp, force: force}, nil
+}
+
+// finish renames the finished output into place when err is nil; otherwise (or if that
+// fails) it removes the temporary directory. It returns the error that ended the run.
+func (st *staging) finish(err error) error {
+	if err == nil {
+		err = commit(st.tmp, st.out, st.force)
+	}
 	if err != nil {
-		ex.abort()
-		os.RemoveAll(tmp)
-		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(ex.start)})
-		return nil, err
+		os.RemoveAll(st.tmp)
 	}
-	if err := commit(tmp, out, opt.Force); err != nil {
-		os.RemoveAll(tmp)
-		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(ex.start)})
-		return nil, err
-	}
-	res.Out = out
-	res.Elapsed = time.Since(ex.start)
-	emit(ex.snapshot(ProgDone, ""))
-	return res, nil
+	return err
 }
 
 // checkOutput refuses outputs that would clobber something without --force, or the input.
@@ -280,9 +310,6 @@ func (ex *executor) abort() {
 
 func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error) {
 	p := ex.p
-	if err := os.WriteFile(filepath.Join(ex.tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("writing into the temporary output %s: %w", ex.tmp, err)
-	}
 	cfg, err := p.MCAConfigJSON()
 	if err != nil {
 		return nil, err

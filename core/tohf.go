@@ -2,15 +2,10 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/omnitui/omnitui/loader"
@@ -68,40 +63,18 @@ func ConvertToHF(ctx context.Context, rp *ReversePlan, opt ToHFOptions) (*Result
 	if rp.HasErrors() {
 		return nil, fmt.Errorf("the checkpoint cannot be mapped back, nothing was written:\n  - %s", rp.ErrorText())
 	}
-	if opt.Out == "" {
-		return nil, errors.New("no output directory: pass --out DIR")
-	}
-	out, err := filepath.Abs(opt.Out)
-	if err != nil {
-		return nil, fmt.Errorf("output path %q: %w", opt.Out, err)
-	}
-	if err := checkOutput(out, rp.Source.Dir, opt.Force); err != nil {
-		return nil, err
-	}
-	parent := filepath.Dir(out)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the parent of the output %s: %w", parent, err)
-	}
 	emit := opt.Progress
 	if emit == nil {
 		emit = func(Progress) {}
 	}
-	for _, msg := range CleanStale(out) {
-		emit(Progress{Kind: ProgStart, Message: msg})
+	st, err := stageOutput(opt.Out, rp.Source.Dir, opt.Force, emit)
+	if err != nil {
+		return nil, err
 	}
-	var rb [4]byte
-	_, _ = rand.Read(rb[:])
-	tmp := filepath.Join(parent, "."+filepath.Base(out)+tmpMarker+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rb[:]))
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the temporary output %s: %w (is the parent directory writable?)", tmp, err)
-	}
+	tmp, out := st.tmp, st.out
 	start := time.Now()
 	res, err := writeHF(ctx, rp, tmp, opt, emit, start)
-	if err == nil {
-		err = commit(tmp, out, opt.Force)
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
+	if err = st.finish(err); err != nil {
 		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(start)})
 		return nil, err
 	}
@@ -113,9 +86,6 @@ func ConvertToHF(ctx context.Context, rp *ReversePlan, opt ToHFOptions) (*Result
 
 func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, emit func(Progress), start time.Time) (*Result, error) {
 	p := rp.Forward
-	if err := os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("writing into the temporary output %s: %w", tmp, err)
-	}
 	if err := writeFileSync(filepath.Join(tmp, "config.json"), rp.Config); err != nil {
 		return nil, err
 	}
