@@ -138,12 +138,18 @@ func (b *builder) place() {
 	}
 	rankIdx := func(tp, pp, ep int) int { return (tp*s.PP+pp)*s.EP + ep }
 
+	// Only legacy grouped-GEMM entries are filled by several groups (one part per local
+	// expert); every other destination is its own entry, so only those need a lookup.
 	type entryKey struct {
 		rank, chunk int
 		name        string
 	}
-	entryOf := map[entryKey]int{}
-	entrySeq := map[entryKey]int{} // completion order (group index of the last part)
+	stacked := map[entryKey]int{}
+	// completion order of every entry (group index of its last part), per rank and chunk
+	seqs := make([][][]int, len(p.Ranks))
+	for ri := range seqs {
+		seqs[ri] = make([][]int, V)
+	}
 	lastPP, lastVP := s.PP-1, V-1
 	var splitErr []string
 
@@ -226,6 +232,7 @@ func (b *builder) place() {
 			continue
 		}
 		elem := int64(g.DType.Size())
+		g.Dests = make([]Dest, 0, len(targets)*len(eps)*s.TP)
 		for _, tg := range targets {
 			for _, ep := range eps {
 				for tr := 0; tr < s.TP; tr++ {
@@ -271,19 +278,23 @@ func (b *builder) place() {
 						}
 					}
 					dst.Name = name
-					ek := entryKey{dst.Rank, dst.Chunk, name}
-					ei, exists := entryOf[ek]
 					ch := &p.Ranks[dst.Rank].Chunks[dst.Chunk]
+					seq := &seqs[dst.Rank][dst.Chunk]
+					ei, exists := -1, false
+					if dst.Transpose {
+						ek := entryKey{dst.Rank, dst.Chunk, name}
+						ei, exists = stacked[ek]
+						if !exists {
+							stacked[ek] = len(ch.Entries)
+						}
+					}
 					if !exists {
 						ei = len(ch.Entries)
-						entryOf[ek] = ei
 						ch.Entries = append(ch.Entries, Entry{Name: name, DType: g.DType, Shape: entryShape, Bytes: numel(entryShape) * elem})
-					} else if !dst.Transpose {
-						b.errorf("duplicate-target", "", g.HFNames, "%s would be written twice to %s (%s)", name, p.Ranks[dst.Rank].Path, ch.Key)
-						continue
+						*seq = append(*seq, 0)
 					}
 					ch.Entries[ei].Parts++
-					entrySeq[ek] = gi
+					(*seq)[ei] = gi
 					dst.Entry = ei
 					g.Dests = append(g.Dests, dst)
 				}
@@ -303,8 +314,8 @@ func (b *builder) place() {
 			for i := range order {
 				order[i] = i
 			}
-			seq := func(i int) int { return entrySeq[entryKey{ri, ci, ch.Entries[i].Name}] }
-			sort.SliceStable(order, func(a, c int) bool { return seq(order[a]) < seq(order[c]) })
+			seq := seqs[ri][ci]
+			sort.SliceStable(order, func(a, c int) bool { return seq[order[a]] < seq[order[c]] })
 			remap := make([]int, len(order))
 			sorted := make([]Entry, len(order))
 			for newI, oldI := range order {
