@@ -641,28 +641,77 @@ func (ga *gatherer) read(d Dest, g *Group, elem int) ([]byte, error) {
 	if !d.Transpose {
 		return file.File.ReadTensor(*ref)
 	}
-	if g.Layer != ga.layer {
-		clear(ga.cache)
-		ga.layer = g.Layer
-	}
-	whole, ok := ga.cache[ref]
-	if !ok {
-		b, err := file.File.ReadTensor(*ref)
-		if err != nil {
-			return nil, err
-		}
-		whole = b
-		ga.cache[ref] = b
-	}
 	n := int(numel(d.Shape)) * elem
-	if (d.Part+1)*n > len(whole) {
-		return nil, fmt.Errorf("%s: part %d is outside %s", g.Name, d.Part, d.Name)
+	var part []byte
+	if ga.cache == nil {
+		// No cache (concurrent use): read only this expert's part of the stacked tensor
+		// when it is contiguous, else the whole tensor for this one call.
+		if sub, ok := partRef(*ref, d.Part, numel(d.Shape)); ok {
+			b, err := file.File.ReadTensor(sub)
+			if err != nil {
+				return nil, err
+			}
+			part = b
+		} else {
+			whole, err := file.File.ReadTensor(*ref)
+			if err != nil {
+				return nil, err
+			}
+			if (d.Part+1)*n > len(whole) {
+				return nil, fmt.Errorf("%s: part %d is outside %s", g.Name, d.Part, d.Name)
+			}
+			part = whole[d.Part*n : (d.Part+1)*n]
+		}
+	} else {
+		if g.Layer != ga.layer {
+			clear(ga.cache)
+			ga.layer = g.Layer
+		}
+		whole, ok := ga.cache[ref]
+		if !ok {
+			b, err := file.File.ReadTensor(*ref)
+			if err != nil {
+				return nil, err
+			}
+			whole = b
+			ga.cache[ref] = b
+		}
+		if (d.Part+1)*n > len(whole) {
+			return nil, fmt.Errorf("%s: part %d is outside %s", g.Name, d.Part, d.Name)
+		}
+		part = whole[d.Part*n : (d.Part+1)*n]
+	}
+	if len(part) != n {
+		return nil, fmt.Errorf("%s: part %d of %s holds %d bytes, expected %d", g.Name, d.Part, d.Name, len(part), n)
 	}
 	out := make([]byte, n)
-	if err := ops.Transpose2D(out, whole[d.Part*n:(d.Part+1)*n], int(d.Shape[1]), int(d.Shape[0]), elem); err != nil {
+	if err := ops.Transpose2D(out, part, int(d.Shape[1]), int(d.Shape[0]), elem); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.Name, err)
 	}
 	return out, nil
+}
+
+// partRef is the view of elements [part*n, (part+1)*n) of ref in row-major order, when
+// ref is contiguous (so that range is one run of its storage); ok is false otherwise.
+func partRef(ref pt.TensorRef, part int, n int64) (pt.TensorRef, bool) {
+	if len(ref.Stride) != len(ref.Shape) || n <= 0 || part < 0 {
+		return ref, false
+	}
+	want := int64(1)
+	for i := len(ref.Shape) - 1; i >= 0; i-- {
+		if ref.Shape[i] != 1 && ref.Stride[i] != want {
+			return ref, false
+		}
+		want *= ref.Shape[i]
+	}
+	if int64(part+1)*n > want {
+		return ref, false
+	}
+	sub := ref
+	sub.Shape = []int64{n}
+	sub.Stride = []int64{1}
+	sub.StorageOffset = ref.StorageOffset + int64(part)*n
+	return sub, true
 }
 
 // gather rebuilds the HF tensors of forward group gi from the rank files.
