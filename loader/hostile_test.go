@@ -22,10 +22,11 @@ const badCorpus = "../testdata/bad"
 // OpenHF returns a *FileError of the case's kind whose File is exactly the
 // file concerned and whose Tensor is exactly the tensor concerned, with a fix;
 // the cases that only the plan can judge (config semantics) open fine, so the
-// loader does not reject what it cannot judge.
+// loader does not reject what it cannot judge; Megatron checkpoints (good or
+// bad inside) are recognised as such.
 func TestHostileCorpusTypedErrors(t *testing.T) {
 	for _, c := range fixture.BadCases() {
-		if c.Caught == fixture.CaughtByPT {
+		if c.Caught == fixture.CaughtByPT && !c.MCA {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
@@ -35,6 +36,13 @@ func TestHostileCorpusTypedErrors(t *testing.T) {
 				arg = filepath.Join(caseDir, c.Arg)
 			}
 			ck, err := openWithin(t, arg, 10*time.Second)
+			if c.MCA {
+				// A Megatron checkpoint is no Hugging Face one, whatever is wrong inside it.
+				if !errors.Is(err, loader.ErrNotCheckpoint) || !strings.Contains(err.Error(), "Megatron checkpoint") {
+					t.Fatalf("OpenHF: %v, want ErrNotCheckpoint recognising a Megatron checkpoint", err)
+				}
+				return
+			}
 			if c.Caught == fixture.CaughtByPlan {
 				if err != nil {
 					t.Fatalf("OpenHF refused a checkpoint whose problem is for the plan to judge: %v", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +21,8 @@ import (
 const badCorpus = "../../testdata/bad"
 
 // TestHostileInputs runs omnitui on every case of the corpus, once printing the
-// plan and once converting, and checks that it
+// plan and once converting (for a Megatron checkpoint: --plan, --to-hf and
+// --verify), and checks that it
 //   - exits 2 (unreadable input or a plan with errors),
 //   - names the file (and the tensor, when one is concerned) and says what to do,
 //   - prints no stack trace,
@@ -37,13 +39,17 @@ func TestHostileInputs(t *testing.T) {
 			before := treeSums(t, caseDir)
 			parent := t.TempDir()
 			out := filepath.Join(parent, "mca")
-			for _, mode := range [][]string{{"--batch", "--plan"}, {"--batch", "--out", out}} {
-				code, stdout, stderr := runCLI(t, append(mode, arg)...)
+			modes := [][]string{{"--batch", "--plan", arg}, {"--batch", "--out", out, arg}}
+			if c.MCA {
+				modes = [][]string{{"--batch", "--plan", arg}, {"--batch", "--to-hf", "--out", out, arg}, {"--batch", "--verify", arg, arg}}
+			}
+			for _, mode := range modes {
+				code, stdout, stderr := runCLI(t, mode...)
 				msg := stdout + stderr
 				if code != exitBadUsage {
 					t.Fatalf("%v: exit %d, want %d\n%s", mode, code, exitBadUsage, msg)
 				}
-				if len(mode) == 3 && stdout != "" {
+				if slices.Contains(mode, "--out") && stdout != "" {
 					t.Errorf("%v: a failed conversion wrote to stdout:\n%s", mode, stdout)
 				}
 				assertNoTrace(t, msg)
@@ -51,7 +57,7 @@ func TestHostileInputs(t *testing.T) {
 					t.Errorf("%v: message does not name %s:\n%s", mode, c.File, msg)
 				}
 				want := c.Want
-				if c.Caught == fixture.CaughtByPT {
+				if c.Caught == fixture.CaughtByPT && !c.MCA {
 					// omnitui takes Hugging Face checkpoints only; loader/pt's own
 					// message is checked by TestHostilePTFiles.
 					want = []string{"not a checkpoint", "give the directory of a Hugging Face checkpoint"}
@@ -98,7 +104,7 @@ func TestHostilePTFiles(t *testing.T) {
 					t.Errorf("error lacks %q: %s", w, msg)
 				}
 			}
-			if strings.HasPrefix(c.Name, "pt-malicious") && !errors.Is(err, pt.ErrUnsafe) {
+			if strings.Contains(c.Name, "malicious") && !errors.Is(err, pt.ErrUnsafe) {
 				t.Errorf("error %v is not pt.ErrUnsafe", err)
 			}
 		})
