@@ -11,3 +11,5 @@ var (
 	defaultConverter  common.Converter = core.Convert
 	defaultClassifier                  = core.Component
 )
+
+var defaultHFConverter common.HFConverter = core.ConvertToHF

@@ -47,6 +47,8 @@ type options struct {
 	planner   common.Planner
 	converter common.Converter
 	classify  func(string) string
+
+	hfConverter common.HFConverter
 }
 
 // WithRenderer draws with r (tests pass one with the Ascii profile).
@@ -79,18 +81,32 @@ type Model struct {
 // New builds the app over an opened checkpoint. path is what the user typed; s
 // are the initial settings.
 func New(ck *loader.Checkpoint, path string, s core.Settings, opts ...Option) *Model {
-	o := options{planner: defaultPlanner, converter: defaultConverter, classify: defaultClassifier}
+	o := buildOptions(opts)
+	st := styles.New(o.renderer)
+	ctx := common.NewContext(ck, path, s, st, keymap.Default(), o.planner, o.converter, o.classify)
+	return newModel(ctx)
+}
+
+func buildOptions(opts []Option) options {
+	o := options{planner: defaultPlanner, converter: defaultConverter, classify: defaultClassifier, hfConverter: defaultHFConverter}
 	for _, f := range opts {
 		f(&o)
 	}
-	st := styles.New(o.renderer)
-	km := keymap.Default()
-	ctx := common.NewContext(ck, path, s, st, km, o.planner, o.converter, o.classify)
+	return o
+}
+
+// newModel builds the views over the shared context.
+func newModel(ctx *common.Context) *Model {
+	st := ctx.Styles
 	m := &Model{ctx: ctx, width: 80, height: 24}
 	m.conv = convert.New(ctx)
+	var cfg common.Component = configview.New(ctx)
+	if ctx.IsMCA() {
+		cfg = configview.NewMCA(ctx)
+	}
 	m.views = [common.NumViews]common.Component{
 		overview.New(ctx),
-		configview.New(ctx),
+		cfg,
 		weights.New(ctx),
 		mapping.New(ctx),
 		placement.New(ctx),
@@ -116,7 +132,10 @@ func Run(ck *loader.Checkpoint, path string, s core.Settings) error {
 	// the terminal's background: bubbletea asks for it at start-up, before it
 	// owns the input. A second renderer would ask again and could eat keys.
 	r := lipgloss.DefaultRenderer()
-	m := New(ck, path, s, WithRenderer(r))
+	return runProgram(New(ck, path, s, WithRenderer(r)))
+}
+
+func runProgram(m *Model) error {
 	p := tea.NewProgram(m, tea.WithAltScreen())
 	_, err := p.Run()
 	m.Close()

@@ -46,6 +46,10 @@ type Context struct {
 
 	Stats *Stats // totals of the checkpoint, computed once
 
+	// MCA is set when the app shows a Megatron (mcore_adapter) checkpoint; Ck is
+	// then the Hugging Face checkpoint it maps back to (see NewMCAContext).
+	MCA *MCA
+
 	building bool // a plan build is running off the UI goroutine
 }
 

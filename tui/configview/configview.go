@@ -15,6 +15,7 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/styles"
 	"github.com/omnitui/omnitui/tui/tree"
 )
 
@@ -58,6 +59,12 @@ func New(ctx *common.Context) *Model {
 func (m *Model) Tree() *tree.Model { return m.tree }
 
 func (m *Model) build(n *loader.JSONNode, prefix string, depth int) []*tree.Node {
+	return buildJSON(n, prefix, &m.nodes)
+}
+
+// buildJSON makes the tree of a JSON object or array in file order; every tree
+// node's Data indexes the JSON node appended to nodes.
+func buildJSON(n *loader.JSONNode, prefix string, nodes *[]*loader.JSONNode) []*tree.Node {
 	var out []*tree.Node
 	for i, c := range n.Children {
 		k := c.Key
@@ -68,12 +75,12 @@ func (m *Model) build(n *loader.JSONNode, prefix string, depth int) []*tree.Node
 		if prefix != "" {
 			p = prefix + "." + k
 		}
-		tn := &tree.Node{Key: k, Path: p, Data: len(m.nodes)}
-		m.nodes = append(m.nodes, c)
+		tn := &tree.Node{Key: k, Path: p, Data: len(*nodes)}
+		*nodes = append(*nodes, c)
 		tn.Search = p + " " + c.Raw
 		if (c.Kind == loader.JSONObject || c.Kind == loader.JSONArray) && !compactable(c) {
 			tn.Container = true
-			tn.Children = m.build(c, p, depth+1)
+			tn.Children = buildJSON(c, p, nodes)
 		}
 		out = append(out, tn)
 	}
@@ -163,8 +170,9 @@ func (m *Model) render(n *tree.Node, selected bool) (string, string) {
 	return label, st.Mark.Render(right)
 }
 
-func valueStyle(m *Model, n *loader.JSONNode) lipgloss.Style {
-	st := m.ctx.Styles
+func valueStyle(m *Model, n *loader.JSONNode) lipgloss.Style { return jsonValueStyle(m.ctx.Styles, n) }
+
+func jsonValueStyle(st *styles.Styles, n *loader.JSONNode) lipgloss.Style {
 	switch n.Kind {
 	case loader.JSONString:
 		return st.OK

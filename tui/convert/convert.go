@@ -18,7 +18,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/omnitui/omnitui/core"
-	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/textfield"
@@ -56,6 +55,7 @@ type Model struct {
 	note  string // a one-line message under the form
 
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
+	takeRank0      bool // Megatron -> HF: keep the first copy where copies disagree
 
 	runs int
 	run  *run
@@ -70,6 +70,7 @@ type Model struct {
 type run struct {
 	id      int
 	plan    *core.Plan
+	shards  []core.HFShard // Megatron -> HF: the files being written
 	out     string
 	started time.Time
 	cancel  context.CancelFunc
@@ -113,11 +114,15 @@ func defaultOut(ctx *common.Context) string {
 	if dir == "" && ctx.Ck != nil {
 		dir = ctx.Ck.Dir
 	}
+	suffix := "-mca"
+	if ctx.IsMCA() {
+		suffix = "-hf"
+	}
 	if dir == "" {
-		return "mca-out"
+		return "out" + suffix
 	}
 	dir = filepath.Clean(dir)
-	return dir + "-mca"
+	return dir + suffix
 }
 
 // State is the current phase (tests read it).
@@ -270,6 +275,8 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.focus = (m.focus + 1) % numFocus
 	case key.Matches(k, km.Back):
 		return func() tea.Msg { return common.BackMsg{} }
+	case m.focus == focusDType && m.ctx.IsMCA() && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
+		m.takeRank0 = !m.takeRank0
 	case m.focus == focusDType && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		d := 1
 		if key.Matches(k, km.Dec) {
@@ -307,11 +314,19 @@ func (m *Model) submit() tea.Cmd {
 		return nil
 	}
 	m.startWhenReady = false
-	if m.ctx.Plan == nil || m.ctx.HasErrors() {
+	if x := m.ctx.MCA; x != nil {
+		switch {
+		case x.Reverse == nil || m.ctx.HasErrors():
+			m.note = "the checkpoint does not map back to Hugging Face: 1 Overview says why"
+			return nil
+		case x.HFConverter == nil:
+			m.note = "this build cannot convert (no converter)"
+			return nil
+		}
+	} else if m.ctx.Plan == nil || m.ctx.HasErrors() {
 		m.note = "the plan has errors: fix them in 5 Placement first"
 		return nil
-	}
-	if m.ctx.Converter == nil {
+	} else if m.ctx.Converter == nil {
 		m.note = "this build cannot convert (no converter)"
 		return nil
 	}
@@ -336,11 +351,10 @@ func (m *Model) start(force bool) tea.Cmd {
 	m.note = ""
 	m.res, m.err = nil, nil
 	m.last = core.Progress{}
-	conv, ck, plan := m.ctx.Converter, m.ctx.Ck, m.ctx.Plan
-	opt := core.ConvertOptions{Out: out, Force: force, Progress: r.report}
+	job := m.job(out, force, r)
 	go func() {
 		defer close(r.done)
-		res, err := safeConvert(conv, cctx, ck, plan, opt)
+		res, err := safeRun(func() (*core.Result, error) { return job(cctx) })
 		r.mu.Lock()
 		r.result, r.err = res, err
 		r.mu.Unlock()
@@ -348,14 +362,28 @@ func (m *Model) start(force bool) tea.Cmd {
 	return tea.Batch(r.wait(), tick(r.id))
 }
 
-// safeConvert turns a converter panic into an error, so the app shows it instead of crashing.
-func safeConvert(conv common.Converter, ctx context.Context, ck *loader.Checkpoint, p *core.Plan, opt core.ConvertOptions) (res *core.Result, err error) {
+// job is the conversion to run: HF -> Megatron through the plan, or, for a
+// Megatron checkpoint, back to Hugging Face through the reverse plan.
+func (m *Model) job(out string, force bool, r *run) func(context.Context) (*core.Result, error) {
+	if x := m.ctx.MCA; x != nil {
+		conv, rp := x.HFConverter, x.Reverse
+		r.shards = rp.PlanHFShards(0)
+		opt := core.ToHFOptions{Out: out, Force: force, TakeRank0: m.takeRank0, Progress: r.report}
+		return func(ctx context.Context) (*core.Result, error) { return conv(ctx, rp, opt) }
+	}
+	conv, ck, plan := m.ctx.Converter, m.ctx.Ck, m.ctx.Plan
+	opt := core.ConvertOptions{Out: out, Force: force, Progress: r.report}
+	return func(ctx context.Context) (*core.Result, error) { return conv(ctx, ck, plan, opt) }
+}
+
+// safeRun turns a converter panic into an error, so the app shows it instead of crashing.
+func safeRun(f func() (*core.Result, error)) (res *core.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, fmt.Errorf("the converter crashed (%v): this is a bug in omnitui, please report it", r)
 		}
 	}()
-	return conv(ctx, ck, p, opt)
+	return f()
 }
 
 func (r *run) report(p core.Progress) {
@@ -422,6 +450,9 @@ func (m *Model) View() string {
 }
 
 func (m *Model) formView() []string {
+	if m.ctx.IsMCA() {
+		return m.mcaFormView()
+	}
 	ctx := m.ctx
 	st := ctx.Styles
 	w := m.width
@@ -520,6 +551,9 @@ func (m *Model) runningView() []string {
 	} else {
 		lines = append(lines, st.Muted.Render("esc cancels; nothing is left under the output name"))
 	}
+	if r.shards != nil {
+		return append(lines, m.shardLines(r, m.height-len(lines))...)
+	}
 	lines = append(lines, st.Title.Render("rank files"))
 	room := m.height - len(lines)
 	ranks := r.plan.Ranks
@@ -574,8 +608,10 @@ func (m *Model) finishView() []string {
 	out := m.run.out
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
 	var lines []string
-	switch m.state {
-	case StateDone:
+	switch {
+	case m.state == StateDone && m.run.shards != nil:
+		lines = m.mcaDoneLines(out)
+	case m.state == StateDone:
 		res := m.res
 		if res == nil {
 			res = &core.Result{Out: out}
@@ -602,10 +638,10 @@ func (m *Model) finishView() []string {
 		if ck := m.ctx.Ck; ck != nil && len(ck.ExtraFiles) > 0 {
 			lines = append(lines, st.Muted.Render("  + "+common.Plural(len(ck.ExtraFiles), "tokenizer/processor file")+" copied"))
 		}
-	case StateCanceled:
+	case m.state == StateCanceled:
 		lines = append(lines, st.Warning.Render("Conversion canceled"), "")
 		lines = append(lines, common.Wrap("nothing was written under "+out, w, "  ")...)
-	case StateFailed:
+	case m.state == StateFailed:
 		lines = append(lines, st.Error.Render("✗ Conversion failed"), "")
 		msg := "unknown error"
 		if m.err != nil {

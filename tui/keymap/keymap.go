@@ -32,6 +32,8 @@ type KeyMap struct {
 	Back     key.Binding
 	Sort     key.Binding
 	Panel    key.Binding // move focus to the side panel and back
+	NextRank key.Binding // Megatron checkpoints: the next tensor list (merged, then each rank file)
+	PrevRank key.Binding
 
 	// Forms.
 	Inc     key.Binding
@@ -74,6 +76,8 @@ func Default() *KeyMap {
 		Back:     b([]string{"esc"}, "esc", "back"),
 		Sort:     b([]string{"s"}, "s", "sort name/size"),
 		Panel:    b([]string{"p"}, "p", "focus side panel"),
+		NextRank: b([]string{"r", "]"}, "r", "next rank file"),
+		PrevRank: b([]string{"R", "["}, "R", "previous rank file"),
 
 		Inc:     b([]string{"right", "l", "+", "="}, "→/+", "increase"),
 		Dec:     b([]string{"left", "h", "-"}, "←/-", "decrease"),

@@ -317,6 +317,9 @@ func (m *Model) View() string {
 		}
 	}
 	head := st.Title.Render("Mapping") + st.Muted.Render(fmt.Sprintf("  %s → %s", common.Plural(len(p.Tensors), "HF tensor"), common.Plural(len(p.Groups), "Megatron tensor")))
+	if m.ctx.IsMCA() {
+		head = st.Title.Render("Mapping") + st.Muted.Render(fmt.Sprintf("  back: %s → %s", common.Plural(len(p.Groups), "Megatron tensor"), common.Plural(len(p.Tensors), "HF tensor")))
+	}
 	if left > 0 {
 		head += st.Error.Render(fmt.Sprintf(" · %d left out", left))
 	}
@@ -361,7 +364,9 @@ func (m *Model) detail(w int) []string {
 	}
 	for i, name := range g.HFNames {
 		l := lbl("")
-		if i == 0 {
+		if i == 0 && m.ctx.IsMCA() {
+			l = lbl("HF out")
+		} else if i == 0 {
 			l = lbl("HF in")
 		}
 		shape := ""
@@ -452,6 +457,9 @@ func (m *Model) dests(g *core.Group, w int) []string {
 	st := m.ctx.Styles
 	p := m.ctx.Plan
 	out := []string{st.Label.Render(fmt.Sprintf("lands in %s:", common.Plural(len(g.Dests), "place")))}
+	if m.ctx.IsMCA() {
+		out[0] = st.Label.Render(fmt.Sprintf("read from %s:", common.Plural(len(g.Dests), "place")))
+	}
 	const maxShown = 12
 	for i, d := range g.Dests {
 		if i == maxShown {

@@ -51,6 +51,9 @@ func (m *Model) View() string {
 }
 
 func (m *Model) lines() []string {
+	if m.ctx.IsMCA() {
+		return m.mcaLines()
+	}
 	ctx := m.ctx
 	st := ctx.Styles
 	w := m.width
@@ -84,7 +87,38 @@ func (m *Model) lines() []string {
 	add(lbl("dtypes") + strings.Join(dts, " · "))
 	add("")
 
-	// Components.
+	add(m.componentLines(w)...)
+	add("")
+
+	// The plan.
+	add(m.planLines(w)...)
+	add("")
+
+	// Shards.
+	if ctx.Ck != nil && len(ctx.Ck.Shards) > 0 {
+		add(st.Title.Render("Shards"))
+		nw := 0
+		for _, sh := range ctx.Ck.Shards {
+			nw = max(nw, common.Width(sh.Name))
+		}
+		nw = min(nw, max(w-30, 10))
+		for i, sh := range ctx.Ck.Shards {
+			var t common.Tally
+			if i < len(s.ByShard) {
+				t = s.ByShard[i]
+			}
+			add("  " + common.Pad(sh.Name, nw) + common.PadLeft(common.Bytes(sh.Size), 11) + st.Muted.Render(common.PadLeft(common.Plural(t.Tensors, "tensor"), 16)))
+		}
+	}
+	return out
+}
+
+// componentLines is the table of parameters and bytes per model component.
+func (m *Model) componentLines(w int) []string {
+	st := m.ctx.Styles
+	s := m.ctx.Stats
+	var out []string
+	add := func(l ...string) { out = append(out, l...) }
 	const nameW, numW = 14, 9
 	barW := min(w-nameW-3*(numW+1)-8, 30)
 	head := common.Pad("component", nameW) + common.PadLeft("tensors", numW+1) + common.PadLeft("params", numW+1) + common.PadLeft("bytes", numW+1)
@@ -112,28 +146,6 @@ func (m *Model) lines() []string {
 			row = st.Warning.Render(row)
 		}
 		add(row)
-	}
-	add("")
-
-	// The plan.
-	add(m.planLines(w)...)
-	add("")
-
-	// Shards.
-	if ctx.Ck != nil && len(ctx.Ck.Shards) > 0 {
-		add(st.Title.Render("Shards"))
-		nw := 0
-		for _, sh := range ctx.Ck.Shards {
-			nw = max(nw, common.Width(sh.Name))
-		}
-		nw = min(nw, max(w-30, 10))
-		for i, sh := range ctx.Ck.Shards {
-			var t common.Tally
-			if i < len(s.ByShard) {
-				t = s.ByShard[i]
-			}
-			add("  " + common.Pad(sh.Name, nw) + common.PadLeft(common.Bytes(sh.Size), 11) + st.Muted.Render(common.PadLeft(common.Plural(t.Tensors, "tensor"), 16)))
-		}
 	}
 	return out
 }

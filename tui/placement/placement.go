@@ -60,6 +60,7 @@ type Model struct {
 	input   textfield.Model
 	right   common.Scroller
 	rightN  int
+	note    string // why a key did nothing (read-only layouts)
 
 	width, height int
 }
@@ -200,15 +201,21 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	s := m.ctx.Settings
+	nf := m.numFields()
+	m.note = ""
+	if m.ctx.IsMCA() && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)) {
+		m.note = readOnlyNote
+		return nil
+	}
 	switch {
 	case key.Matches(k, km.Up):
-		m.focus = (m.focus + numFields - 1) % numFields
+		m.focus = (m.focus + nf - 1) % nf
 	case key.Matches(k, km.Down):
-		m.focus = (m.focus + 1) % numFields
+		m.focus = (m.focus + 1) % nf
 	case key.Matches(k, km.Top):
 		m.focus = 0
 	case key.Matches(k, km.Bottom):
-		m.focus = numFields - 1
+		m.focus = nf - 1
 	case key.Matches(k, km.PageDown):
 		m.right.Offset += max(m.height-2, 1)
 		m.right.Clamp(m.rightN, m.height)
@@ -272,6 +279,18 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// readOnlyNote explains why a Megatron checkpoint's settings do not change.
+const readOnlyNote = "read-only: this is the layout the rank files hold; the app does not reshard a Megatron checkpoint"
+
+// numFields is the number of settings shown: a Megatron checkpoint's recorded
+// layout has no opt-outs (they are about converting from Hugging Face).
+func (m *Model) numFields() Field {
+	if m.ctx.IsMCA() {
+		return FSkipUnmapped
+	}
+	return numFields
 }
 
 // Edit sets a field from text, as typing it and pressing enter does (tests use it).
@@ -381,8 +400,11 @@ func (m *Model) form(w int) []string {
 	st := m.ctx.Styles
 	byField := m.issuesByField()
 	out := []string{st.Title.Render("Settings") + st.Muted.Render("  ←/→ change · enter edit")}
+	if m.ctx.IsMCA() {
+		out[0] = st.Title.Render("Recorded") + st.Muted.Render("  read-only")
+	}
 	const nameW = 19
-	for f := Field(0); f < numFields; f++ {
+	for f := Field(0); f < m.numFields(); f++ {
 		if f == FAccountEmbedding || f == FSkipUnmapped {
 			out = append(out, st.Border.Render(strings.Repeat("╌", max(w-2, 1))))
 		}
@@ -403,7 +425,7 @@ func (m *Model) form(w int) []string {
 		if f == m.focus && m.editing {
 			val = m.input.View(max(w-nameW-4, 4), st.Value, st.Cursor, st.Muted)
 		} else if f.isInt() || f == FImpl || f.isText() {
-			if f == m.focus {
+			if f == m.focus && !m.ctx.IsMCA() {
 				val = "‹ " + val + " ›"
 			}
 		}
@@ -416,7 +438,10 @@ func (m *Model) form(w int) []string {
 		out = append(out, line)
 	}
 	// The focused field's issues, in words.
-	if iss := byField[m.focus]; len(iss) > 0 {
+	if m.note != "" {
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Warning, m.note, w, "")...)
+	} else if iss := byField[m.focus]; len(iss) > 0 {
 		out = append(out, "")
 		for _, is := range iss {
 			out = append(out, common.IssueLines(st, is, w)...)
@@ -463,8 +488,12 @@ func (m *Model) rightLines(w int) []string {
 	errs, warns := ctx.IssueCounts()
 	if ctx.Planning() {
 		out = append(out, st.Accent.Render("… recomputing the plan for the new settings"))
+	} else if errs == 0 && ctx.IsMCA() {
+		out = append(out, st.OK.Render("✓ the rank files map back to Hugging Face"))
 	} else if errs == 0 {
 		out = append(out, st.OK.Render("✓ the plan converts")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+	} else if ctx.IsMCA() {
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+": the rank files do not map back"))
 	} else {
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
 	}
@@ -641,6 +670,9 @@ func (m *Model) selected(w int) []string {
 	st := ctx.Styles
 	i := ctx.Selected
 	if i < 0 || ctx.Ck == nil || i >= len(ctx.Ck.Tensors) {
+		if ctx.IsMCA() {
+			return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see which rank files hold it", w, "")
+		}
 		return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see where it lands", w, "")
 	}
 	out := []string{st.Title.Render("Selected") + " " + common.TruncateLeft(ctx.Ck.Tensors[i].Name, max(w-9, 8))}
@@ -648,7 +680,11 @@ func (m *Model) selected(w int) []string {
 	if g == nil {
 		return append(out, st.Error.Render("  ✗ left out of the plan: see 4 Mapping"))
 	}
-	out = append(out, st.Muted.Render(fmt.Sprintf("  → %s (%s) in %s:", common.Truncate(g.Name, max(w-30, 10)), g.Split, common.Plural(len(g.Dests), "place"))))
+	arrow := "→"
+	if ctx.IsMCA() {
+		arrow = "←"
+	}
+	out = append(out, st.Muted.Render(fmt.Sprintf("  %s %s (%s) in %s:", arrow, common.Truncate(g.Name, max(w-30, 10)), g.Split, common.Plural(len(g.Dests), "place"))))
 	for j, d := range g.Dests {
 		if j == 16 {
 			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-16)))
@@ -664,6 +700,9 @@ func (m *Model) ShortHelp() []key.Binding {
 	k := m.ctx.Keys
 	if m.editing {
 		return []key.Binding{k.Submit, k.Cancel}
+	}
+	if m.ctx.IsMCA() {
+		return []key.Binding{k.Up, k.Down, k.PageDown, k.Convert}
 	}
 	return []key.Binding{k.Up, k.Down, k.Dec, k.Inc, k.Edit, k.PageDown, k.Convert}
 }

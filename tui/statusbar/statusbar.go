@@ -19,7 +19,11 @@ func View(ctx *common.Context, running string, width int) string {
 	name = filepath.Base(filepath.Clean(name))
 	s := ctx.Settings
 	etp := s.ETP
-	left := st.StatusKey.Render(name) + st.Status.Render(" · "+common.SettingsLine(max(s.TP, 1), max(s.PP, 1), s.VPP, max(s.EP, 1), etp))
+	kind := ""
+	if ctx.IsMCA() {
+		kind = " · Megatron"
+	}
+	left := st.StatusKey.Render(name) + st.Status.Render(kind+" · "+common.SettingsLine(max(s.TP, 1), max(s.PP, 1), s.VPP, max(s.EP, 1), etp))
 	if s.DType != "" && s.DType != "keep" {
 		left += st.Status.Render(" · " + s.DType)
 	}
@@ -28,10 +32,14 @@ func View(ctx *common.Context, running string, width int) string {
 	switch {
 	case ctx.Planning():
 		plan = st.Accent.Render("planning…")
+	case ctx.Plan == nil && ctx.IsMCA():
+		plan = st.Error.Render("✗ cannot map back")
 	case ctx.Plan == nil:
 		plan = st.Error.Render("✗ cannot plan")
 	case errs > 0:
 		plan = st.Error.Render("✗ " + common.Plural(errs, "error"))
+	case ctx.IsMCA():
+		plan = st.OK.Render("✓ maps back")
 	default:
 		plan = st.OK.Render("✓ plan ok")
 	}

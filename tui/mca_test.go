@@ -1,0 +1,373 @@
+package tui_test
+
+import (
+	"bytes"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/tui"
+	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/configview"
+	"github.com/omnitui/omnitui/tui/convert"
+	"github.com/omnitui/omnitui/tui/mapping"
+	"github.com/omnitui/omnitui/tui/placement"
+	"github.com/omnitui/omnitui/tui/tree"
+	"github.com/omnitui/omnitui/tui/weights"
+)
+
+// mcaGoldenCases are the screens of a Megatron checkpoint (the example converted
+// with TP 2 PP 2). Regenerate with: go test ./tui/ -run TestMCAGolden -update
+var mcaGoldenCases = []struct {
+	name   string
+	script string
+	view   common.ViewID
+}{
+	{"mca_overview", "", common.ViewOverview},
+	{"mca_config", "2", common.ViewConfig},
+	{"mca_config_hf", "2 p down down down", common.ViewConfig},
+	{"mca_weights_merged", "3", common.ViewWeights},
+	{"mca_weights_rank", "3 r r / type:linear_qkv.weight enter", common.ViewWeights},
+	{"mca_mapping_qkv", "3 / type:thinker.model.layers.2.self_attn.q_proj enter 4", common.ViewMapping},
+	{"mca_placement", "5", common.ViewPlacement},
+	{"mca_convert_form", "c", common.ViewConvert},
+}
+
+func TestMCAGolden(t *testing.T) {
+	for _, size := range []struct{ w, h int }{{100, 30}, {80, 24}} {
+		for _, tc := range mcaGoldenCases {
+			name := tc.name
+			if size.w != 100 {
+				name += "_80x24"
+			}
+			t.Run(name, func(t *testing.T) {
+				m := newMCAApp(t)
+				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size.w, size.h))
+				for _, k := range keys(tc.script) {
+					tm.Send(k)
+				}
+				tm.Send(tui.QuitWhenIdleMsg{})
+				fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*tui.Model)
+				if fm.Active() != tc.view {
+					t.Fatalf("active view %v, want %v", fm.Active().Name(), tc.view.Name())
+				}
+				view := fm.View()
+				checkFrame(t, view, size.w, size.h)
+				golden.RequireEqual(t, []byte(view))
+			})
+		}
+	}
+}
+
+func TestMCAViewSwitching(t *testing.T) {
+	tests := []struct {
+		script string
+		want   common.ViewID
+	}{
+		{"", common.ViewOverview},
+		{"2", common.ViewConfig},
+		{"3", common.ViewWeights},
+		{"4", common.ViewMapping},
+		{"5", common.ViewPlacement},
+		{"c", common.ViewConvert},
+		{"tab tab", common.ViewWeights},
+		{"tab tab tab tab tab", common.ViewOverview},
+		{"shift+tab", common.ViewPlacement},
+		{"3 r c esc", common.ViewWeights},
+		{"2 p / type:12345 esc esc", common.ViewConfig}, // digits typed in a filter are text
+	}
+	for _, tc := range tests {
+		t.Run(tc.script, func(t *testing.T) {
+			m := newMCAApp(t)
+			resize(m, 100, 30)
+			press(m, tc.script)
+			if m.Active() != tc.want {
+				t.Fatalf("after %q the active view is %s, want %s", tc.script, m.Active().Name(), tc.want.Name())
+			}
+		})
+	}
+}
+
+// countLeaves counts the tensors of a tree.
+func countLeaves(ns []*treeNode) int {
+	n := 0
+	for _, c := range ns {
+		if c.IsLeaf() {
+			n++
+		} else {
+			n += countLeaves(c.Children)
+		}
+	}
+	return n
+}
+
+func TestMCAWeightsPickRankAndFilter(t *testing.T) {
+	m := newMCAApp(t)
+	resize(m, 100, 30)
+	press(m, "3")
+	w := m.Component(common.ViewWeights).(*weights.Model)
+	x := m.Context().MCA
+	if w.Page() != 0 || countLeaves(w.Tree().Roots()) != len(m.Context().Ck.Tensors) {
+		t.Fatalf("the first list should be the merged HF tensors (page %d)", w.Page())
+	}
+	for i, r := range x.Ck.Ranks {
+		press(m, "r")
+		if w.Page() != i+1 {
+			t.Fatalf("r should show rank file %d, page is %d", i, w.Page())
+		}
+		want := 0
+		for _, ch := range r.Chunks {
+			want += len(ch.Tensors)
+		}
+		if got := countLeaves(w.Tree().Roots()); got != want {
+			t.Errorf("%s: tree has %d tensors, the file %d", r.Path, got, want)
+		}
+		if v := m.View(); !strings.Contains(v, "‹ "+path.Base(path.Dir(r.Path))+" ›") {
+			t.Errorf("the source line should name %s:\n%s", r.Path, v)
+		}
+	}
+	press(m, "r")
+	if w.Page() != 0 {
+		t.Fatalf("r after the last rank file should wrap to the merged list, page %d", w.Page())
+	}
+	press(m, "R")
+	if w.Page() != len(x.Ck.Ranks) {
+		t.Fatalf("R should go back to the last rank file, page %d", w.Page())
+	}
+
+	// Filter a rank file: the count is the tensors of that file matching the glob.
+	press(m, "R R")
+	r := x.Ck.Ranks[w.Page()-1]
+	want := 0
+	for _, ch := range r.Chunks {
+		for _, ref := range ch.Tensors {
+			if ok, _ := path.Match("*linear_fc1.weight", ref.Name); ok {
+				want++
+			}
+		}
+	}
+	if want == 0 {
+		t.Fatalf("%s should hold linear_fc1 weights", r.Path)
+	}
+	press(m, "/ type:*linear_fc1.weight enter")
+	if got := w.Tree().Matches(); got != want {
+		t.Fatalf("filter on %s matched %d tensors, want %d", r.Path, got, want)
+	}
+	// Each list keeps its own filter.
+	page := w.Page()
+	press(m, "r")
+	if w.Tree().Query() != "" {
+		t.Fatalf("the next rank file should not inherit the filter, query %q", w.Tree().Query())
+	}
+	press(m, "R")
+	if w.Page() != page || w.Tree().Matches() != want {
+		t.Fatalf("back on page %d the filter should still match %d (page %d, %d)", page, want, w.Page(), w.Tree().Matches())
+	}
+	// While typing a filter, r and R are letters.
+	press(m, "/ ctrl+u type:router enter")
+	if w.Page() != page || w.Tree().Query() != "router" {
+		t.Fatalf("typing r in the filter changed the page (%d) or lost the text (%q)", w.Page(), w.Tree().Query())
+	}
+}
+
+// A tensor of a rank file leads to the HF tensors it becomes and to its mapping.
+func TestMCARankTensorMapsBack(t *testing.T) {
+	m := newMCAApp(t)
+	resize(m, 100, 30)
+	ctx := m.Context()
+	// mp_rank_00_001 is TP rank 0 of the second stage, whose local layer 0 is global layer 2.
+	press(m, "3 r r")
+	w := m.Component(common.ViewWeights).(*weights.Model)
+	if got := ctx.MCA.Ranks[w.Page()-1].Label; got != "mp_rank_00_001" {
+		t.Fatalf("page %d is %s, want mp_rank_00_001", w.Page(), got)
+	}
+	press(m, "/ type:decoder.layers.0.self_attention.linear_qkv.weight enter")
+	n := w.Tree().Selected()
+	if n == nil || n.Path != "decoder.layers.0.self_attention.linear_qkv.weight" {
+		t.Fatalf("the filter should select the local QKV weight, got %v", n)
+	}
+	q := ctx.Ck.ByName["thinker.model.layers.2.self_attn.q_proj.weight"]
+	if ctx.Selected != q {
+		t.Fatalf("selecting the rank-file tensor should select its first HF tensor (q_proj of layer 2, %d), got %d", q, ctx.Selected)
+	}
+	v := m.View()
+	for _, want := range []string{"→ thinker.model.layers.2.self_attn.q_proj.weight +2", "is slice 0/2 of decoder.layers.2.self_attention.linear_qkv.weight (qkv, column)", "‹ mp_rank_00_001 ›", "record data/"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the detail lacks %q:\n%s", want, v)
+		}
+	}
+	press(m, "4")
+	mp := m.Component(common.ViewMapping).(*mapping.Model)
+	if sel := mp.Tree().Selected(); sel == nil || sel.Path != "decoder.layers.2.self_attention.linear_qkv.weight" {
+		t.Fatalf("Mapping should show the global QKV weight of layer 2, got %v", sel)
+	}
+	v = m.View()
+	for _, want := range []string{"back: 415 Megatron tensors → 455 HF tensors", "HF out", "read from 2 places:", "mp_rank_00_001 model", "mp_rank_01_001 model", "slice 1/2"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("Mapping lacks %q:\n%s", want, v)
+		}
+	}
+	// Back in Weights, the rank file shows the slice it holds; the merged list shows the HF tensor.
+	press(m, "3")
+	if n := w.Tree().Selected(); n == nil || n.Path != "decoder.layers.0.self_attention.linear_qkv.weight" {
+		t.Fatalf("the rank-file list should keep the slice selected, got %v", n)
+	}
+	w.SetPage(0)
+	if n := w.Tree().Selected(); n == nil || n.Path != "thinker.model.layers.2.self_attn.q_proj.weight" {
+		t.Fatalf("the merged list should reveal the selected HF tensor, got %v", n)
+	}
+}
+
+func TestMCAConfigTrees(t *testing.T) {
+	m := newMCAApp(t)
+	resize(m, 160, 30) // wide enough for the mapped keys' names
+	press(m, "2")
+	cv := m.Component(common.ViewConfig).(*configview.MCAModel)
+	left, right := cv.Trees()
+	// The right tree is the restored config.json: the example's keys in file order.
+	orig := openExample(t).Config
+	var want, got []string
+	for _, c := range orig.Children {
+		want = append(want, c.Key)
+	}
+	for _, n := range right.Roots() {
+		got = append(got, n.Key)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("restored config.json keys %v, want the example's %v", got, want)
+	}
+	// The left tree is mca_config.json; a mapped key shows its HF key on the right.
+	press(m, "/ type:num_layers enter")
+	if n := left.Selected(); n == nil || n.Path != "num_layers" {
+		t.Fatalf("the filter should select num_layers, got %v", n)
+	}
+	if n := right.Selected(); n == nil || n.Path != "thinker_config.text_config.num_hidden_layers" {
+		t.Fatalf("config.json should show the HF key of num_layers, got %v", n)
+	}
+	if v := m.View(); !strings.Contains(v, "← thinker_config.text_config.num_hidden_layers") {
+		t.Errorf("the mapped key should name its HF key:\n%s", v)
+	}
+	// p moves the keys to config.json, esc back.
+	press(m, "esc p")
+	if !cv.FocusRight() {
+		t.Fatal("p should focus config.json")
+	}
+	before := left.Selected()
+	press(m, "home down")
+	if left.Selected() != before {
+		t.Fatal("keys should move the config.json tree only")
+	}
+	if n := right.Selected(); n == nil || n.Path != want[1] {
+		t.Fatalf("down in config.json should select %s, got %v", want[1], n)
+	}
+	press(m, "esc")
+	if cv.FocusRight() {
+		t.Fatal("esc should give the keys back to mca_config.json")
+	}
+}
+
+func TestMCAPlacementIsReadOnly(t *testing.T) {
+	m := newMCAApp(t)
+	resize(m, 100, 30)
+	ctx := m.Context()
+	before, gen := ctx.Settings, ctx.PlanGen
+	if before.TP != 2 || before.PP != 2 {
+		t.Fatalf("the recorded layout should be TP 2 PP 2, got %+v", before)
+	}
+	press(m, "5 right enter space down left")
+	pl := m.Component(common.ViewPlacement).(*placement.Model)
+	if pl.Focus() != placement.FPP {
+		t.Fatalf("up/down should still move, focus %v", pl.Focus())
+	}
+	if pl.Capturing() || ctx.Settings != before || ctx.PlanGen != gen || ctx.Planning() {
+		t.Fatalf("a Megatron checkpoint's layout must not change (settings %+v, plan gen %d→%d)", ctx.Settings, gen, ctx.PlanGen)
+	}
+	v := m.View()
+	for _, want := range []string{"Recorded  read-only", "read-only: this is the layout the rank", "✓ the rank files map back to Hugging Face", "pp1  L2–3 (2)", "mp_rank_01_001"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("Placement lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "skip unmapped") {
+		t.Errorf("the Hugging Face opt-outs do not apply to a Megatron checkpoint:\n%s", v)
+	}
+}
+
+// TestMCAConvertToHFForReal converts the Megatron checkpoint back from the app
+// and checks the Hugging Face output against the committed example, tensor by tensor.
+func TestMCAConvertToHFForReal(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "hf")
+	m := newMCAApp(t)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	for _, k := range keys(convertTo(out)) {
+		tm.Send(k)
+	}
+	waitFor(t, tm, "Converted to Hugging Face")
+	fm := finalModel(t, tm)
+	cv := fm.Component(common.ViewConvert).(*convert.Model)
+	if cv.State() != convert.StateDone {
+		t.Fatalf("state %v, want done (err %v)", cv.State(), cv.Err())
+	}
+	v := fm.View()
+	checkFrame(t, v, 100, 30)
+	for _, want := range []string{"✓ Converted to Hugging Face", out, "model.safetensors", "455 tensors", "config.json"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("finish screen lacks %q:\n%s", want, v)
+		}
+	}
+	got, err := loader.OpenHF(out)
+	if err != nil {
+		t.Fatalf("the output does not open as a Hugging Face checkpoint: %v", err)
+	}
+	defer got.Close()
+	if len(got.Shards) != 1 || got.Shards[0].Name != "model.safetensors" {
+		t.Fatalf("want one model.safetensors, got %+v", got.Shards)
+	}
+	orig := openExample(t)
+	if len(got.Tensors) != len(orig.Tensors) {
+		t.Fatalf("%d tensors, the example has %d", len(got.Tensors), len(orig.Tensors))
+	}
+	for i, ot := range orig.Tensors {
+		gi, ok := got.ByName[ot.Name]
+		if !ok {
+			t.Errorf("%s is missing", ot.Name)
+			continue
+		}
+		gt := got.Tensors[gi]
+		if gt.DType != ot.DType || common.Shape(gt.Shape) != common.Shape(ot.Shape) {
+			t.Errorf("%s is %s %v, want %s %v", ot.Name, gt.DType, gt.Shape, ot.DType, ot.Shape)
+			continue
+		}
+		a, err := orig.TensorData(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := got.TensorData(gi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: bytes differ from the example", ot.Name)
+		}
+	}
+	if !bytes.Equal(got.ConfigBytes, orig.ConfigBytes) {
+		t.Errorf("config.json differs from the example's")
+	}
+	for _, f := range orig.ExtraFiles {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s was not copied: %v", f, err)
+		}
+	}
+	if entries, err := os.ReadDir(filepath.Dir(out)); err != nil || len(entries) != 1 {
+		t.Errorf("the output's parent should hold only the output, has %v (%v)", entries, err)
+	}
+}
+
+type treeNode = tree.Node
