@@ -133,6 +133,10 @@ func stageOutput(outArg, inputDir string, force bool, emit func(Progress)) (*sta
 	for _, msg := range CleanStale(out) {
 		emit(Progress{Kind: ProgStart, Message: msg})
 	}
+	// Cleaning may have put a previous output back under the name.
+	if err := checkOutput(out, inputDir, force); err != nil {
+		return nil, err
+	}
 	var rb [4]byte
 	_, _ = rand.Read(rb[:])
 	tmp := filepath.Join(parent, "."+filepath.Base(out)+tmpMarker+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rb[:]))
@@ -194,6 +198,17 @@ func CleanStale(out string) []string {
 		pid := ownerPid(m)
 		if pid > 0 && processAlive(pid) {
 			continue
+		}
+		// A run killed between moving the previous output aside (commit) and renaming the new
+		// one into place leaves the previous output as <tmp>.old and nothing under the output
+		// name: put it back instead of deleting it.
+		if strings.HasSuffix(m, ".old") {
+			if _, err := os.Lstat(out); errors.Is(err, os.ErrNotExist) {
+				if err := os.Rename(m, out); err == nil {
+					msgs = append(msgs, fmt.Sprintf("restored %s, the previous output, from %s where an interrupted run had moved it", out, m))
+					continue
+				}
+			}
 		}
 		if err := os.RemoveAll(m); err == nil {
 			msgs = append(msgs, fmt.Sprintf("removed %s, a partial output left by an interrupted run", m))

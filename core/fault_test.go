@@ -442,3 +442,91 @@ func FuzzConfigPlan(f *testing.F) {
 		}
 	})
 }
+
+// TestCleanStaleRestoresMovedAsideOutput: a run killed inside commit, after
+// moving the previous output aside to <tmp>.old and before renaming the new
+// one into place, leaves nothing under the output name. The next run must put
+// the previous output back (not delete it with the temporaries) and say so;
+// when the output name is occupied, the leftover .old is just removed.
+func TestCleanStaleRestoresMovedAsideOutput(t *testing.T) {
+	dead := deadPid(t)
+	for _, outExists := range []bool{false, true} {
+		t.Run(map[bool]string{false: "output name empty", true: "output name occupied"}[outExists], func(t *testing.T) {
+			parent := t.TempDir()
+			out := filepath.Join(parent, "mca")
+			tmp := filepath.Join(parent, ".mca"+tmpMarker+dead+"-0badc0de")
+			for dir, content := range map[string]string{tmp: "new", tmp + ".old": "previous"} {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "mca_config.json"), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if outExists {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(out, "mca_config.json"), []byte("current"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			msgs := strings.Join(CleanStale(out), "\n")
+			want := "previous"
+			if outExists {
+				want = "current"
+			}
+			if b, err := os.ReadFile(filepath.Join(out, "mca_config.json")); err != nil || string(b) != want {
+				t.Errorf("output holds %q (%v), want %q", b, err, want)
+			}
+			ftParentHolds(t, parent, "mca")
+			if !outExists && !strings.Contains(msgs, "restored "+out) {
+				t.Errorf("no message says the previous output was restored: %q", msgs)
+			}
+		})
+	}
+}
+
+// TestConvertAfterKilledCommit: the run after one killed inside commit puts the
+// previous output back and, without --force, refuses to replace it (instead of
+// converting and failing at the end); with --force it replaces it.
+func TestConvertAfterKilledCommit(t *testing.T) {
+	_, ck, p := ftSetup(t, fixture.DefaultTiny(), DefaultSettings())
+	dead := deadPid(t)
+	for _, force := range []bool{false, true} {
+		t.Run(map[bool]string{false: "without --force", true: "with --force"}[force], func(t *testing.T) {
+			parent := t.TempDir()
+			out := filepath.Join(parent, "mca")
+			old := filepath.Join(parent, ".mca"+tmpMarker+dead+"-0badc0de.old")
+			if err := os.MkdirAll(old, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(old, "mca_config.json"), []byte("previous"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var evs ftEvents
+			_, err := Convert(context.Background(), ck, p, ConvertOptions{Out: out, Force: force, Progress: evs.add})
+			restored := false
+			for _, ev := range evs.evs {
+				restored = restored || strings.Contains(ev.Message, "restored "+out)
+			}
+			if !restored {
+				t.Errorf("no progress message says the previous output was restored")
+			}
+			b, rerr := os.ReadFile(filepath.Join(out, "mca_config.json"))
+			if force {
+				if err != nil || rerr != nil || string(b) == "previous" {
+					t.Errorf("with --force: err %v, output mca_config.json %q (%v): want the new output", err, b, rerr)
+				}
+			} else {
+				if err == nil || !strings.Contains(err.Error(), "--force") {
+					t.Errorf("without --force: err %v, want a refusal naming --force", err)
+				}
+				if string(b) != "previous" {
+					t.Errorf("output holds %q (%v), want the restored previous output", b, rerr)
+				}
+			}
+			ftParentHolds(t, parent, "mca")
+		})
+	}
+}
