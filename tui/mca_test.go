@@ -2,17 +2,23 @@ package tui_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
 
+	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/tui"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/configview"
@@ -371,3 +377,175 @@ func TestMCAConvertToHFForReal(t *testing.T) {
 }
 
 type treeNode = tree.Node
+
+// fakeHF stands in for core.ConvertToHF to test the app's side: progress, the
+// file list, cancel, replace and the take-rank-0 choice.
+type fakeHF struct {
+	mu      sync.Mutex
+	calls   int
+	opt     core.ToHFOptions
+	sawStop bool
+	block   bool
+}
+
+func (f *fakeHF) convert(ctx context.Context, rp *core.ReversePlan, opt core.ToHFOptions) (*core.Result, error) {
+	f.mu.Lock()
+	f.calls++
+	f.opt = opt
+	f.mu.Unlock()
+	var total int64
+	for _, t := range rp.Forward.Tensors {
+		total += t.Size
+	}
+	n := len(rp.Forward.Tensors)
+	opt.Progress(core.Progress{Kind: core.ProgStart, BytesTotal: total, TensorsTotal: n})
+	opt.Progress(core.Progress{Kind: core.ProgTensor, BytesDone: total / 2, BytesTotal: total, TensorsDone: n / 2, TensorsTotal: n, Tensor: rp.Forward.Tensors[n/2].Name})
+	if f.block {
+		<-ctx.Done()
+		f.mu.Lock()
+		f.sawStop = true
+		f.mu.Unlock()
+		return nil, ctx.Err()
+	}
+	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(opt.Out, "model.safetensors"), []byte("x"), 0o644); err != nil {
+		return nil, err
+	}
+	return &core.Result{Out: opt.Out, Files: []string{"model.safetensors"}, Bytes: total, Tensors: n, Elapsed: time.Second}, nil
+}
+
+func (f *fakeHF) snapshot() (calls int, opt core.ToHFOptions, sawStop bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.opt, f.sawStop
+}
+
+func TestMCAConvertProgressAndCancel(t *testing.T) {
+	f := &fakeHF{block: true}
+	out := filepath.Join(t.TempDir(), "hf")
+	m := newMCAApp(t, tui.WithHFConverter(f.convert))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	for _, k := range keys(convertTo(out)) {
+		tm.Send(k)
+	}
+	// The running screen: the overall bar at the reported 50% and the file being written.
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		return bytes.Contains(b, []byte("Converting")) && bytes.Contains(b, []byte("50%")) && bytes.Contains(b, []byte("model.safetensors"))
+	}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	// The app stays responsive: switch views and back while it runs.
+	tm.Send(keyMsg("4"))
+	waitFor(t, tm, "[4 Mapping]")
+	tm.Send(keyMsg("c"))
+	waitFor(t, tm, "[c Convert]")
+	tm.Send(keyMsg("esc"))
+	waitFor(t, tm, "Conversion canceled")
+	fm := finalModel(t, tm)
+	cv := fm.Component(common.ViewConvert).(*convert.Model)
+	if cv.State() != convert.StateCanceled {
+		t.Fatalf("state %v, want canceled", cv.State())
+	}
+	if _, opt, saw := f.snapshot(); !saw || opt.Out != out || opt.Force || opt.TakeRank0 {
+		t.Fatalf("the converter should have been called for %s without force or take-rank-0 and canceled (opt %+v, canceled %v)", out, opt, saw)
+	}
+}
+
+func TestMCAConvertAsksBeforeReplacingAndTakesRank0(t *testing.T) {
+	f := &fakeHF{}
+	out := t.TempDir() // exists
+	m := newMCAApp(t, tui.WithHFConverter(f.convert))
+	resize(m, 100, 30)
+	// Open the form, tick "take rank 0", then convert into an existing directory.
+	press(m, "c down space up enter ctrl+u type:"+out+" enter down enter")
+	cv := m.Component(common.ViewConvert).(*convert.Model)
+	if cv.State() != convert.StateConfirmReplace {
+		t.Fatalf("an existing output should ask first, state %v", cv.State())
+	}
+	press(m, "n")
+	if calls, _, _ := f.snapshot(); cv.State() != convert.StateForm || calls != 0 {
+		t.Fatalf("n should go back to the form without converting (state %v, calls %d)", cv.State(), calls)
+	}
+	press(m, "down down enter y")
+	m.Close()
+	calls, opt, _ := f.snapshot()
+	if calls != 1 || !opt.Force || !opt.TakeRank0 || opt.Out != out {
+		t.Fatalf("y should convert into %s with Force and TakeRank0 (calls %d, opt %+v)", out, calls, opt)
+	}
+}
+
+// A Megatron checkpoint that cannot be mapped back still opens; the app says why
+// and refuses to convert.
+func TestMCAUnmappableCheckpointOpens(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "broken-mca")
+	copyDir(t, mcaExampleDir(t), dir)
+	cfgPath := filepath.Join(dir, "mca_config.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "hf_config_json")
+	if b, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := mca.Open(dir)
+	if err != nil {
+		t.Fatalf("the rank files are intact, so the checkpoint should open: %v", err)
+	}
+	defer mc.Close()
+	f := &fakeHF{}
+	m := tui.NewMCA(mc, "broken-mca", tui.WithRenderer(plainRenderer()), tui.WithHFConverter(f.convert))
+	resize(m, 100, 30)
+	v := m.View()
+	if os.Getenv("SHOW") != "" {
+		t.Log(v)
+	}
+	for _, want := range []string{"✗ cannot map this checkpoint back", "hf_config_json", "✗ cannot map back", "mp_rank_01_001"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("Overview lacks %q:\n%s", want, v)
+		}
+	}
+	for _, script := range []string{"2", "3", "3 r", "4", "5", "c"} {
+		press(m, script)
+		checkFrame(t, m.View(), 100, 30)
+	}
+	press(m, convertTo(filepath.Join(t.TempDir(), "hf")))
+	if calls, _, _ := f.snapshot(); calls != 0 {
+		t.Fatal("a checkpoint that does not map back must not be converted")
+	}
+	if v := m.View(); !strings.Contains(v, "does not map back") {
+		t.Fatalf("the form should say why:\n%s", v)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copying %s: %v", from, err)
+	}
+}

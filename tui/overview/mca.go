@@ -42,6 +42,9 @@ func (m *Model) mcaLines() []string {
 	add("")
 
 	add(m.rankLines(w)...)
+	if ctx.Plan == nil {
+		return out // no Hugging Face tensors to show
+	}
 	add("")
 
 	s := ctx.Stats
