@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/tui"
 )
 
@@ -180,6 +181,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.version {
 		fmt.Fprintln(stdout, "omnitui", version)
+		return exitOK
+	}
+	if !o.batch && !o.plan && !o.jsonOut && !o.toHF && !o.verify && len(pos) == 1 && mca.IsMCA(pos[0]) {
+		// The interactive app over a Megatron (mcore_adapter) checkpoint.
+		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --to-hf --out DIR")
+			return exitBadUsage
+		}
+		m, err := mca.Open(pos[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "omnitui: %v\n", err)
+			return exitBadUsage
+		}
+		defer m.Close()
+		if err := tui.RunMCA(m, pos[0]); err != nil {
+			fmt.Fprintf(stderr, "omnitui: %v\n", err)
+			return exitFailed
+		}
 		return exitOK
 	}
 	if code, handled := runReverse(ctx, o, pos, stdout, stderr); handled {
