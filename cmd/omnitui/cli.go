@@ -80,6 +80,16 @@ Megatron -> Hugging Face (MCA_CKPT holds mca_config.json and iter_*/mp_rank_*/mo
   omnitui --batch --verify A B                 compare two checkpoints (HF or mca) tensor by tensor
   --atol X --rtol Y      float tolerance for --verify: |a-b| <= atol + rtol*|b| (default exact bytes)
 
+Megatron -> Megatron (reshard an mcore_adapter checkpoint to a new parallel layout, streaming,
+without Hugging Face files on disk):
+  omnitui --batch --out DIR [--tp N --pp N ...] MCA_CKPT   write the resharded checkpoint
+  omnitui --batch --plan --tp N [...] MCA_CKPT             print the reshard plan; --plan with no
+                         output flag (--tp ... --dtype, opt-outs) explains how MCA_CKPT maps back
+  Settings not given are the checkpoint's own (from mca_config.json). --tp without --etp makes ETP
+  follow it. Any of --pp/--vpp/--layout/--account-* replaces the pipeline split: VPP, layout and
+  account-* not given are unset, PP is kept unless given. --dtype and the opt-outs come from the
+  flags. --take-rank0 works as for --to-hf.
+
 Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a plan with errors.
 `
 
@@ -93,6 +103,8 @@ type options struct {
 	toHF, verify, takeRank0 bool
 	maxShardSize            string
 	atol, rtol              float64
+
+	given map[string]bool // flags given on the command line (a reshard keeps the source's settings for the others)
 }
 
 func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
@@ -153,6 +165,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 			return nil, nil, fmt.Errorf("--%s 0 is not a size: parallel sizes start at 1", f.name)
 		}
 	}
+	o.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
 	if o.s.VPP == 0 && flagGiven(fs, "vpp") {
 		return nil, nil, errors.New("--vpp 0 is not a size: leave --vpp out for no virtual pipeline")
 	}

@@ -75,8 +75,11 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		fmt.Fprintf(stderr, "omnitui: --to-hf reads an mcore_adapter checkpoint, but %s has no mca_config.json: point it at the folder holding mca_config.json and iter_*\n", path)
 		return exitBadUsage, true
 	}
+	if code, handled := runReshard(ctx, o, path, stdout, stderr); handled {
+		return code, true
+	}
 	if !o.plan && !o.toHF {
-		fmt.Fprintf(stderr, "omnitui: %s is an mcore_adapter checkpoint: pass --batch --to-hf --out DIR to convert it to Hugging Face, or --batch --plan to see how it maps back (Megatron -> Megatron resharding is not implemented yet)\n", path)
+		fmt.Fprintf(stderr, "omnitui: %s is an mcore_adapter checkpoint: pass --batch --out DIR with new parallel flags (--tp, --pp, ...) to reshard it, --batch --to-hf --out DIR to convert it to Hugging Face, or --batch --plan to see how it maps back\n", path)
 		return exitBadUsage, true
 	}
 	maxShard, err := parseSize(o.maxShardSize)

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader/mca"
+)
+
+// targetFlags are the flags that describe the output of a conversion; on an mcore_adapter
+// input any of them asks for a reshard.
+var targetFlags = []string{"tp", "pp", "vpp", "ep", "etp", "layout", "account-embedding", "account-loss",
+	"moe-grouped-gemm", "moe-legacy-grouped-gemm", "transformer-impl", "dtype",
+	"skip-unmapped", "drop-audio-output", "ignore-deepstack", "allow-uneven"}
+
+// pipelineFlags describe the pipeline split together: giving any of them replaces the
+// source's virtual size, layout and account_for_* settings (the pipeline size itself is
+// kept unless --pp is given).
+var pipelineFlags = []string{"pp", "vpp", "layout", "account-embedding", "account-loss"}
+
+func (o *options) anyGiven(names []string) bool {
+	for _, n := range names {
+		if o.given[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// reshardSettings are the target settings: the source checkpoint's own settings with the
+// given flags applied. --tp without --etp makes ETP follow the new TP; any pipeline flag
+// replaces the whole pipeline split; opt-outs and --dtype always come from the flags.
+func reshardSettings(src core.Settings, o *options) core.Settings {
+	s, f := src, o.s
+	if o.given["tp"] {
+		s.TP, s.ETP = f.TP, 0
+	}
+	if o.given["etp"] {
+		s.ETP = f.ETP
+	}
+	if o.given["ep"] {
+		s.EP = f.EP
+	}
+	if o.anyGiven(pipelineFlags) {
+		if o.given["pp"] {
+			s.PP = f.PP
+		}
+		s.VPP, s.Layout, s.AccountEmbedding, s.AccountLoss = f.VPP, f.Layout, f.AccountEmbedding, f.AccountLoss
+	}
+	if o.given["moe-grouped-gemm"] {
+		s.GroupedGEMM = f.GroupedGEMM
+	}
+	if o.given["moe-legacy-grouped-gemm"] {
+		s.LegacyGroupedGEMM = f.LegacyGroupedGEMM
+	}
+	if o.given["transformer-impl"] {
+		s.TransformerImpl = f.TransformerImpl
+	}
+	s.DType = f.DType
+	s.SkipUnmapped, s.DropAudioOutput, s.IgnoreDeepstack, s.AllowUneven = f.SkipUnmapped, f.DropAudioOutput, f.IgnoreDeepstack, f.AllowUneven
+	return s.Normalized()
+}
+
+// runReshard handles an mcore_adapter input with --out (and no --to-hf), or with --plan and
+// output settings: Megatron -> Megatron with a new parallel layout. handled is false
+// when the arguments ask for something else.
+func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.Writer) (code int, handled bool) {
+	target := o.anyGiven(targetFlags)
+	if o.toHF {
+		if target {
+			fmt.Fprintln(stderr, "omnitui: --to-hf writes Hugging Face safetensors, which have no parallel layout or Megatron options: drop the --tp/--pp/... flags, or drop --to-hf to reshard")
+			return exitBadUsage, true
+		}
+		return 0, false
+	}
+	if o.out == "" && !(o.plan && target) {
+		return 0, false
+	}
+	if !o.plan && !o.force {
+		if _, err := os.Lstat(o.out); err == nil {
+			fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
+			return exitBadUsage, true
+		}
+	}
+	m, err := mca.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage, true
+	}
+	defer m.Close()
+	src, err := core.SettingsFromMCAConfig(m.Config)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage, true
+	}
+	s := reshardSettings(src, o)
+	rs, err := core.BuildReshardPlan(m, s)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage, true
+	}
+	if rs.Plan == nil {
+		// the source does not map back: say why, as --plan on it does
+		if o.plan {
+			writeReversePlan(stdout, rs.Reverse, 0)
+		} else {
+			fmt.Fprintf(stderr, "omnitui: %s cannot be read as Hugging Face tensors, so it cannot be resharded; nothing was written:\n  - %s\n", path, rs.Reverse.ErrorText())
+		}
+		return exitBadUsage, true
+	}
+	if o.plan {
+		if o.jsonOut {
+			err = rs.Plan.WriteJSON(stdout, path)
+		} else {
+			writeReshardHeader(stdout, rs, src)
+			err = rs.Plan.WriteText(stdout, path+" (read as Hugging Face tensors)", o.verbose)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "omnitui: writing the plan: %v\n", err)
+			return exitFailed, true
+		}
+		if rs.HasErrors() {
+			return exitBadUsage, true
+		}
+		return exitOK, true
+	}
+	if rs.HasErrors() {
+		fmt.Fprintf(stderr, "omnitui: the reshard plan for %s has errors; nothing was written:\n", path)
+		for _, is := range rs.Errors() {
+			fmt.Fprintf(stderr, "  - [%s] %s\n", is.Code, is.Message)
+		}
+		fmt.Fprintln(stderr, "Run with --batch --plan (and the same flags) to see the whole plan.")
+		return exitBadUsage, true
+	}
+	for _, is := range rs.Plan.Issues {
+		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
+	}
+	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
+	res, err := core.Reshard(ctx, rs, core.GatherOptions{TakeRank0: o.takeRank0},
+		core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers})
+	pr.finish()
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: resharding failed: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "omnitui: interrupted; nothing was left under the output name")
+		}
+		return exitFailed, true
+	}
+	if o.jsonOut {
+		json.NewEncoder(stdout).Encode(map[string]any{"event": "summary", "out": res.Out, "files": res.Files, "bytes": res.Bytes, "tensors": res.Tensors, "elapsed_ns": res.Elapsed})
+	} else {
+		fmt.Fprintf(stderr, "omnitui: wrote %s: %d rank file(s), %d tensors, %s in %s (resharded from %s)\n",
+			res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond), settingsLine(src))
+	}
+	return exitOK, true
+}
+
+// settingsLine is a one-line summary of parallel settings.
+func settingsLine(s core.Settings) string {
+	line := fmt.Sprintf("TP %d, PP %d", s.TP, s.PP)
+	if s.VPP > 0 {
+		line += fmt.Sprintf(", VPP %d", s.VPP)
+	}
+	line += fmt.Sprintf(", EP %d", s.EP)
+	if s.ETP != s.TP {
+		line += fmt.Sprintf(", ETP %d", s.ETP)
+	}
+	if s.Layout != "" {
+		line += fmt.Sprintf(", layout %q", s.Layout)
+	}
+	if s.AccountEmbedding {
+		line += ", account embedding"
+	}
+	if s.AccountLoss {
+		line += ", account loss"
+	}
+	switch {
+	case s.TEGrouped():
+		line += ", grouped GEMM"
+	case s.LegacyGrouped():
+		line += ", legacy grouped GEMM"
+	}
+	return line + ", impl " + s.TransformerImpl
+}
+
+func writeReshardHeader(w io.Writer, rs *core.ReshardPlan, src core.Settings) {
+	m, rp := rs.Reverse.Source, rs.Reverse
+	var bytes int64
+	for _, t := range rp.Forward.Tensors {
+		bytes += t.Size
+	}
+	fmt.Fprintf(w, "Megatron -> Megatron reshard of %s (%s)\n", m.Dir, m.IterDir)
+	fmt.Fprintf(w, "  from: %s (%d rank file(s), %d tensors)\n", settingsLine(src), len(m.Ranks), m.NumTensors())
+	fmt.Fprintf(w, "  to:   %s (%d rank file(s), %d tensors)\n", settingsLine(rs.Plan.Settings), len(rs.Plan.Ranks), rs.Plan.TotalEntries())
+	fmt.Fprintf(w, "  the rank files are read as %d Hugging Face tensors (%s), gathered in memory one op group at a time and never written as HF files; the plan below is the conversion of those tensors\n\n",
+		len(rp.Forward.Tensors), core.HumanBytes(bytes))
+}
