@@ -13,10 +13,13 @@ func TestReadmeShowsTheGoldenScreens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{
-		"overview_80x24", "config_80x24", "weights_glob_80x24", "mapping_qkv_80x24", "mapping_gate_up_tp2_80x24",
-		"placement_tp3_error_80x24", "placement_tp2_pp2_ep2_80x24", "convert_form_80x24",
+		"TestGolden/overview_80x24", "TestGolden/config_80x24", "TestGolden/weights_glob_80x24", "TestGolden/mapping_qkv_80x24",
+		"TestGolden/mapping_gate_up_tp2_80x24", "TestGolden/placement_tp3_error_80x24", "TestGolden/placement_tp2_pp2_ep2_80x24",
+		"TestGolden/convert_form_80x24",
+		"TestMCAGolden/mca_overview_80x24", "TestMCAGolden/mca_config_80x24", "TestMCAGolden/mca_weights_rank_80x24",
+		"TestMCAGolden/mca_mapping_qkv_80x24", "TestMCAGolden/mca_placement_80x24", "TestMCAGolden/mca_convert_form_80x24",
 	} {
-		g, err := os.ReadFile("testdata/TestGolden/" + name + ".golden")
+		g, err := os.ReadFile("testdata/" + name + ".golden")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -25,7 +28,7 @@ func TestReadmeShowsTheGoldenScreens(t *testing.T) {
 			lines[i] = strings.TrimRight(lines[i], " ")
 		}
 		if !strings.Contains(string(readme), "```\n"+strings.Join(lines, "\n")+"\n```") {
-			t.Errorf("README.md does not show the current %s screen: update the capture from testdata/TestGolden/%s.golden", name, name)
+			t.Errorf("README.md does not show the current %s screen: update the capture from testdata/%s.golden", name, name)
 		}
 	}
 }
