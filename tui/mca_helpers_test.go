@@ -66,7 +66,7 @@ func mcaExampleDir(t testing.TB) string {
 type planErrors struct{ p *core.Plan }
 
 func (e planErrors) Error() string {
-	msg := "the TP 2 PP 2 plan of the example has errors:"
+	msg := "the plan of the example has errors:"
 	for _, is := range e.p.Errors() {
 		msg += " " + is.Message
 	}

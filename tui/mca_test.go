@@ -549,3 +549,96 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatalf("copying %s: %v", from, err)
 	}
 }
+
+// convertExample writes the example as an mcore_adapter checkpoint with settings s.
+func convertExample(t *testing.T, s core.Settings) string {
+	t.Helper()
+	ck := openExample(t)
+	p, err := core.BuildPlan(ck, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasErrors() {
+		t.Fatalf("%v", planErrors{p})
+	}
+	out := filepath.Join(t.TempDir(), "mca")
+	if _, err := core.Convert(context.Background(), ck, p, core.ConvertOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Every layout opens: each rank-file tensor is paired with the plan destination of
+// the same name and shape, each rank file's list holds its tensors, and every view
+// fits the terminal.
+func TestMCALayouts(t *testing.T) {
+	base := core.DefaultSettings()
+	with := func(f func(*core.Settings)) core.Settings { s := base; f(&s); return s }
+	tests := []struct {
+		name string
+		s    core.Settings
+	}{
+		{"tp2 pp2", with(func(s *core.Settings) { s.TP, s.PP = 2, 2 })},
+		{"pp2 vpp2", with(func(s *core.Settings) { s.PP, s.VPP, s.IgnoreDeepstack = 2, 2, true })},
+		{"ep2 grouped gemm", with(func(s *core.Settings) { s.EP, s.GroupedGEMM = 2, true })},
+		{"legacy grouped gemm tp2", with(func(s *core.Settings) { s.TP, s.GroupedGEMM, s.LegacyGroupedGEMM = 2, true, true })},
+		{"local impl", with(func(s *core.Settings) { s.TransformerImpl = "local" })},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mc, err := mca.Open(convertExample(t, tc.s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mc.Close()
+			m := tui.NewMCA(mc, "mca", tui.WithRenderer(plainRenderer()))
+			ctx := m.Context()
+			if ctx.Plan == nil || ctx.HasErrors() {
+				t.Fatalf("the checkpoint should map back: %v", ctx.PlanErr)
+			}
+			x := ctx.MCA
+			plan := ctx.Plan
+			for ri, r := range mc.Ranks {
+				for _, ch := range r.Chunks {
+					for _, ref := range ch.Tensors {
+						refs := x.Entry(ri, ch.VP, ref.Name)
+						if len(refs) == 0 {
+							t.Errorf("%s [%s] %s is paired with no plan destination", r.Path, ch.Key, ref.Name)
+							continue
+						}
+						for _, e := range refs {
+							d := plan.Groups[e.Group].Dests[e.Dest]
+							rf := plan.Ranks[d.Rank]
+							if d.Name != ref.Name || rf.TP != r.TP || rf.PP != r.PP || rf.EP != r.EP || rf.Chunks[d.Chunk].VP != ch.VP {
+								t.Errorf("%s [%s] %s is paired with %s of %s [vp %d]", r.Path, ch.Key, ref.Name, d.Name, rf.Path, rf.Chunks[d.Chunk].VP)
+							}
+							if !d.Transpose && common.Shape(d.Shape) != common.Shape(ref.Shape) {
+								t.Errorf("%s %s: shape %v, the destination's %v", r.Path, ref.Name, ref.Shape, d.Shape)
+							}
+						}
+					}
+				}
+			}
+			resize(m, 80, 24)
+			press(m, "3")
+			w := m.Component(common.ViewWeights).(*weights.Model)
+			for _, r := range mc.Ranks {
+				press(m, "r")
+				want := 0
+				for _, ch := range r.Chunks {
+					want += len(ch.Tensors)
+				}
+				if got := countLeaves(w.Tree().Roots()); got != want {
+					t.Errorf("%s: the list has %d tensors, the file %d", r.Path, got, want)
+				}
+				if len(r.Chunks) > 1 && w.Tree().Find(r.Chunks[1].Key) == nil {
+					t.Errorf("%s: with virtual stages the list should group by state dict (%s)", r.Path, r.Chunks[1].Key)
+				}
+			}
+			for _, script := range []string{"1", "2", "2 p", "3", "4", "5", "c", "?"} {
+				press(m, script)
+				checkFrame(t, m.View(), 80, 24)
+			}
+		})
+	}
+}

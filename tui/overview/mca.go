@@ -113,13 +113,13 @@ func (m *Model) reverseLines(w int) []string {
 	if x.Reverse != nil && len(x.Reverse.ConfigChanged) > 0 {
 		cfg = fmt.Sprintf("%d config.json value(s) written back", len(x.Reverse.ConfigChanged))
 	}
-	out := []string{title + status + st.Muted.Render(fmt.Sprintf(" · %s → %s in %s · %s",
-		common.Plural(len(p.Groups), "Megatron tensor"), common.Plural(len(p.Tensors), "HF tensor"), common.Plural(files, "file"), cfg))}
+	out := []string{title + status + st.Muted.Render(fmt.Sprintf(" · %s · %s", common.Plural(files, "safetensors file"), cfg)),
+		"  " + fmt.Sprintf("%s → %s", common.Plural(len(p.Groups), "Megatron tensor"), common.Plural(len(p.Tensors), "HF tensor"))}
 	for _, is := range p.Issues {
 		out = append(out, common.IssueLines(st, is, w)...)
 	}
 	if errs == 0 {
-		out = append(out, st.Muted.Render("  c converts it to Hugging Face safetensors; 4 Mapping shows every tensor's way back"))
+		out = append(out, st.Muted.Render("  c converts it back; 4 Mapping shows each tensor's way back"))
 	}
 	return out
 }
@@ -138,15 +138,18 @@ func (m *Model) rankLines(w int) []string {
 	lw = min(lw, 18)
 	const numW = 10
 	barW := min(w-lw-2*numW-16, 24)
-	head := "  " + common.Pad("file", lw) + common.PadLeft("chunks", 8) + common.PadLeft("tensors", numW) + common.PadLeft("bytes", numW+1)
+	head := "  " + common.Pad("file", lw) + common.PadLeft("dicts", 9) + common.PadLeft("tensors", numW) + common.PadLeft("bytes", numW+1)
 	out = append(out, st.Muted.Render(head))
 	for i, r := range x.Ranks {
 		rk := x.Ck.Ranks[i]
-		keys := make([]string, len(rk.Chunks))
-		for j, c := range rk.Chunks {
-			keys[j] = c.Key
+		dicts := ""
+		switch n := len(rk.Chunks); {
+		case n == 1:
+			dicts = rk.Chunks[0].Key
+		case n > 1:
+			dicts = fmt.Sprintf("%s–%d", rk.Chunks[0].Key, rk.Chunks[n-1].VP)
 		}
-		row := "  " + common.Pad(r.Label, lw) + common.PadLeft(common.Truncate(strings.Join(keys, ","), 7), 8) +
+		row := "  " + common.Pad(r.Label, lw) + common.PadLeft(common.Truncate(dicts, 8), 9) +
 			common.PadLeft(common.Count(int64(r.Tensors)), numW) + common.PadLeft(common.Bytes(r.Bytes), numW+1)
 		if barW >= 6 && largest > 0 {
 			row += "  " + bar.Render(float64(r.Bytes)/float64(largest), barW, st.BarFill, st.BarEmpty)

@@ -525,14 +525,19 @@ func (m *Model) rankDetail(p *page, i int) []string {
 	}
 	of := g.Name
 	if len(refs) > 1 {
-		part = fmt.Sprintf("%d experts stacked, first", len(refs))
+		part = fmt.Sprintf("%d experts stacked (legacy grouped GEMM); the first:", len(refs))
+		if d.TPSize > 1 {
+			part = fmt.Sprintf("%d experts stacked (legacy grouped GEMM), TP slice %d/%d; the first:", len(refs), d.TPRank, d.TPSize)
+		}
+	} else {
+		part += " of"
 	}
 	hf := g.HFNames[0]
 	if more := len(g.HFNames) - 1; more > 0 {
 		hf += fmt.Sprintf(" +%d", more)
 	}
 	return []string{
-		fmt.Sprintf("%s %s of %s %s", lbl("is"), part, of, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")")),
+		fmt.Sprintf("%s %s %s %s", lbl("is"), part, of, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")")),
 		fmt.Sprintf("%s %s  %s", st.Accent.Render("→"), hf, st.Muted.Render("4 mapping · 5 placement")),
 	}
 }
