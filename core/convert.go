@@ -62,6 +62,7 @@ type hfSource struct{ ck *loader.Checkpoint }
 
 func (h hfSource) TensorData(i int) ([]byte, error) { return h.ck.TensorData(i) }
 func (h hfSource) Release(i int)                    { h.ck.Release(i) }
+func (h hfSource) ReleaseRange(i int, off, n int64) { h.ck.ReleaseRange(i, off, n) }
 func (h hfSource) FileOf(i int) string {
 	if sh := h.ck.ShardOf(i); sh != nil {
 		return sh.Path
@@ -91,7 +92,10 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 		return nil, err
 	}
 	tmp, out := st.tmp, st.out
-	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite}
+	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite, piece: opt.pieceBytes}
+	if ex.piece <= 0 {
+		ex.piece = pieceBytes
+	}
 	res, err := ex.run(ctx, opt)
 	if err != nil {
 		ex.abort()
@@ -302,6 +306,7 @@ type executor struct {
 	totalBytes  int64
 
 	beforeWrite func(n int) error // ConvertOptions.beforeWrite (tests only)
+	piece       int64             // streaming piece size in bytes
 }
 
 func (ex *executor) snapshot(kind ProgressKind, msg string) Progress {
@@ -474,63 +479,229 @@ func (ex *executor) safeWriteGroup(gi int, scratch []byte) (out []byte, err erro
 	return ex.writeGroup(gi, scratch)
 }
 
+// pieceBytes bounds how much of a large tensor is handled at once: plain copies and
+// row-parallel slices stream in pieces of about this size, and each piece's mapped input
+// pages are dropped once written, so resident memory does not grow with tensor size.
+const pieceBytes = 8 << 20
+
+// rangeReleaser is implemented by sources that can drop part of a tensor's pages.
+type rangeReleaser interface {
+	ReleaseRange(i int, off, n int64)
+}
+
+// span is a contiguous byte range of input k (source bytes) that lands at byte dst
+// (output bytes) of a destination slice.
+type span struct {
+	in     int
+	off, n int64
+	dst    int64
+}
+
 // writeGroup reads a group's inputs, applies its op and writes every destination slice.
 func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 	g := &ex.p.Groups[gi]
-	ins := make([][]byte, len(g.Inputs))
+	raw := make([][]byte, len(g.Inputs))
 	for k, ti := range g.Inputs {
 		b, err := ex.in.Source.TensorData(ti)
 		if err != nil {
 			return scratch, fmt.Errorf("reading %s: %w", ex.p.Tensors[ti].Name, err)
 		}
-		ins[k] = b
+		raw[k] = b
 	}
 	defer func() {
 		for _, ti := range g.Inputs {
 			ex.in.Source.Release(ti)
 		}
 	}()
-	src := ex.p.Tensors[g.Inputs[0]].DType
-	if src != g.DType {
-		for k, b := range ins {
-			n := len(b) / src.Size() * g.DType.Size()
-			c := make([]byte, n)
-			if err := ops.Cast(c, g.DType, b, src); err != nil {
-				return scratch, fmt.Errorf("casting %s to %s: %w", g.HFNames[k], g.DType, err)
-			}
-			ins[k] = c
-		}
-	}
-	elem := g.DType.Size()
+	w := groupWriter{ex: ex, g: g, raw: raw, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
 	for _, d := range g.Dests {
-		data, err := ex.slice(g, d, ins, elem, &scratch)
-		if err != nil {
-			return scratch, fmt.Errorf("%s -> %s: %w", g.HFNames[0], d.Name, err)
+		if err := w.dest(d); err != nil {
+			return w.scratch, fmt.Errorf("%s -> %s: %w", g.HFNames[0], d.Name, err)
 		}
-		if d.Transpose {
-			if len(d.Shape) != 2 {
-				return scratch, fmt.Errorf("%s: only 2-D slices can be transposed", d.Name)
-			}
-			t := make([]byte, len(data))
-			if err := ops.Transpose2D(t, data, int(d.Shape[0]), int(d.Shape[1]), elem); err != nil {
-				return scratch, fmt.Errorf("%s: %w", d.Name, err)
-			}
-			data = t
-		}
-		off := int64(d.Part) * int64(len(data))
-		idx := ex.base[d.Rank][d.Chunk] + d.Entry
-		if ex.beforeWrite != nil {
-			if err := ex.beforeWrite(len(data)); err != nil {
-				return scratch, fmt.Errorf("writing %s to %s: %w", d.Name, ex.p.Ranks[d.Rank].Path, err)
-			}
-		}
-		if err := ex.writers[d.Rank].WriteAt(idx, off, data); err != nil {
-			return scratch, fmt.Errorf("writing %s to %s: %w", d.Name, ex.p.Ranks[d.Rank].Path, err)
-		}
-		ex.rankBytes[d.Rank].Add(int64(len(data)))
-		ex.bytesDone.Add(int64(len(data)))
 	}
-	return scratch, nil
+	return w.scratch, nil
+}
+
+// groupWriter writes one group's destinations.
+type groupWriter struct {
+	ex      *executor
+	g       *Group
+	raw     [][]byte     // inputs as mapped, source dtype
+	src     loader.DType // source dtype
+	whole   [][]byte     // inputs cast to the output dtype, made only when an op needs them whole
+	scratch []byte       // cast and op output buffer, reused across the worker's groups
+	slab    []byte       // row-block buffer
+}
+
+func (w *groupWriter) buf(n int) []byte {
+	if cap(w.scratch) < n {
+		w.scratch = make([]byte, n)
+	}
+	return w.scratch[:n]
+}
+
+// write stores data at byte off of destination d's entry and counts it.
+func (w *groupWriter) write(d Dest, off int64, data []byte) error {
+	ex := w.ex
+	idx := ex.base[d.Rank][d.Chunk] + d.Entry
+	if ex.beforeWrite != nil {
+		if err := ex.beforeWrite(len(data)); err != nil {
+			return fmt.Errorf("writing to %s: %w", ex.p.Ranks[d.Rank].Path, err)
+		}
+	}
+	if err := ex.writers[d.Rank].WriteAt(idx, off, data); err != nil {
+		return fmt.Errorf("writing to %s: %w", ex.p.Ranks[d.Rank].Path, err)
+	}
+	ex.rankBytes[d.Rank].Add(int64(len(data)))
+	ex.bytesDone.Add(int64(len(data)))
+	return nil
+}
+
+// cast converts a piece of source bytes to the output dtype (a view when no cast is needed).
+func (w *groupWriter) cast(piece []byte) ([]byte, error) {
+	if w.src == w.g.DType {
+		return piece, nil
+	}
+	out := w.buf(len(piece) / w.src.Size() * w.g.DType.Size())
+	if err := ops.Cast(out, w.g.DType, piece, w.src); err != nil {
+		return nil, fmt.Errorf("casting to %s: %w", w.g.DType, err)
+	}
+	return out, nil
+}
+
+func (w *groupWriter) release(in int, off, n int64) {
+	if rr, ok := w.ex.in.Source.(rangeReleaser); ok {
+		rr.ReleaseRange(w.g.Inputs[in], off, n)
+	}
+}
+
+func (w *groupWriter) dest(d Dest) error {
+	g := w.g
+	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
+	if !d.Transpose {
+		if spans, ok := w.spans(d, inElem); ok {
+			return w.copySpans(d, spans, inElem, outElem)
+		}
+		if g.Op == OpRename && g.Split == SplitRow && len(g.Shape) == 2 {
+			return w.rowBlocks(d, inElem, outElem)
+		}
+	}
+	// ops that need their inputs whole: QKV fuse and transposed grouped-GEMM parts
+	if w.whole == nil {
+		w.whole = make([][]byte, len(w.raw))
+		for k, b := range w.raw {
+			if w.src == g.DType {
+				w.whole[k] = b
+				continue
+			}
+			c := make([]byte, int64(len(b))/inElem*outElem)
+			if err := ops.Cast(c, g.DType, b, w.src); err != nil {
+				return fmt.Errorf("casting %s to %s: %w", g.HFNames[k], g.DType, err)
+			}
+			w.whole[k] = c
+		}
+	}
+	data, err := w.ex.slice(g, d, w.whole, int(outElem), &w.scratch)
+	if err != nil {
+		return err
+	}
+	if d.Transpose {
+		if len(d.Shape) != 2 {
+			return fmt.Errorf("only 2-D slices can be transposed, %s is %s", d.Name, shapeStr(d.Shape))
+		}
+		t := make([]byte, len(data))
+		if err := ops.Transpose2D(t, data, int(d.Shape[0]), int(d.Shape[1]), int(outElem)); err != nil {
+			return err
+		}
+		data = t
+	}
+	return w.write(d, int64(d.Part)*int64(len(data)), data)
+}
+
+// spans describes destination d as contiguous input ranges when it is a plain copy
+// (renames kept whole or split by rows, gate/up pairs); ok is false otherwise.
+func (w *groupWriter) spans(d Dest, inElem int64) ([]span, bool) {
+	g := w.g
+	rowElems := func() int64 { return numel(g.Shape[1:]) }
+	whole := func(k int) span { return span{in: k, n: int64(len(w.raw[k]))} }
+	switch {
+	case g.Op == OpRename && (g.Split == SplitDuplicated || (g.Split == SplitRow && d.TPSize == 1)):
+		return []span{whole(0)}, true
+	case g.Op == OpRename && g.Split == SplitColumn:
+		start, size, ok := ops.ChunkRange(int(g.Shape[0]), d.TPSize, d.TPRank)
+		if !ok {
+			return nil, false
+		}
+		rb := rowElems() * inElem
+		return []span{{in: 0, off: int64(start) * rb, n: int64(size) * rb}}, true
+	case g.Op == OpStack && g.Split == SplitSwiGLU:
+		start, size, ok := ops.ChunkRange(int(g.Shape[0]/2), d.TPSize, d.TPRank)
+		if !ok {
+			return nil, false
+		}
+		rb := rowElems() * inElem
+		n := int64(size) * rb
+		outN := n / inElem * int64(g.DType.Size())
+		return []span{{in: 0, off: int64(start) * rb, n: n}, {in: 1, off: int64(start) * rb, n: n, dst: outN}}, true
+	case g.Op == OpStack && g.Split == SplitDuplicated:
+		a := whole(0)
+		b := whole(1)
+		b.dst = a.n / inElem * int64(g.DType.Size())
+		return []span{a, b}, true
+	}
+	return nil, false
+}
+
+// copySpans streams spans to destination d piece by piece, dropping each piece's input pages.
+func (w *groupWriter) copySpans(d Dest, spans []span, inElem, outElem int64) error {
+	step := max(w.ex.piece/inElem, 1) * inElem
+	for _, sp := range spans {
+		for pos := int64(0); pos < sp.n; pos += step {
+			m := min(step, sp.n-pos)
+			out, err := w.cast(w.raw[sp.in][sp.off+pos : sp.off+pos+m])
+			if err != nil {
+				return err
+			}
+			if err := w.write(d, sp.dst+pos/inElem*outElem, out); err != nil {
+				return err
+			}
+			w.release(sp.in, sp.off+pos, m)
+		}
+	}
+	return nil
+}
+
+// rowBlocks writes a row-parallel slice (columns [start, start+size) of a 2-D tensor)
+// a block of rows at a time.
+func (w *groupWriter) rowBlocks(d Dest, inElem, outElem int64) error {
+	g := w.g
+	rows, cols := g.Shape[0], g.Shape[1]
+	start, size, ok := ops.ChunkRange(int(cols), d.TPSize, d.TPRank)
+	if !ok {
+		return fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
+	}
+	rowIn := cols * inElem
+	block := max(int64(1), w.ex.piece/max(rowIn, 1))
+	for r := int64(0); r < rows; r += block {
+		n := min(block, rows-r)
+		in := w.raw[0][r*rowIn : (r+n)*rowIn]
+		if need := n * int64(size) * inElem; int64(cap(w.slab)) < need {
+			w.slab = make([]byte, need)
+		}
+		sliced := w.slab[:n*int64(size)*inElem]
+		if err := ops.SliceDim(sliced, in, []int64{n, cols}, int(inElem), 1, int64(start), int64(size)); err != nil {
+			return err
+		}
+		out, err := w.cast(sliced)
+		if err != nil {
+			return err
+		}
+		if err := w.write(d, r*int64(size)*outElem, out); err != nil {
+			return err
+		}
+		w.release(0, r*rowIn, n*rowIn)
+	}
+	return nil
 }
 
 // slice returns the bytes of destination d: a view of the input where possible,

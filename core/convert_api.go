@@ -43,6 +43,10 @@ type ConvertOptions struct {
 	// goroutine, and an error it returns fails that write (e.g. ENOSPC after N bytes
 	// to simulate a full disk).
 	beforeWrite func(n int) error
+
+	// pieceBytes overrides the streaming piece size (tests only; 0 = the default), so
+	// tiny checkpoints exercise the piecewise paths that large tensors take.
+	pieceBytes int64
 }
 
 // Result summarises a finished conversion.

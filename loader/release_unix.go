@@ -18,8 +18,18 @@ func (c *Checkpoint) Release(i int) {
 	if i < 0 || i >= len(c.Tensors) {
 		return
 	}
+	c.ReleaseRange(i, 0, c.Tensors[i].Size)
+}
+
+// ReleaseRange is Release for bytes [off, off+n) of tensor i only: the whole pages inside
+// that range are dropped. Streaming a large tensor piece by piece and releasing each piece
+// keeps resident memory at the size of a piece, not of the tensor.
+func (c *Checkpoint) ReleaseRange(i int, off, n int64) {
+	if i < 0 || i >= len(c.Tensors) {
+		return
+	}
 	t := &c.Tensors[i]
-	if t.Size == 0 || t.Shard < 0 || t.Shard >= len(c.Shards) {
+	if t.Size == 0 || t.Shard < 0 || t.Shard >= len(c.Shards) || off < 0 || n <= 0 || off > t.Size || n > t.Size-off {
 		return
 	}
 	c.mu.Lock()
@@ -36,8 +46,8 @@ func (c *Checkpoint) Release(i int) {
 	if m.data == nil || m.closed {
 		return
 	}
-	a := (t.Offset + pageSize - 1) / pageSize * pageSize
-	z := (t.Offset + t.Size) / pageSize * pageSize
+	a := (t.Offset + off + pageSize - 1) / pageSize * pageSize
+	z := (t.Offset + off + n) / pageSize * pageSize
 	if z <= a || z > int64(len(m.data)) {
 		return
 	}
