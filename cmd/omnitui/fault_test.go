@@ -563,8 +563,10 @@ func TestPeakMemory(t *testing.T) {
 		if anon >= 64*mib {
 			t.Errorf("peak anonymous RSS %d MiB >= 64 MiB: the tensor was copied to the heap", anon/mib)
 		}
-		if maxRSS >= tensor+64*mib {
-			t.Errorf("peak RSS %d MiB >= tensor %d MiB + 64 MiB", maxRSS/mib, tensor/mib)
+		// the tensor streams in pieces whose mapped pages are dropped once written:
+		// peak RSS must not follow the tensor's size
+		if maxRSS >= 64*mib || maxRSS >= tensor/2 {
+			t.Errorf("peak RSS %d MiB for a %d MiB tensor: want under 64 MiB, independent of the tensor's size", maxRSS/mib, tensor/mib)
 		}
 	})
 	t.Run("100,000 tiny tensors", func(t *testing.T) {
