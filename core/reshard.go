@@ -121,7 +121,6 @@ type reshardSource struct {
 
 	mu      sync.Mutex
 	flights map[int]*flight // by reverse group
-	stats   GatherStats
 }
 
 // flight is one reverse group's gather, in progress or done.
@@ -172,13 +171,7 @@ func (s *reshardSource) gather(gi int) (data [][]byte, err error) {
 	}()
 	var st GatherStats
 	ga := &gatherer{rp: s.rp} // no cache: safe for concurrent use
-	data, err = ga.gather(gi, s.opt, &st)
-	s.mu.Lock()
-	s.stats.Consumed += st.Consumed
-	s.stats.Duplicates += st.Duplicates
-	s.stats.Dropped += st.Dropped
-	s.mu.Unlock()
-	return data, err
+	return ga.gather(gi, s.opt, &st)
 }
 
 func (s *reshardSource) TensorData(i int) ([]byte, error) {
