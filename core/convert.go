@@ -514,7 +514,37 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 		}
 	}()
 	w := groupWriter{ex: ex, g: g, raw: raw, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
-	for _, d := range g.Dests {
+	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
+	// Destinations that copy the same input ranges (a tensor duplicated over TP or EP ranks)
+	// stream together, so each piece is read, cast and released once for all of them.
+	done := make([]bool, len(g.Dests))
+	for i, d := range g.Dests {
+		if done[i] || d.Transpose {
+			continue
+		}
+		spans, ok := w.spans(d, inElem)
+		if !ok {
+			continue
+		}
+		same := []Dest{d}
+		done[i] = true
+		for j := i + 1; j < len(g.Dests); j++ {
+			if done[j] || g.Dests[j].Transpose {
+				continue
+			}
+			if sp, ok := w.spans(g.Dests[j], inElem); ok && slices.Equal(sp, spans) {
+				same = append(same, g.Dests[j])
+				done[j] = true
+			}
+		}
+		if err := w.copySpans(same, spans, inElem, outElem); err != nil {
+			return w.scratch, fmt.Errorf("%s -> %s: %w", g.HFNames[0], d.Name, err)
+		}
+	}
+	for i, d := range g.Dests {
+		if done[i] {
+			continue
+		}
 		if err := w.dest(d); err != nil {
 			return w.scratch, fmt.Errorf("%s -> %s: %w", g.HFNames[0], d.Name, err)
 		}
@@ -579,9 +609,6 @@ func (w *groupWriter) dest(d Dest) error {
 	g := w.g
 	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
 	if !d.Transpose {
-		if spans, ok := w.spans(d, inElem); ok {
-			return w.copySpans(d, spans, inElem, outElem)
-		}
 		if g.Op == OpRename && g.Split == SplitRow && len(g.Shape) == 2 {
 			return w.rowBlocks(d, inElem, outElem)
 		}
@@ -652,8 +679,9 @@ func (w *groupWriter) spans(d Dest, inElem int64) ([]span, bool) {
 	return nil, false
 }
 
-// copySpans streams spans to destination d piece by piece, dropping each piece's input pages.
-func (w *groupWriter) copySpans(d Dest, spans []span, inElem, outElem int64) error {
+// copySpans streams spans to every destination in dests (all made of the same input
+// ranges) piece by piece, dropping each piece's input pages once all have it.
+func (w *groupWriter) copySpans(dests []Dest, spans []span, inElem, outElem int64) error {
 	step := max(w.ex.piece/inElem, 1) * inElem
 	for _, sp := range spans {
 		for pos := int64(0); pos < sp.n; pos += step {
@@ -662,8 +690,10 @@ func (w *groupWriter) copySpans(d Dest, spans []span, inElem, outElem int64) err
 			if err != nil {
 				return err
 			}
-			if err := w.write(d, sp.dst+pos/inElem*outElem, out); err != nil {
-				return err
+			for _, d := range dests {
+				if err := w.write(d, sp.dst+pos/inElem*outElem, out); err != nil {
+					return err
+				}
 			}
 			w.release(sp.in, sp.off+pos, m)
 		}
