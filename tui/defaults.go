@@ -13,3 +13,8 @@ var (
 )
 
 var defaultHFConverter common.HFConverter = core.ConvertToHF
+
+var (
+	defaultReshardPlanner common.ReshardPlanner = core.BuildReshardPlan
+	defaultResharder      common.Resharder      = core.Reshard
+)

@@ -14,6 +14,16 @@ func WithHFConverter(c common.HFConverter) Option {
 	return func(o *options) { o.hfConverter = c }
 }
 
+// WithResharder replaces core.Reshard (Megatron -> Megatron).
+func WithResharder(r common.Resharder) Option {
+	return func(o *options) { o.resharder = r }
+}
+
+// WithReshardPlanner replaces core.BuildReshardPlan.
+func WithReshardPlanner(p common.ReshardPlanner) Option {
+	return func(o *options) { o.reshardPlanner = p }
+}
+
 // NewMCA builds the app over an opened mcore_adapter (Megatron) checkpoint: the
 // same views, showing the rank files, how they map back to Hugging Face tensors,
 // the recorded layout (read-only), and converting back to Hugging Face. path is
@@ -22,6 +32,7 @@ func NewMCA(m *mca.Checkpoint, path string, opts ...Option) *Model {
 	o := buildOptions(opts)
 	st := styles.New(o.renderer)
 	ctx := common.NewMCAContext(m, path, st, keymap.Default(), o.hfConverter, o.classify)
+	ctx.MCA.ReshardPlanner, ctx.MCA.Resharder = o.reshardPlanner, o.resharder
 	return newModel(ctx)
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/omnitui/omnitui/tui/configview"
 	"github.com/omnitui/omnitui/tui/convert"
 	"github.com/omnitui/omnitui/tui/mapping"
-	"github.com/omnitui/omnitui/tui/placement"
 	"github.com/omnitui/omnitui/tui/tree"
 	"github.com/omnitui/omnitui/tui/weights"
 )
@@ -43,7 +42,9 @@ var mcaGoldenCases = []struct {
 	{"mca_weights_rank", "3 r r / type:linear_qkv.weight enter", common.ViewWeights},
 	{"mca_mapping_qkv", "3 / type:thinker.model.layers.2.self_attn.q_proj enter 4", common.ViewMapping},
 	{"mca_placement", "5", common.ViewPlacement},
+	{"mca_placement_reshard", "5 left", common.ViewPlacement},
 	{"mca_convert_form", "c", common.ViewConvert},
+	{"mca_convert_reshard", "5 left c down space", common.ViewConvert},
 }
 
 func TestMCAGolden(t *testing.T) {
@@ -279,30 +280,95 @@ func TestMCAConfigTrees(t *testing.T) {
 	}
 }
 
-func TestMCAPlacementIsReadOnly(t *testing.T) {
+// mcaConvertTo is the key script that converts a Megatron checkpoint into dir
+// from anywhere: open Convert, edit the path, then the Convert button (past the
+// "write" and "take rank 0" fields).
+func mcaConvertTo(dir string) string {
+	return "c enter ctrl+u type:" + dir + " enter down down enter"
+}
+
+func TestMCAPlacementPlansAReshard(t *testing.T) {
 	m := newMCAApp(t)
 	resize(m, 100, 30)
 	ctx := m.Context()
-	before, gen := ctx.Settings, ctx.PlanGen
-	if before.TP != 2 || before.PP != 2 {
-		t.Fatalf("the recorded layout should be TP 2 PP 2, got %+v", before)
-	}
-	press(m, "5 right enter space down left")
-	pl := m.Component(common.ViewPlacement).(*placement.Model)
-	if pl.Focus() != placement.FPP {
-		t.Fatalf("up/down should still move, focus %v", pl.Focus())
-	}
-	if pl.Capturing() || ctx.Settings != before || ctx.PlanGen != gen || ctx.Planning() {
-		t.Fatalf("a Megatron checkpoint's layout must not change (settings %+v, plan gen %d→%d)", ctx.Settings, gen, ctx.PlanGen)
+	x := ctx.MCA
+	src, gen := ctx.Settings, ctx.PlanGen
+	if x.Recorded.TP != 2 || x.Recorded.PP != 2 || x.Resharding() {
+		t.Fatalf("the recorded layout should be TP 2 PP 2 and shown as is, got %+v", x.Recorded)
 	}
 	v := m.View()
-	for _, want := range []string{"Recorded  read-only", "read-only: this is the layout the rank", "✓ the rank files map back to Hugging Face", "pp1  L2–3 (2)", "mp_rank_01_001"} {
+	press(m, "5")
+	if v = m.View(); !strings.Contains(v, "✓ the recorded layout") {
+		t.Fatalf("Placement should start on the recorded layout:\n%s", v)
+	}
+	// TP 2 -> 1: a reshard to two rank files, planned off the UI goroutine.
+	press(m, "left")
+	p, err := ctx.TargetPlan()
+	if err != nil || !x.Resharding() || p == nil || len(p.Ranks) != 2 || p.Settings.TP != 1 || p.Settings.ETP != 1 {
+		t.Fatalf("TP 1 should plan a reshard to 2 rank files with ETP following TP (resharding %v, err %v, plan %+v)", x.Resharding(), err, p)
+	}
+	if ctx.Settings != src || ctx.PlanGen != gen {
+		t.Fatal("the source checkpoint's own plan must not change")
+	}
+	v = m.View()
+	for _, want := range []string{"Reshard", "✓ the reshard converts", "recorded: TP 2 · PP 2 · EP 1", "Rank files  2", "→ TP 1 · PP 2 · EP 1"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("Placement lacks %q:\n%s", want, v)
 		}
 	}
-	if strings.Contains(v, "skip unmapped") {
-		t.Errorf("the Hugging Face opt-outs do not apply to a Megatron checkpoint:\n%s", v)
+	// TP 3 breaks the divisibility rules: the error shows where it arises.
+	press(m, "right right")
+	if p, _ := ctx.TargetPlan(); p == nil || !p.HasErrors() {
+		t.Fatal("TP 3 should be planned with errors")
+	}
+	if v = m.View(); !strings.Contains(v, "block the reshard") || !strings.Contains(v, "TP 3 does not divide") {
+		t.Errorf("the errors should be shown:\n%s", v)
+	}
+	// Back to TP 2: the recorded layout again, nothing to reshard.
+	press(m, "left")
+	if x.Resharding() {
+		t.Fatalf("TP 2 is the recorded layout, target %+v", x.Target.Settings)
+	}
+	if p, _ := ctx.TargetPlan(); p != ctx.Plan {
+		t.Fatal("the recorded layout should show the checkpoint's own plan")
+	}
+}
+
+// TestMCAReshardForReal reshards TP 2 PP 2 to TP 1 PP 2 from the app and verifies
+// the result against the committed example through the mapping.
+func TestMCAReshardForReal(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "tp1")
+	m := newMCAApp(t)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	for _, k := range keys("5 left c enter ctrl+u type:" + out + " enter space down down enter") {
+		tm.Send(k)
+	}
+	waitFor(t, tm, "Converted")
+	fm := finalModel(t, tm)
+	cv := fm.Component(common.ViewConvert).(*convert.Model)
+	if cv.State() != convert.StateDone || !cv.Reshard() {
+		t.Fatalf("state %v (reshard %v), want a finished reshard (err %v)", cv.State(), cv.Reshard(), cv.Err())
+	}
+	v := fm.View()
+	for _, want := range []string{"✓ Converted", out, "2 rank files", "iter_0000001/mp_rank_00_000/model_optim_rng.pt", "iter_0000001/mp_rank_00_001/model_optim_rng.pt"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("finish screen lacks %q:\n%s", want, v)
+		}
+	}
+	got, err := mca.Open(out)
+	if err != nil {
+		t.Fatalf("the output does not open as an mcore_adapter checkpoint: %v", err)
+	}
+	defer got.Close()
+	if got.TP != 1 || got.PP != 2 || len(got.Ranks) != 2 {
+		t.Fatalf("want TP 1 PP 2 with 2 rank files, got TP %d PP %d, %d files", got.TP, got.PP, len(got.Ranks))
+	}
+	rep, err := core.Verify(context.Background(), out, examplePath, core.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("the resharded checkpoint differs from the example: %+v", rep.Diffs)
 	}
 }
 
@@ -312,7 +378,7 @@ func TestMCAConvertToHFForReal(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "hf")
 	m := newMCAApp(t)
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys(convertTo(out)) {
+	for _, k := range keys(mcaConvertTo(out)) {
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converted to Hugging Face")
@@ -427,7 +493,7 @@ func TestMCAConvertProgressAndCancel(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "hf")
 	m := newMCAApp(t, tui.WithHFConverter(f.convert))
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys(convertTo(out)) {
+	for _, k := range keys(mcaConvertTo(out)) {
 		tm.Send(k)
 	}
 	// The running screen: the overall bar at the reported 50% and the file being written.
@@ -457,7 +523,7 @@ func TestMCAConvertAsksBeforeReplacingAndTakesRank0(t *testing.T) {
 	m := newMCAApp(t, tui.WithHFConverter(f.convert))
 	resize(m, 100, 30)
 	// Open the form, tick "take rank 0", then convert into an existing directory.
-	press(m, "c down space up enter ctrl+u type:"+out+" enter down enter")
+	press(m, "c down down space up up enter ctrl+u type:"+out+" enter down down enter")
 	cv := m.Component(common.ViewConvert).(*convert.Model)
 	if cv.State() != convert.StateConfirmReplace {
 		t.Fatalf("an existing output should ask first, state %v", cv.State())
@@ -466,7 +532,7 @@ func TestMCAConvertAsksBeforeReplacingAndTakesRank0(t *testing.T) {
 	if calls, _, _ := f.snapshot(); cv.State() != convert.StateForm || calls != 0 {
 		t.Fatalf("n should go back to the form without converting (state %v, calls %d)", cv.State(), calls)
 	}
-	press(m, "down down enter y")
+	press(m, "down down down enter y")
 	m.Close()
 	calls, opt, _ := f.snapshot()
 	if calls != 1 || !opt.Force || !opt.TakeRank0 || opt.Out != out {
@@ -516,7 +582,7 @@ func TestMCAUnmappableCheckpointOpens(t *testing.T) {
 		press(m, script)
 		checkFrame(t, m.View(), 100, 30)
 	}
-	press(m, convertTo(filepath.Join(t.TempDir(), "hf")))
+	press(m, mcaConvertTo(filepath.Join(t.TempDir(), "hf")))
 	if calls, _, _ := f.snapshot(); calls != 0 {
 		t.Fatal("a checkpoint that does not map back must not be converted")
 	}

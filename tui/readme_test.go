@@ -17,7 +17,8 @@ func TestReadmeShowsTheGoldenScreens(t *testing.T) {
 		"TestGolden/mapping_gate_up_tp2_80x24", "TestGolden/placement_tp3_error_80x24", "TestGolden/placement_tp2_pp2_ep2_80x24",
 		"TestGolden/convert_form_80x24",
 		"TestMCAGolden/mca_overview_80x24", "TestMCAGolden/mca_config_80x24", "TestMCAGolden/mca_weights_rank_80x24",
-		"TestMCAGolden/mca_mapping_qkv_80x24", "TestMCAGolden/mca_placement_80x24", "TestMCAGolden/mca_convert_form_80x24",
+		"TestMCAGolden/mca_mapping_qkv_80x24", "TestMCAGolden/mca_placement_80x24", "TestMCAGolden/mca_placement_reshard_80x24",
+		"TestMCAGolden/mca_convert_form_80x24", "TestMCAGolden/mca_convert_reshard_80x24",
 	} {
 		g, err := os.ReadFile("testdata/" + name + ".golden")
 		if err != nil {

@@ -48,7 +48,9 @@ type options struct {
 	converter common.Converter
 	classify  func(string) string
 
-	hfConverter common.HFConverter
+	hfConverter    common.HFConverter
+	reshardPlanner common.ReshardPlanner
+	resharder      common.Resharder
 }
 
 // WithRenderer draws with r (tests pass one with the Ascii profile).
@@ -88,7 +90,8 @@ func New(ck *loader.Checkpoint, path string, s core.Settings, opts ...Option) *M
 }
 
 func buildOptions(opts []Option) options {
-	o := options{planner: defaultPlanner, converter: defaultConverter, classify: defaultClassifier, hfConverter: defaultHFConverter}
+	o := options{planner: defaultPlanner, converter: defaultConverter, classify: defaultClassifier, hfConverter: defaultHFConverter,
+		reshardPlanner: defaultReshardPlanner, resharder: defaultResharder}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -67,12 +67,16 @@ func NewContext(ck *loader.Checkpoint, path string, s core.Settings, st *styles.
 	return c
 }
 
-// PlanBuiltMsg delivers a plan built off the UI goroutine.
+// PlanBuiltMsg delivers a plan built off the UI goroutine (the Plan, or, for a
+// Megatron checkpoint, the reshard plan of the layout chosen in 5 Placement).
 type PlanBuiltMsg struct {
 	For  core.Settings
 	Plan *core.Plan
 	Err  error
 	sync bool
+
+	target  bool // a reshard plan for MCA.Target
+	reshard *core.ReshardPlan
 }
 
 func (c *Context) buildPlan(s core.Settings) (*core.Plan, error) {
@@ -130,6 +134,9 @@ func (c *Context) startBuild() tea.Cmd {
 // ApplyPlan installs a built plan. If the settings changed meanwhile, it returns
 // the command building the plan for the newest settings.
 func (c *Context) ApplyPlan(m PlanBuiltMsg) tea.Cmd {
+	if m.target {
+		return c.applyTarget(m)
+	}
 	c.building = false
 	c.apply(m)
 	if c.Settings != c.PlanFor {
@@ -139,7 +146,9 @@ func (c *Context) ApplyPlan(m PlanBuiltMsg) tea.Cmd {
 }
 
 // Planning reports whether the plan shown is not yet the one for the current settings.
-func (c *Context) Planning() bool { return c.building || c.Settings != c.PlanFor }
+func (c *Context) Planning() bool {
+	return c.building || c.Settings != c.PlanFor || (c.MCA != nil && c.MCA.TargetPlanning())
+}
 
 // Select makes tensor i the selection everywhere (-1 clears it) and returns the
 // message announcing it.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/mca"
@@ -14,6 +16,24 @@ import (
 
 // HFConverter executes a reverse plan (core.ConvertToHF).
 type HFConverter func(ctx context.Context, rp *core.ReversePlan, opt core.ToHFOptions) (*core.Result, error)
+
+// ReshardPlanner plans a new parallel layout for a Megatron checkpoint (core.BuildReshardPlan).
+type ReshardPlanner func(m *mca.Checkpoint, s core.Settings) (*core.ReshardPlan, error)
+
+// Resharder executes a reshard plan (core.Reshard).
+type Resharder func(ctx context.Context, rs *core.ReshardPlan, gopt core.GatherOptions, opt core.ConvertOptions) (*core.Result, error)
+
+// Target is the layout chosen in 5 Placement for resharding a Megatron checkpoint,
+// and the reshard plan built for it off the UI goroutine.
+type Target struct {
+	Settings core.Settings     // what the user chose; starts as the recorded layout
+	Reshard  *core.ReshardPlan // the plan for For; nil when For is the recorded layout or planning failed
+	Err      error             // why Reshard could not be built
+	For      core.Settings     // the settings Reshard was built from
+	Gen      int               // incremented whenever Reshard changes
+
+	building bool
+}
 
 // MCA is what the app knows about an opened mcore_adapter (Megatron) checkpoint.
 // When the app shows one, Context.Ck is the Hugging Face checkpoint it maps back
@@ -33,8 +53,19 @@ type MCA struct {
 
 	HFConverter HFConverter
 
+	// Target is the reshard chosen in 5 Placement (Megatron -> Megatron).
+	Target         Target
+	ReshardPlanner ReshardPlanner
+	Resharder      Resharder
+
 	entries map[entryKey][]EntryRef
 }
+
+// Resharding reports whether the chosen layout differs from the recorded one.
+func (x *MCA) Resharding() bool { return x.Target.Settings.Normalized() != x.Recorded }
+
+// TargetPlanning reports whether the reshard plan shown is not yet the one for the chosen layout.
+func (x *MCA) TargetPlanning() bool { return x.Target.building || x.Target.Settings != x.Target.For }
 
 // RankInfo sums up one rank file.
 type RankInfo struct {
@@ -73,6 +104,11 @@ func NewMCAContext(m *mca.Checkpoint, path string, st *styles.Styles, km *keymap
 		rec = rec.Normalized()
 	}
 	x.Recorded = rec
+	x.Target.Settings = rec
+	if rec.ETP == rec.TP {
+		x.Target.Settings.ETP = 0 // "= TP": follows TP when TP changes
+	}
+	x.Target.For = x.Target.Settings
 	rp, err := safeReverse(m)
 	if err == nil && recErr != nil {
 		err = recErr
@@ -241,6 +277,85 @@ func (x *MCA) SourcesOf(p *core.Plan, g *core.Group) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// SetTarget records the layout chosen for a reshard and returns the command that
+// builds its plan off the UI goroutine (nil when a build is already running: its
+// result triggers the next build).
+func (c *Context) SetTarget(s core.Settings) tea.Cmd {
+	x := c.MCA
+	if x == nil {
+		return nil
+	}
+	x.Target.Settings = s
+	if x.Target.building || s == x.Target.For {
+		return nil
+	}
+	return c.startTarget()
+}
+
+func (c *Context) startTarget() tea.Cmd {
+	x := c.MCA
+	x.Target.building = true
+	s := x.Target.Settings
+	if s.Normalized() == x.Recorded {
+		// The recorded layout: nothing to reshard, nothing to build.
+		return func() tea.Msg { return PlanBuiltMsg{For: s, target: true} }
+	}
+	planner, m := x.ReshardPlanner, x.Ck
+	return func() tea.Msg {
+		rs, err := safeReshard(planner, m, s)
+		return PlanBuiltMsg{For: s, target: true, reshard: rs, Err: err}
+	}
+}
+
+func safeReshard(planner ReshardPlanner, m *mca.Checkpoint, s core.Settings) (rs *core.ReshardPlan, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rs, err = nil, fmt.Errorf("planning the reshard failed (%v): this is a bug in omnitui, please report it", r)
+		}
+	}()
+	if planner == nil {
+		return nil, fmt.Errorf("this build of omnitui cannot reshard (no planner)")
+	}
+	rs, err = planner(m, s)
+	if err == nil && rs == nil {
+		err = fmt.Errorf("the reshard planner returned no plan: this is a bug in omnitui, please report it")
+	}
+	return rs, err
+}
+
+// applyTarget installs a built reshard plan; if the layout changed meanwhile, it
+// returns the command building the plan for the newest one.
+func (c *Context) applyTarget(m PlanBuiltMsg) tea.Cmd {
+	x := c.MCA
+	x.Target.building = false
+	x.Target.Reshard, x.Target.Err, x.Target.For = m.reshard, m.Err, m.For
+	x.Target.Gen++
+	if x.Target.Settings != x.Target.For {
+		return c.startTarget()
+	}
+	return nil
+}
+
+// TargetPlan is the plan 5 Placement shows for a Megatron checkpoint: the reshard
+// target when one is chosen, else the recorded layout (Context.Plan); err says why
+// there is none.
+func (c *Context) TargetPlan() (p *core.Plan, err error) {
+	x := c.MCA
+	if x == nil || !x.Resharding() {
+		return c.Plan, c.PlanErr
+	}
+	rs := x.Target.Reshard
+	switch {
+	case x.Target.Err != nil:
+		return nil, x.Target.Err
+	case rs == nil:
+		return nil, fmt.Errorf("the reshard plan is being built")
+	case rs.Plan == nil:
+		return nil, fmt.Errorf("the checkpoint does not map back to Hugging Face, so it cannot be resharded: 1 Overview says why")
+	}
+	return rs.Plan, nil
 }
 
 // IsMCA reports whether the app shows a Megatron checkpoint.

@@ -39,12 +39,25 @@ const (
 // DTypes are the output dtype choices.
 var DTypes = []string{"keep", "bf16", "fp16", "fp32"}
 
+// The form's fields.
 const (
 	focusOut = iota
 	focusDType
 	focusStart
-	numFocus
+	focusFormat // Megatron checkpoints: Hugging Face or a reshard
+	focusTake0  // Megatron checkpoints: keep rank 0's copy where copies disagree
 )
+
+// fields are the form's fields in order.
+func (m *Model) fields() []int {
+	if m.ctx.IsMCA() {
+		return []int{focusOut, focusFormat, focusTake0, focusStart}
+	}
+	return []int{focusOut, focusDType, focusStart}
+}
+
+// at is the field under the cursor.
+func (m *Model) at() int { return m.fields()[m.focus] }
 
 // Model is the Convert view.
 type Model struct {
@@ -55,7 +68,8 @@ type Model struct {
 	note  string // a one-line message under the form
 
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
-	takeRank0      bool // Megatron -> HF: keep the first copy where copies disagree
+	takeRank0      bool // Megatron input: keep the first copy where copies disagree
+	reshard        bool // Megatron input: write Megatron with the layout of 5 Placement, not Hugging Face
 
 	runs int
 	run  *run
@@ -142,7 +156,7 @@ func (m *Model) SetSize(w, h int) { m.width, m.height = w, h }
 
 // Capturing reports whether the output field takes the keys.
 func (m *Model) Capturing() bool {
-	return m.state == StateForm && m.focus == focusOut && m.out.Focused()
+	return m.state == StateForm && m.at() == focusOut && m.out.Focused()
 }
 
 // Running reports whether a conversion is in flight.
@@ -238,7 +252,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		case key.Matches(k, km.No):
 			m.state = StateForm
 			m.note = "not replaced: choose another output directory"
-			m.focus = focusOut
+			m.focus = 0
 			m.out.Focus()
 		}
 		return nil
@@ -246,19 +260,20 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		if key.Matches(k, km.Restart) {
 			m.state = StateForm
 			m.note = ""
-			m.focus = focusStart
+			m.focus = len(m.fields()) - 1
 		}
 		return nil
 	}
 	// The form.
-	if m.focus == focusOut && m.out.Focused() {
+	nf := len(m.fields())
+	if m.at() == focusOut && m.out.Focused() {
 		switch k.Type {
 		case tea.KeyEnter, tea.KeyDown:
 			m.out.Blur()
-			m.focus = focusDType
+			m.focus = 1
 		case tea.KeyUp:
 			m.out.Blur()
-			m.focus = focusStart
+			m.focus = nf - 1
 		case tea.KeyEsc:
 			m.out.Blur()
 		default:
@@ -270,14 +285,16 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, km.Up):
-		m.focus = (m.focus + numFocus - 1) % numFocus
+		m.focus = (m.focus + nf - 1) % nf
 	case key.Matches(k, km.Down):
-		m.focus = (m.focus + 1) % numFocus
+		m.focus = (m.focus + 1) % nf
 	case key.Matches(k, km.Back):
 		return func() tea.Msg { return common.BackMsg{} }
-	case m.focus == focusDType && m.ctx.IsMCA() && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
+	case m.at() == focusTake0 && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		m.takeRank0 = !m.takeRank0
-	case m.focus == focusDType && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
+	case m.at() == focusFormat && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
+		m.setReshard(!m.reshard)
+	case m.at() == focusDType && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		d := 1
 		if key.Matches(k, km.Dec) {
 			d = -1
@@ -286,7 +303,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		s.DType = DTypes[(m.dtypeIndex()+d+len(DTypes))%len(DTypes)]
 		return m.ctx.SetSettings(s)
 	case key.Matches(k, km.Edit):
-		switch m.focus {
+		switch m.at() {
 		case focusOut:
 			m.out.Focus()
 		case focusStart:
@@ -303,7 +320,7 @@ func (m *Model) submit() tea.Cmd {
 	out := strings.TrimSpace(m.out.Value())
 	if out == "" {
 		m.note = "enter an output directory first"
-		m.focus = focusOut
+		m.focus = 0
 		m.out.Focus()
 		return nil
 	}
@@ -314,7 +331,19 @@ func (m *Model) submit() tea.Cmd {
 		return nil
 	}
 	m.startWhenReady = false
-	if x := m.ctx.MCA; x != nil {
+	if x := m.ctx.MCA; x != nil && m.reshard {
+		switch {
+		case !x.Resharding():
+			m.note = "choose the new layout in 5 Placement first: it is the recorded one"
+			return nil
+		case x.Target.Reshard == nil || x.Target.Reshard.HasErrors():
+			m.note = "the reshard plan has errors: fix them in 5 Placement first"
+			return nil
+		case x.Resharder == nil:
+			m.note = "this build cannot reshard (no converter)"
+			return nil
+		}
+	} else if x != nil {
 		switch {
 		case x.Reverse == nil || m.ctx.HasErrors():
 			m.note = "the checkpoint does not map back to Hugging Face: 1 Overview says why"
@@ -365,6 +394,13 @@ func (m *Model) start(force bool) tea.Cmd {
 // job is the conversion to run: HF -> Megatron through the plan, or, for a
 // Megatron checkpoint, back to Hugging Face through the reverse plan.
 func (m *Model) job(out string, force bool, r *run) func(context.Context) (*core.Result, error) {
+	if x := m.ctx.MCA; x != nil && m.reshard {
+		conv, rs := x.Resharder, x.Target.Reshard
+		r.plan = rs.Plan
+		gopt := core.GatherOptions{TakeRank0: m.takeRank0}
+		opt := core.ConvertOptions{Out: out, Force: force, Progress: r.report}
+		return func(ctx context.Context) (*core.Result, error) { return conv(ctx, rs, gopt, opt) }
+	}
 	if x := m.ctx.MCA; x != nil {
 		conv, rp := x.HFConverter, x.Reverse
 		r.shards = rp.PlanHFShards(0)
@@ -458,7 +494,7 @@ func (m *Model) formView() []string {
 	w := m.width
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 12)) }
 	cur := func(f int) string {
-		if f == m.focus {
+		if f == m.at() {
 			return "› "
 		}
 		return "  "
@@ -471,12 +507,12 @@ func (m *Model) formView() []string {
 		dt = "keep"
 	}
 	dv := dt
-	if m.focus == focusDType {
+	if m.at() == focusDType {
 		dv = "‹ " + dt + " ›"
 	}
 	out = append(out, cur(focusDType)+lbl("dtype")+dv+st.Muted.Render("  (keep = as in the checkpoint)"))
 	btn := "[ Convert ]"
-	if m.focus == focusStart && !st.Plain {
+	if m.at() == focusStart && !st.Plain {
 		btn = st.TabActive.Render("Convert")
 	}
 	out = append(out, cur(focusStart)+lbl("")+btn)

@@ -2,13 +2,41 @@ package convert
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/common"
 )
 
+// setReshard chooses what a Megatron checkpoint is converted to, and moves the
+// output directory along when it is still the default of the other choice.
+func (m *Model) setReshard(v bool) {
+	if v == m.reshard {
+		return
+	}
+	was := defaultOutFor(m.ctx, m.reshard)
+	m.reshard = v
+	if strings.TrimSpace(m.out.Value()) == was {
+		m.out.SetValue(defaultOutFor(m.ctx, v))
+	}
+	m.note = ""
+}
+
+// defaultOutFor is the default output directory of a Megatron checkpoint.
+func defaultOutFor(ctx *common.Context, reshard bool) string {
+	d := defaultOut(ctx) // "<path>-hf"
+	if reshard {
+		return strings.TrimSuffix(d, "-hf") + "-reshard"
+	}
+	return d
+}
+
+// Reshard reports whether the form converts a Megatron checkpoint to Megatron
+// (with the layout of 5 Placement) instead of Hugging Face.
+func (m *Model) Reshard() bool { return m.reshard }
+
 // mcaFormView is the form for a Megatron checkpoint: the output directory, what
-// to do where copies disagree, and what will be written.
+// to write, what to do where copies disagree, and what will be written.
 func (m *Model) mcaFormView() []string {
 	ctx := m.ctx
 	x := ctx.MCA
@@ -16,35 +44,52 @@ func (m *Model) mcaFormView() []string {
 	w := m.width
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 12)) }
 	cur := func(f int) string {
-		if f == m.focus {
+		if f == m.at() {
 			return "› "
 		}
 		return "  "
 	}
-	out := []string{st.Title.Render("Convert") + st.Muted.Render("  Megatron → Hugging Face: write safetensors and config.json"), ""}
+	title := "Megatron → Hugging Face: write safetensors and config.json"
+	if m.reshard {
+		title = "Megatron → Megatron: reshard to the layout of 5 Placement"
+	}
+	out := []string{st.Title.Render("Convert") + st.Muted.Render("  "+title), ""}
 	out = append(out, cur(focusOut)+lbl("output dir")+m.out.View(max(w-16, 8), st.Value, st.Cursor, st.Muted))
+	format := "Hugging Face"
+	if m.reshard {
+		format = "Megatron (reshard)"
+	}
+	if m.at() == focusFormat {
+		format = "‹ " + format + " ›"
+	}
+	out = append(out, cur(focusFormat)+lbl("write")+format)
 	box := "[ ]"
 	if m.takeRank0 {
 		box = "[x]"
 	}
-	if m.focus == focusDType {
+	if m.at() == focusTake0 {
 		box = "‹ " + box + " ›"
 	}
-	out = append(out, cur(focusDType)+lbl("take rank 0")+box+st.Muted.Render("  where copies of a tensor disagree (else stop)"))
+	out = append(out, cur(focusTake0)+lbl("take rank 0")+box+st.Muted.Render("  where copies of a tensor disagree (else stop)"))
 	btn := "[ Convert ]"
-	if m.focus == focusStart && !st.Plain {
+	if m.at() == focusStart && !st.Plain {
 		btn = st.TabActive.Render("Convert")
 	}
 	out = append(out, cur(focusStart)+lbl("")+btn)
 	out = append(out, "")
+	if x.Reverse != nil && ctx.Plan != nil {
+		out = append(out, lbl("reads")+fmt.Sprintf("%s · %s · %s", common.Plural(len(x.Ranks), "rank file"),
+			common.Plural(x.Total.Tensors, "tensor"), common.Bytes(x.Total.Bytes)))
+	}
+	if m.reshard {
+		return append(out, m.reshardLines(lbl)...)
+	}
 	if rp := x.Reverse; rp != nil && ctx.Plan != nil {
 		shards := rp.PlanHFShards(0)
 		var bytes int64
 		for _, sh := range shards {
 			bytes += sh.Bytes
 		}
-		out = append(out, lbl("reads")+fmt.Sprintf("%s · %s · %s", common.Plural(len(x.Ranks), "rank file"),
-			common.Plural(x.Total.Tensors, "tensor"), common.Bytes(x.Total.Bytes)))
 		out = append(out, lbl("writes")+fmt.Sprintf("%s · %s · %s", common.Plural(len(shards), "safetensors file"),
 			common.Plural(len(ctx.Plan.Tensors), "tensor"), common.Bytes(bytes)))
 		extra := "config.json"
@@ -65,6 +110,50 @@ func (m *Model) mcaFormView() []string {
 				if is.Severity == core.SevError {
 					out = append(out, common.IssueLines(st, is, w)...)
 				}
+			}
+		}
+	}
+	if m.note != "" {
+		out = append(out, "", st.Warning.Render(m.note))
+	}
+	return out
+}
+
+// reshardLines say what a reshard writes, or why it cannot.
+func (m *Model) reshardLines(lbl func(string) string) []string {
+	ctx := m.ctx
+	x := ctx.MCA
+	st := ctx.Styles
+	w := m.width
+	var out []string
+	s := x.Target.Settings.Normalized()
+	out = append(out, lbl("layout")+common.SettingsLine(s.TP, s.PP, s.VPP, s.EP, s.ETP)+st.Muted.Render("  (5 Placement)"))
+	p, err := ctx.TargetPlan()
+	switch {
+	case ctx.Planning():
+		out = append(out, st.Accent.Render("… planning the new layout"))
+	case !x.Resharding():
+		out = append(out, st.Warning.Render("this is the recorded layout: choose a new one in 5 Placement"))
+	case p == nil:
+		out = append(out, common.WrapStyled(st.Error, "✗ "+err.Error(), w, "  ")...)
+	default:
+		var bytes int64
+		var tensors int
+		for _, r := range p.Ranks {
+			bytes += r.Bytes
+			tensors += r.Tensors
+		}
+		out = append(out, lbl("writes")+fmt.Sprintf("%s · %s · %s", common.Plural(len(p.Ranks), "rank file"),
+			common.Plural(tensors, "tensor"), common.Bytes(bytes)))
+		out = append(out, lbl("")+st.Muted.Render("mca_config.json, latest_checkpointed_iteration.txt"))
+		errs := false
+		for _, is := range p.Issues {
+			if is.Severity == core.SevError {
+				if !errs {
+					out = append(out, st.Error.Render("✗ the new layout has errors; fix them in 5 Placement:"))
+					errs = true
+				}
+				out = append(out, common.IssueLines(st, is, w)...)
 			}
 		}
 	}

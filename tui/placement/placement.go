@@ -82,8 +82,31 @@ func (m *Model) Capturing() bool { return m.editing }
 // Activate is called when the view is shown.
 func (m *Model) Activate() tea.Cmd { return nil }
 
+// settings are the settings edited here: the conversion's, or, for a Megatron
+// checkpoint, the layout to reshard to.
+func (m *Model) settings() core.Settings {
+	if x := m.ctx.MCA; x != nil {
+		return x.Target.Settings
+	}
+	return m.ctx.Settings
+}
+
+// plan is the plan of the settings shown (see common.Context.TargetPlan).
+func (m *Model) plan() (*core.Plan, error) { return m.ctx.TargetPlan() }
+
+// groupOf returns the group of tensor i in plan p, or nil.
+func groupOf(p *core.Plan, i int) *core.Group {
+	if p == nil || i < 0 || i >= len(p.TensorGroup) {
+		return nil
+	}
+	if g := p.TensorGroup[i]; g >= 0 && g < len(p.Groups) {
+		return &p.Groups[g]
+	}
+	return nil
+}
+
 func (m *Model) value(f Field) string {
-	s := m.ctx.Settings
+	s := m.settings()
 	b := func(v bool) string {
 		if v {
 			return "[x]"
@@ -177,7 +200,12 @@ func boolPtr(s *core.Settings, f Field) *bool {
 }
 
 // apply sets new settings; the plan follows.
-func (m *Model) apply(s core.Settings) tea.Cmd { return m.ctx.SetSettings(s) }
+func (m *Model) apply(s core.Settings) tea.Cmd {
+	if m.ctx.IsMCA() {
+		return m.ctx.SetTarget(s)
+	}
+	return m.ctx.SetSettings(s)
+}
 
 // Update edits the settings.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
@@ -200,13 +228,8 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		return nil
 	}
-	s := m.ctx.Settings
-	nf := m.numFields()
-	m.note = ""
-	if m.ctx.IsMCA() && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)) {
-		m.note = readOnlyNote
-		return nil
-	}
+	s := m.settings()
+	nf := numFields
 	switch {
 	case key.Matches(k, km.Up):
 		m.focus = (m.focus + nf - 1) % nf
@@ -281,21 +304,9 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// readOnlyNote explains why a Megatron checkpoint's settings do not change.
-const readOnlyNote = "read-only: this is the layout the rank files hold; the app does not reshard a Megatron checkpoint"
-
-// numFields is the number of settings shown: a Megatron checkpoint's recorded
-// layout has no opt-outs (they are about converting from Hugging Face).
-func (m *Model) numFields() Field {
-	if m.ctx.IsMCA() {
-		return FSkipUnmapped
-	}
-	return numFields
-}
-
 // Edit sets a field from text, as typing it and pressing enter does (tests use it).
 func (m *Model) commit(v string) tea.Cmd {
-	s := m.ctx.Settings
+	s := m.settings()
 	if m.focus.isText() {
 		s.Layout = v
 		return m.apply(s)
@@ -385,10 +396,11 @@ func (m *Model) View() string {
 
 func (m *Model) issuesByField() map[Field][]core.Issue {
 	out := map[Field][]core.Issue{}
-	if m.ctx.Plan == nil {
+	p, _ := m.plan()
+	if p == nil {
 		return out
 	}
-	for _, is := range m.ctx.Plan.Issues {
+	for _, is := range p.Issues {
 		if f, ok := fieldOf(is); ok {
 			out[f] = append(out[f], is)
 		}
@@ -400,11 +412,14 @@ func (m *Model) form(w int) []string {
 	st := m.ctx.Styles
 	byField := m.issuesByField()
 	out := []string{st.Title.Render("Settings") + st.Muted.Render("  ←/→ change · enter edit")}
-	if m.ctx.IsMCA() {
-		out[0] = st.Title.Render("Recorded") + st.Muted.Render("  read-only")
+	if x := m.ctx.MCA; x != nil {
+		out[0] = st.Title.Render("Reshard") + st.Muted.Render("  ←/→ change · enter edit")
+		if !x.Resharding() {
+			out[0] = st.Title.Render("Recorded") + st.Muted.Render("  change to reshard")
+		}
 	}
 	const nameW = 19
-	for f := Field(0); f < m.numFields(); f++ {
+	for f := Field(0); f < numFields; f++ {
 		if f == FAccountEmbedding || f == FSkipUnmapped {
 			out = append(out, st.Border.Render(strings.Repeat("╌", max(w-2, 1))))
 		}
@@ -425,7 +440,7 @@ func (m *Model) form(w int) []string {
 		if f == m.focus && m.editing {
 			val = m.input.View(max(w-nameW-4, 4), st.Value, st.Cursor, st.Muted)
 		} else if f.isInt() || f == FImpl || f.isText() {
-			if f == m.focus && !m.ctx.IsMCA() {
+			if f == m.focus {
 				val = "‹ " + val + " ›"
 			}
 		}
@@ -438,16 +453,17 @@ func (m *Model) form(w int) []string {
 		out = append(out, line)
 	}
 	// The focused field's issues, in words.
-	if m.note != "" {
-		out = append(out, "")
-		out = append(out, common.WrapStyled(st.Warning, m.note, w, "")...)
-	} else if iss := byField[m.focus]; len(iss) > 0 {
+	if iss := byField[m.focus]; len(iss) > 0 {
 		out = append(out, "")
 		for _, is := range iss {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	} else {
 		out = append(out, "", st.Muted.Render(hint(m.focus)))
+	}
+	if x := m.ctx.MCA; x != nil {
+		r := x.Recorded
+		out = append(out, st.Muted.Render("recorded: "+common.SettingsLine(r.TP, r.PP, r.VPP, r.EP, r.ETP)))
 	}
 	return out
 }
@@ -475,26 +491,42 @@ func hint(f Field) string {
 func (m *Model) rightLines(w int) []string {
 	ctx := m.ctx
 	st := ctx.Styles
-	p := ctx.Plan
+	p, perr := m.plan()
+	if ctx.Planning() && p == nil {
+		return []string{st.Accent.Render("… planning the new settings")}
+	}
 	if p == nil {
 		msg := "no plan"
-		if ctx.PlanErr != nil {
-			msg = ctx.PlanErr.Error()
+		if perr != nil {
+			msg = perr.Error()
 		}
 		return append([]string{st.Title.Render("Plan")}, common.WrapStyled(st.Error, "✗ "+msg, w, "  ")...)
 	}
 	var out []string
 	// Issues, errors first.
-	errs, warns := ctx.IssueCounts()
-	if ctx.Planning() {
+	errs, warns := 0, 0
+	for _, is := range p.Issues {
+		if is.Severity == core.SevError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	resharding := ctx.IsMCA() && ctx.MCA.Resharding()
+	switch {
+	case ctx.Planning():
 		out = append(out, st.Accent.Render("… recomputing the plan for the new settings"))
-	} else if errs == 0 && ctx.IsMCA() {
-		out = append(out, st.OK.Render("✓ the rank files map back to Hugging Face"))
-	} else if errs == 0 {
+	case errs == 0 && resharding:
+		out = append(out, st.OK.Render("✓ the reshard converts")+st.Muted.Render(" · c, then Megatron"))
+	case errs == 0 && ctx.IsMCA():
+		out = append(out, st.OK.Render("✓ the recorded layout")+st.Muted.Render(": change a setting to reshard"))
+	case errs == 0:
 		out = append(out, st.OK.Render("✓ the plan converts")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
-	} else if ctx.IsMCA() {
+	case ctx.IsMCA() && !resharding:
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+": the rank files do not map back"))
-	} else {
+	case resharding:
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the reshard")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+	default:
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
 	}
 	for _, sev := range []core.Severity{core.SevError, core.SevWarning} {
@@ -509,12 +541,12 @@ func (m *Model) rightLines(w int) []string {
 		}
 	}
 	out = append(out, "")
-	out = append(out, m.grid(w)...)
+	out = append(out, m.grid(p, w)...)
 	out = append(out, "")
-	out = append(out, m.experts(w)...)
+	out = append(out, m.experts(p, w)...)
 	out = append(out, "")
-	out = append(out, m.rankBars(w)...)
-	if sel := m.selected(w); len(sel) > 0 {
+	out = append(out, m.rankBars(p, w)...)
+	if sel := m.selected(p, w); len(sel) > 0 {
 		out = append(out, "")
 		out = append(out, sel...)
 	}
@@ -522,9 +554,8 @@ func (m *Model) rightLines(w int) []string {
 }
 
 // grid draws the pipeline: one row per PP stage, one column per virtual chunk.
-func (m *Model) grid(w int) []string {
+func (m *Model) grid(p *core.Plan, w int) []string {
 	st := m.ctx.Styles
-	p := m.ctx.Plan
 	pp := max(p.Settings.PP, 1)
 	vp := 1
 	for _, s := range p.Stages {
@@ -602,9 +633,8 @@ func (m *Model) grid(w int) []string {
 	return out
 }
 
-func (m *Model) experts(w int) []string {
+func (m *Model) experts(p *core.Plan, w int) []string {
 	st := m.ctx.Styles
-	p := m.ctx.Plan
 	e := p.Dims.Experts
 	ep := max(p.Settings.EP, 1)
 	if e == 0 {
@@ -623,9 +653,8 @@ func (m *Model) experts(w int) []string {
 	return append(out, common.Wrap(line, w, "  ")...)
 }
 
-func (m *Model) rankBars(w int) []string {
+func (m *Model) rankBars(p *core.Plan, w int) []string {
 	st := m.ctx.Styles
-	p := m.ctx.Plan
 	var total, largest int64
 	big := -1
 	for i, r := range p.Ranks {
@@ -665,23 +694,23 @@ func (m *Model) rankBars(w int) []string {
 	return out
 }
 
-func (m *Model) selected(w int) []string {
+func (m *Model) selected(p *core.Plan, w int) []string {
 	ctx := m.ctx
 	st := ctx.Styles
 	i := ctx.Selected
 	if i < 0 || ctx.Ck == nil || i >= len(ctx.Ck.Tensors) {
-		if ctx.IsMCA() {
+		if ctx.IsMCA() && !ctx.MCA.Resharding() {
 			return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see which rank files hold it", w, "")
 		}
 		return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see where it lands", w, "")
 	}
 	out := []string{st.Title.Render("Selected") + " " + common.TruncateLeft(ctx.Ck.Tensors[i].Name, max(w-9, 8))}
-	g := ctx.GroupOf(i)
+	g := groupOf(p, i)
 	if g == nil {
 		return append(out, st.Error.Render("  ✗ left out of the plan: see 4 Mapping"))
 	}
 	arrow := "→"
-	if ctx.IsMCA() {
+	if ctx.IsMCA() && !ctx.MCA.Resharding() {
 		arrow = "←"
 	}
 	out = append(out, st.Muted.Render(fmt.Sprintf("  %s %s (%s) in %s:", arrow, common.Truncate(g.Name, max(w-30, 10)), g.Split, common.Plural(len(g.Dests), "place"))))
@@ -690,7 +719,7 @@ func (m *Model) selected(w int) []string {
 			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-16)))
 			break
 		}
-		out = append(out, "  "+common.DestLine(ctx.Plan, d, w-2))
+		out = append(out, "  "+common.DestLine(p, d, w-2))
 	}
 	return out
 }
@@ -700,9 +729,6 @@ func (m *Model) ShortHelp() []key.Binding {
 	k := m.ctx.Keys
 	if m.editing {
 		return []key.Binding{k.Submit, k.Cancel}
-	}
-	if m.ctx.IsMCA() {
-		return []key.Binding{k.Up, k.Down, k.PageDown, k.Convert}
 	}
 	return []key.Binding{k.Up, k.Down, k.Dec, k.Inc, k.Edit, k.PageDown, k.Convert}
 }

@@ -20,12 +20,16 @@ func View(ctx *common.Context, running string, width int) string {
 	s := ctx.Settings
 	etp := s.ETP
 	kind := ""
-	if ctx.IsMCA() {
-		kind = " · Megatron"
+	if ctx.IsMCA() && !ctx.MCA.Resharding() {
+		kind = " · Megatron" // while resharding, the arrow to the new layout says it
 	}
 	left := st.StatusKey.Render(name) + st.Status.Render(kind+" · "+common.SettingsLine(max(s.TP, 1), max(s.PP, 1), s.VPP, max(s.EP, 1), etp))
 	if s.DType != "" && s.DType != "keep" {
 		left += st.Status.Render(" · " + s.DType)
+	}
+	if x := ctx.MCA; x != nil && x.Resharding() {
+		t := x.Target.Settings.Normalized()
+		left += st.Accent.Render(" → " + common.SettingsLine(t.TP, t.PP, t.VPP, t.EP, t.ETP))
 	}
 	errs, warns := ctx.IssueCounts()
 	var plan string
