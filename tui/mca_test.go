@@ -311,7 +311,7 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 		t.Fatal("the source checkpoint's own plan must not change")
 	}
 	v = m.View()
-	for _, want := range []string{"Reshard", "✓ the reshard converts", "recorded: TP 2 · PP 2 · EP 1", "Rank files  2", "→ TP 1 · PP 2 · EP 1"} {
+	for _, want := range []string{"Reshard", "✓ the reshard converts", "recorded: TP 2 · PP 2 · EP 1", "Rank files  2", "→ TP 1 · PP 2 · EP 1 · ✓ reshard ok"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("Placement lacks %q:\n%s", want, v)
 		}
@@ -321,7 +321,7 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 	if p, _ := ctx.TargetPlan(); p == nil || !p.HasErrors() {
 		t.Fatal("TP 3 should be planned with errors")
 	}
-	if v = m.View(); !strings.Contains(v, "block the reshard") || !strings.Contains(v, "TP 3 does not divide") {
+	if v = m.View(); !strings.Contains(v, "block the reshard") || !strings.Contains(v, "TP 3 does not divide") || !strings.Contains(v, "→ TP 3 · PP 2 · EP 1 · ✗ 1 error") {
 		t.Errorf("the errors should be shown:\n%s", v)
 	}
 	// Back to TP 2: the recorded layout again, nothing to reshard.

@@ -5,6 +5,8 @@ package statusbar
 import (
 	"path/filepath"
 
+	"github.com/omnitui/omnitui/core"
+
 	"github.com/omnitui/omnitui/tui/common"
 )
 
@@ -32,10 +34,14 @@ func View(ctx *common.Context, running string, width int) string {
 		left += st.Accent.Render(" → " + common.SettingsLine(t.TP, t.PP, t.VPP, t.EP, t.ETP))
 	}
 	errs, warns := ctx.IssueCounts()
+	resharding := ctx.IsMCA() && ctx.MCA.Resharding()
 	var plan string
 	switch {
 	case ctx.Planning():
 		plan = st.Accent.Render("planning…")
+	case resharding:
+		plan = reshardStatus(ctx)
+		warns = 0 // the source's warnings are not the reshard's
 	case ctx.Plan == nil && ctx.IsMCA():
 		plan = st.Error.Render("✗ cannot map back")
 	case ctx.Plan == nil:
@@ -60,4 +66,23 @@ func View(ctx *common.Context, running string, width int) string {
 		return common.Truncate(left, width)
 	}
 	return left + common.Pad("", gap) + right
+}
+
+// reshardStatus says whether the reshard chosen in 5 Placement can be written.
+func reshardStatus(ctx *common.Context) string {
+	st := ctx.Styles
+	p, _ := ctx.TargetPlan()
+	if p == nil {
+		return st.Error.Render("✗ cannot reshard")
+	}
+	errs := 0
+	for _, is := range p.Issues {
+		if is.Severity == core.SevError {
+			errs++
+		}
+	}
+	if errs > 0 {
+		return st.Error.Render("✗ " + common.Plural(errs, "error"))
+	}
+	return st.OK.Render("✓ reshard ok")
 }
