@@ -445,10 +445,27 @@ feed:
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	// Closing flushes each rank file to disk (fsync); the files flush concurrently so the
+	// disk sees one stream of writeback rather than one file after another.
+	errs := make([]error, len(ex.writers))
+	sem := make(chan struct{}, 8)
+	var cw sync.WaitGroup
 	for ri, w := range ex.writers {
-		if err := w.Close(); err != nil {
+		cw.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer cw.Done()
+			errs[ri] = w.Close()
+			<-sem
+		}()
+	}
+	cw.Wait()
+	for ri, err := range errs {
+		if err != nil {
 			return nil, fmt.Errorf("finishing %s: %w", p.Ranks[ri].Path, err)
 		}
+	}
+	for ri := range ex.writers {
 		ex.writers[ri] = nil
 	}
 	return res, nil
