@@ -22,12 +22,16 @@ measure() { # label, command...: prints wall seconds and peak RSS (KiB) of the c
   /usr/bin/time -f "%e %M" -o "$W/time.txt" "$@" > /dev/null 2> "$W/stderr.txt" || { cat "$W/stderr.txt"; exit 1; }
   read -r secs rss < "$W/time.txt"
   awk -v l="$label" -v s="$secs" -v r="$rss" -v b="$in_bytes" \
-    'BEGIN { printf "%-28s %8.2f s %9.1f MB/s  peak RSS %7.1f MB\n", l, s, (b/1e6)/(s>0?s:1e-9), r/1024 }'
+    'BEGIN { printf "%-30s %8.2f s %9.1f MB/s  peak RSS %7.1f MB\n", l, s, (b/1e6)/(s>0?s:1e-9), r/1024 }'
 }
 
 echo "input: $W/hf, $(awk -v b="$in_bytes" 'BEGIN{printf "%.2f GB", b/1e9}'), $LAYERS layers"
-rm -rf "$W/cp"; measure "cp -r (floor)" cp -r "$W/hf" "$W/cp"
-rm -rf "$W/out"; measure "omnitui tp2 pp2 ep2" "$W/omnitui" --batch --tp 2 --pp 2 --ep 2 --out "$W/out" "$W/hf"
-rm -rf "$W/out"; measure "omnitui tp2 pp2 ep2 (again)" "$W/omnitui" --batch --tp 2 --pp 2 --ep 2 --out "$W/out" "$W/hf"
+# omnitui fsyncs every file before renaming the output into place; cp -r does not, so
+# `cp -r && sync` is the floor for a durable copy.
+for run in 1 2 3; do
+  rm -rf "$W/cp"; sync; measure "cp -r (floor)" cp -r "$W/hf" "$W/cp"
+  rm -rf "$W/cp"; sync; measure "cp -r && sync (durable floor)" sh -c "cp -r '$W/hf' '$W/cp' && sync"
+  rm -rf "$W/out"; sync; measure "omnitui tp2 pp2 ep2" "$W/omnitui" --batch --tp 2 --pp 2 --ep 2 --out "$W/out" "$W/hf"
+done
 echo "output: $(du -sb "$W/out" | awk '{printf "%.2f GB", $1/1e9}') in $(find "$W/out" -name '*.pt' | wc -l) rank files"
 rm -rf "$W/cp"
