@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -480,64 +479,13 @@ func TestDiskFullTmpfs(t *testing.T) {
 	}
 }
 
-// rssPeak runs the binary with args, sampling /proc/<pid>/status every 2 ms,
-// and returns the kernel's peak resident set (rusage maxrss, file-backed pages
-// of the mapped input included) and the highest anonymous RSS sampled (heap,
-// stacks, buffers: memory the process really owns).
-func rssPeak(t *testing.T, args ...string) (maxRSS, anonPeak int64, stderr string) {
-	t.Helper()
-	cmd := exec.Command(omnituiBin(t), args...)
-	var e bytes.Buffer
-	cmd.Stderr = &e
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-	done := make(chan struct{})
-	var peak int64
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if b, err := os.ReadFile(status); err == nil {
-				for _, l := range strings.Split(string(b), "\n") {
-					if f := strings.Fields(l); len(f) >= 2 && f[0] == "RssAnon:" {
-						if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-							peak = max(peak, v*1024)
-						}
-					}
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	err := cmd.Wait()
-	close(done)
-	<-sampled
-	if err != nil {
-		t.Fatalf("omnitui %v: %v\n%s", args, err, e.String())
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Skip("no rusage on this platform")
-	}
-	return ru.Maxrss * 1024, peak, e.String()
-}
-
 // TestPeakMemory converts (a) a checkpoint whose data is one 256 MiB tensor
 // and (b) one of about 100,000 tiny tensors, measuring the process.
 //
 // (a) The anonymous memory (heap and buffers) stays under 64 MiB: the tensor
 // is streamed from its memory mapping to the rank file, never copied to the
-// heap. The kernel's peak RSS stays under the tensor's size plus 64 MiB: the
-// mapped pages of the tensor being written are resident (clean page cache the
-// kernel can drop), the documented bound "largest op group plus fixed buffers".
+// heap. The peak resident set (VmHWM, see hwmPeak) stays under 64 MiB too: the
+// tensor streams in pieces whose mapped pages are dropped once written.
 //
 // (b) Peak RSS stays under 400 MiB: per-tensor metadata (names, plan entries,
 // zip records) costs about 1 KB of live heap per tensor, twice that with the
@@ -554,7 +502,7 @@ func TestPeakMemory(t *testing.T) {
 		}
 		tensor := int64(o.Vocab * o.Hidden * 2)
 		out := filepath.Join(root, "big-out")
-		maxRSS, anon, stderr := rssPeak(t, "--batch", "--out", out, in)
+		maxRSS, anon, stderr := hwmPeak(t, "--batch", "--out", out, in)
 		os.RemoveAll(out)
 		t.Logf("tensor %d MiB: peak RSS %d MiB, peak anonymous RSS %d MiB", tensor/mib, maxRSS/mib, anon/mib)
 		if !strings.Contains(stderr, "wrote "+out) {
@@ -584,7 +532,7 @@ func TestPeakMemory(t *testing.T) {
 			t.Fatalf("only %d tensors", len(rows))
 		}
 		out := filepath.Join(root, "many-out")
-		maxRSS, anon, stderr := rssPeak(t, "--batch", "--out", out, in)
+		maxRSS, anon, stderr := hwmPeak(t, "--batch", "--out", out, in)
 		os.RemoveAll(out)
 		t.Logf("%d tensors: peak RSS %d MiB, peak anonymous RSS %d MiB (%d bytes per tensor)", len(rows), maxRSS/mib, anon/mib, maxRSS/int64(len(rows)))
 		if !strings.Contains(stderr, "wrote "+out) {

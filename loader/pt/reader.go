@@ -53,8 +53,14 @@ type File struct {
 	extras  map[string][]string
 }
 
-// maxPickle bounds data.pkl after decompression.
-const maxPickle = 1 << 30
+// maxPickle bounds data.pkl. A rank file of the real 28,010-tensor model has a data.pkl of a few
+// MiB; training checkpoints add optimizer bookkeeping but their tensors live in storages, not
+// in the pickle.
+const maxPickle = 256 << 20
+
+// maxDeflated bounds a compressed record after inflation: torch.save never compresses, so a
+// deflated record is foreign, and a small one must not inflate into gigabytes.
+const maxDeflated = 64 << 20
 
 var modelKey = regexp.MustCompile(`^model[0-9]*$`)
 
@@ -142,6 +148,9 @@ func (f *File) readRecord(e zipEntry, limit int64) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %w", err, errTruncated)
 		}
 	case methodDeflate:
+		if e.size > maxDeflated {
+			return nil, fmt.Errorf("compressed record of %d bytes when inflated exceeds the limit of %d (torch.save stores records uncompressed): %w", e.size, int64(maxDeflated), errCorrupt)
+		}
 		r := flate.NewReader(io.NewSectionReader(f.f, e.dataOff, e.compSize))
 		defer r.Close()
 		var buf bytes.Buffer
