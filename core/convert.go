@@ -89,7 +89,7 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	}
 	st, err := stageOutput(opt.Out, in.Dir, opt.Force, emit)
 	if err != nil {
-		return nil, err
+		return nil, explainIO(err, opt.Out)
 	}
 	tmp, out := st.tmp, st.out
 	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite, piece: opt.pieceBytes}
@@ -100,7 +100,7 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	if err != nil {
 		ex.abort()
 	}
-	if err := st.finish(err); err != nil {
+	if err := explainIO(st.finish(err), out); err != nil {
 		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(ex.start)})
 		return nil, err
 	}
@@ -108,6 +108,21 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	res.Elapsed = time.Since(ex.start)
 	emit(ex.snapshot(ProgDone, ""))
 	return res, nil
+}
+
+// explainIO adds what to do to I/O errors whose cause the user can fix.
+func explainIO(err error, out string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: the disk holding %s is full; nothing was left behind: free space there or choose another --out", err, filepath.Dir(out))
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%w: %s is on a read-only file system: choose another --out", err, filepath.Dir(out))
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%w: no permission to write under %s: choose another --out or fix its permissions", err, filepath.Dir(out))
+	}
+	return err
 }
 
 // staging is an output directory being built in a hidden temporary sibling.

@@ -190,6 +190,9 @@ func TestConvertDiskFullSimulated(t *testing.T) {
 			if !strings.Contains(err.Error(), "mp_rank_") {
 				t.Errorf("error %q does not name the rank file", err)
 			}
+			if !strings.Contains(err.Error(), "free space there or choose another --out") {
+				t.Errorf("error %q does not say what to do about the full disk", err)
+			}
 			if tc.after > 0 && accepted.Load() == 0 {
 				t.Errorf("no write succeeded before the failure: the case does not fail mid-run")
 			}

@@ -69,12 +69,12 @@ func ConvertToHF(ctx context.Context, rp *ReversePlan, opt ToHFOptions) (*Result
 	}
 	st, err := stageOutput(opt.Out, rp.Source.Dir, opt.Force, emit)
 	if err != nil {
-		return nil, err
+		return nil, explainIO(err, opt.Out)
 	}
 	tmp, out := st.tmp, st.out
 	start := time.Now()
 	res, err := writeHF(ctx, rp, tmp, opt, emit, start)
-	if err = st.finish(err); err != nil {
+	if err = explainIO(st.finish(err), out); err != nil {
 		emit(Progress{Kind: ProgError, Err: err, Message: err.Error(), Elapsed: time.Since(start)})
 		return nil, err
 	}

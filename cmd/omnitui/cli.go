@@ -257,7 +257,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	p, err := core.BuildPlan(ck, o.s)
 	if err != nil {
-		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		fmt.Fprintf(stderr, "omnitui: %s: %v\n", path, err)
 		return exitBadUsage
 	}
 	if o.plan {
