@@ -134,6 +134,13 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	g.Shape = shape
+	if rule, ok := b.t.Shapes[rel]; ok {
+		if want := rule.Shape(d); !equalShape(shape, want) {
+			b.noteError("config-mismatch", "", names, fmt.Sprintf("%s tensors have shape %s, but config.json implies %s (%s): the config does not match the weights; use the checkpoint's own config.json",
+				rel, shapeStr(shape), shapeStr(want), rule.From))
+			return
+		}
+	}
 
 	if pg.layer >= d.Layers {
 		b.errorf("layer-range", "", names, "%s belongs to layer %d but the config has %d layers (num_hidden_layers): the config does not match the weights", names[0], pg.layer, d.Layers)

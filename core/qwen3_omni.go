@@ -115,6 +115,21 @@ func qwen3OmniMoe() *Template {
 		DeepstackKey:        "thinker_config.vision_config.deepstack_visual_indexes",
 		AudioOutputKey:      "enable_audio_output",
 		AudioOutputPrefixes: []string{"talker.", "code2wav."},
+		Shapes: map[string]ShapeRule{
+			MCAEmbedding:                     {func(d Dims) []int64 { return []int64{int64(d.Vocab), int64(d.Hidden)} }, "vocab_size × hidden_size"},
+			MCAOutputLayer:                   {func(d Dims) []int64 { return []int64{int64(d.Vocab), int64(d.Hidden)} }, "vocab_size × hidden_size"},
+			"decoder.final_layernorm.weight": {hiddenVec, "hidden_size"},
+			".self_attention.linear_qkv.layer_norm_weight": {hiddenVec, "hidden_size"},
+			".pre_mlp_layernorm.weight":                    {hiddenVec, "hidden_size"},
+			".self_attention.linear_proj.weight": {func(d Dims) []int64 {
+				return []int64{int64(d.Hidden), int64(d.Heads * d.KVChannels)}
+			}, "hidden_size × num_attention_heads·head_dim"},
+			".self_attention.q_layernorm.weight": {kvVec, "head_dim"},
+			".self_attention.k_layernorm.weight": {kvVec, "head_dim"},
+			".mlp.router.weight":                 {func(d Dims) []int64 { return []int64{int64(d.Experts), int64(d.Hidden)} }, "num_experts × hidden_size"},
+			".linear_fc1.weight":                 {func(d Dims) []int64 { return []int64{2 * int64(d.MoEFFN), int64(d.Hidden)} }, "2·moe_intermediate_size × hidden_size"},
+			".linear_fc2.weight":                 {func(d Dims) []int64 { return []int64{int64(d.Hidden), int64(d.MoEFFN)} }, "hidden_size × moe_intermediate_size"},
+		},
 		Required: Required{
 			Global: []string{"thinker.model.embed_tokens.weight", "thinker.model.norm.weight"},
 			LMHead: "thinker.lm_head.weight",
@@ -134,3 +149,6 @@ func qwen3OmniMoe() *Template {
 		},
 	}
 }
+
+func hiddenVec(d Dims) []int64 { return []int64{int64(d.Hidden)} }
+func kvVec(d Dims) []int64     { return []int64{int64(d.KVChannels)} }

@@ -61,6 +61,15 @@ type Template struct {
 	AudioOutputPrefixes []string // Megatron name prefixes that exist only with audio output
 	Components          []ComponentRule
 	Required            Required
+	// Shapes the Megatron model builds from the config, by Megatron name (relative to its
+	// layer/expert prefix for layer tensors); a tensor of another shape would not load.
+	Shapes map[string]ShapeRule
+}
+
+// ShapeRule is the shape a Megatron tensor must have, and the config keys it comes from.
+type ShapeRule struct {
+	Shape func(Dims) []int64
+	From  string // e.g. "vocab_size × hidden_size"
 }
 
 // Required lists the HF tensors the Megatron model cannot do without.

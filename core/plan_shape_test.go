@@ -1,0 +1,88 @@
+package core_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader"
+	"github.com/omnitui/omnitui/loader/fixture"
+)
+
+// TestConfigWeightMismatchIsAnError: a config.json whose sizes disagree with the weights would
+// make a checkpoint Megatron builds with other shapes and cannot load, so the plan refuses it
+// and names the tensors, the shapes and the config keys.
+func TestConfigWeightMismatchIsAnError(t *testing.T) {
+	cases := []struct {
+		key, from, to string
+		wantIn        []string // substrings of one error message
+	}{
+		{"vocab_size", "64", "128", []string{"embedding.word_embeddings.weight", "[64, 32]", "[128, 32]", "vocab_size"}},
+		{"moe_intermediate_size", "16", "24", []string{".linear_fc1.weight", "[32, 32]", "[48, 32]", "moe_intermediate_size"}},
+		{"num_experts", "8", "16", []string{".mlp.router.weight", "[8, 32]", "[16, 32]", "num_experts"}},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "hf")
+			if err := fixture.WriteTiny(dir, fixture.DefaultTiny()); err != nil {
+				t.Fatal(err)
+			}
+			cfgPath := filepath.Join(dir, "config.json")
+			b, err := os.ReadFile(cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// change the thinker text value only (the first occurrence sits in thinker_config.text_config
+			// for these keys in the fixture; check that by parsing)
+			re := regexp.MustCompile(`"` + c.key + `": ` + c.from + `\b`)
+			text := string(b)
+			locs := re.FindAllStringIndex(text, -1)
+			changed := false
+			for _, l := range locs {
+				try := text[:l[0]] + `"` + c.key + `": ` + c.to + text[l[1]:]
+				tree, err := loader.ParseJSONTree([]byte(try))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n, ok := tree.Get("thinker_config.text_config." + c.key); ok && string(n.Compact()) == c.to {
+					text, changed = try, true
+					break
+				}
+			}
+			if !changed {
+				t.Fatalf("could not find thinker_config.text_config.%s = %s in the fixture config", c.key, c.from)
+			}
+			if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ck, err := loader.OpenHF(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			p, err := core.BuildPlan(ck, core.DefaultSettings())
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, is := range p.Errors() {
+				if is.Code != "config-mismatch" {
+					continue
+				}
+				all := true
+				for _, w := range c.wantIn {
+					all = all && strings.Contains(is.Message, w)
+				}
+				if all && len(is.Tensors) > 0 && strings.Contains(is.Message, "use the checkpoint's own config.json") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no config-mismatch error containing %q; errors: %+v", c.wantIn, p.Errors())
+			}
+		})
+	}
+}
