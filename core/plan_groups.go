@@ -67,6 +67,14 @@ func (b *builder) groups() {
 		}
 	}
 	if len(unmapped) > 0 {
+		for _, h := range t.UnmappedHints {
+			for _, n := range unmapped {
+				if strings.Contains(n, h.Contains) {
+					b.errorf("unmapped-layout", "", nil, "%s", h.Hint)
+					break
+				}
+			}
+		}
 		if p.Settings.SkipUnmapped {
 			b.warnf("unmapped", unmapped, "%d tensor(s) match no %s rule and are left out (--skip-unmapped): %s", len(unmapped), t.ModelType, listNames(unmapped, 5))
 		} else {

@@ -86,3 +86,47 @@ func TestConfigWeightMismatchIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// TestFusedExpertLayoutIsExplained: the transformers v5 fused-expert layout is not what ROLL
+// converts; the plan says what it is and how to get the per-expert layout.
+func TestFusedExpertLayoutIsExplained(t *testing.T) {
+	rows, err := fixture.ReferenceManifest(fixture.VariantFusedV5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgBytes, err := fixture.RealScaleConfig(fixture.VariantFusedV5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loader.ParseJSONTree(cfgBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []loader.TensorInfo
+	for _, r := range rows {
+		ts = append(ts, loader.TensorInfo{Name: r.Name, DType: r.DType, Shape: r.Shape, Size: r.Bytes()})
+	}
+	p, err := core.Build(core.PlanInput{Config: cfg, ConfigBytes: cfgBytes, Tensors: ts}, core.DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hint bool
+	for _, is := range p.Errors() {
+		if is.Code == "unmapped-layout" && strings.Contains(is.Message, "gate_up_proj") && strings.Contains(is.Message, "save_original_format") {
+			hint = true
+		}
+	}
+	if !hint {
+		t.Errorf("no unmapped-layout error explaining the fused layout: %+v", p.Errors())
+	}
+	// the per-expert release gets no such hint
+	rows, _ = fixture.ReferenceManifest(fixture.VariantInstruct)
+	ts = ts[:0]
+	for _, r := range rows {
+		ts = append(ts, loader.TensorInfo{Name: r.Name, DType: r.DType, Shape: r.Shape, Size: r.Bytes()})
+	}
+	p, err = core.Build(core.PlanInput{Config: cfg, ConfigBytes: cfgBytes, Tensors: ts}, core.DefaultSettings())
+	if err != nil || p.HasErrors() {
+		t.Fatalf("instruct release: %v %+v", err, p.Errors())
+	}
+}

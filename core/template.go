@@ -64,6 +64,14 @@ type Template struct {
 	// Shapes the Megatron model builds from the config, by Megatron name (relative to its
 	// layer/expert prefix for layer tensors); a tensor of another shape would not load.
 	Shapes map[string]ShapeRule
+	// UnmappedHints explain well-known foreign layouts when an unmapped name contains Contains.
+	UnmappedHints []UnmappedHint
+}
+
+// UnmappedHint says what to do about a recognisable family of unmapped tensor names.
+type UnmappedHint struct {
+	Contains string
+	Hint     string
 }
 
 // ShapeRule is the shape a Megatron tensor must have, and the config keys it comes from.
