@@ -493,10 +493,15 @@ func TestDiskFullTmpfs(t *testing.T) {
 func TestPeakMemory(t *testing.T) {
 	const mib = 1 << 20
 	root := t.TempDir()
-	t.Run("one 256 MiB tensor", func(t *testing.T) {
+	bigVocab := 131072 // 256 MiB; OMNITUI_BIG=1 makes it 2 GiB (the figure; slow, so not in CI)
+	bigName := "one 256 MiB tensor"
+	if os.Getenv("OMNITUI_BIG") == "1" {
+		bigVocab, bigName = 1<<20, "one 2 GiB tensor"
+	}
+	t.Run(bigName, func(t *testing.T) {
 		in := filepath.Join(root, "big")
 		o := fixture.TinyOptions{Hidden: 1024, Heads: 2, Groups: 1, HeadDim: 8, Layers: 1, Experts: 2, MoEFFN: 8, FFN: 8,
-			Vocab: 131072, DType: loader.BF16, Shards: 1, Seed: 1, Tied: true}
+			Vocab: bigVocab, DType: loader.BF16, Shards: 1, Seed: 1, Tied: true}
 		if err := fixture.WriteTinySparse(in, o); err != nil {
 			t.Fatal(err)
 		}
