@@ -35,7 +35,7 @@ func Build(in PlanInput, s Settings) (*Plan, error) {
 	}
 	mt, err := mtNode.Str()
 	if err != nil {
-		return nil, fmt.Errorf("config.json \"model_type\": %w", err)
+		return nil, fmt.Errorf("config.json \"model_type\": %w; it must name the model family, e.g. \"qwen3_omni_moe\"", err)
 	}
 	t, err := LookupTemplate(mt)
 	if err != nil {
