@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/ops"
 )
 
@@ -371,12 +372,5 @@ func sliceShape(shape []int64, split SplitKind, tp, r int) ([]int64, bool) {
 
 // rankPath is Megatron's legacy checkpoint file name for a rank.
 func rankPath(tp, pp, ep int, pipeline, expert bool) string {
-	dir := fmt.Sprintf("mp_rank_%02d", tp)
-	if pipeline {
-		dir += fmt.Sprintf("_%03d", pp)
-	}
-	if expert {
-		dir += fmt.Sprintf("_%03d", ep)
-	}
-	return "iter_0000001/" + dir + "/model_optim_rng.pt"
+	return "iter_0000001/" + mca.RankDir(tp, pp, ep, pipeline, expert) + "/model_optim_rng.pt"
 }
