@@ -230,11 +230,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "omnitui: --batch needs --plan (print the plan) or --out DIR (convert)")
 		return exitBadUsage
 	}
-	if o.batch && !o.plan && !o.force {
-		if _, err := os.Lstat(o.out); err == nil {
-			fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
-			return exitBadUsage
-		}
+	if o.batch && !o.plan && outputExists(o, stderr) {
+		return exitBadUsage
 	}
 	ck, err := loader.OpenHF(path)
 	if err != nil {
@@ -307,6 +304,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 var version = "dev"
+
+// outputExists reports (and says) that --out already exists when --force was not given:
+// checked before any input is opened, so the refusal is immediate.
+func outputExists(o *options, stderr io.Writer) bool {
+	if o.force || o.out == "" {
+		return false
+	}
+	if _, err := os.Lstat(o.out); err != nil {
+		return false
+	}
+	fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
+	return true
+}
 
 // progressPrinter renders conversion progress: JSON lines on stdout with --json,
 // a live line on a terminal, plain lines (at most one per second) otherwise.

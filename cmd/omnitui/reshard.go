@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/omnitui/omnitui/core"
@@ -82,11 +81,8 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 	if o.out == "" && !(o.plan && target) {
 		return 0, false
 	}
-	if !o.plan && !o.force {
-		if _, err := os.Lstat(o.out); err == nil {
-			fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
-			return exitBadUsage, true
-		}
+	if !o.plan && outputExists(o, stderr) {
+		return exitBadUsage, true
 	}
 	m, err := mca.Open(path)
 	if err != nil {

@@ -91,11 +91,8 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		fmt.Fprintln(stderr, "omnitui: --to-hf needs --out DIR")
 		return exitBadUsage, true
 	}
-	if !o.plan && !o.force {
-		if _, err := os.Lstat(o.out); err == nil {
-			fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
-			return exitBadUsage, true
-		}
+	if !o.plan && outputExists(o, stderr) {
+		return exitBadUsage, true
 	}
 	m, err := mca.Open(path)
 	if err != nil {
