@@ -529,19 +529,28 @@ func (m *Model) formView() []string {
 			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(tensors, "tensor"), common.Bytes(bytes))))
 	}
 	if ctx.HasErrors() {
-		out = append(out, st.Error.Render("✗ the plan has errors; fix them in 5 Placement:"))
-		if ctx.Plan == nil && ctx.PlanErr != nil {
-			out = append(out, common.WrapStyled(st.Error, "  "+ctx.PlanErr.Error(), w, "    ")...)
-		} else if ctx.Plan != nil {
-			for _, is := range ctx.Plan.Issues {
-				if is.Severity == core.SevError {
-					out = append(out, common.IssueLines(st, is, w)...)
-				}
-			}
-		}
+		out = append(out, m.planErrorLines("✗ the plan has errors; fix them in 5 Placement:", w)...)
 	}
 	if m.note != "" {
 		out = append(out, "", st.Warning.Render(m.note))
+	}
+	return out
+}
+
+// planErrorLines renders a heading and the plan's errors (or the error that kept a plan
+// from being built).
+func (m *Model) planErrorLines(heading string, w int) []string {
+	ctx, st := m.ctx, m.ctx.Styles
+	out := []string{st.Error.Render(heading)}
+	if ctx.PlanErr != nil && (ctx.Plan == nil || ctx.MCA != nil) {
+		return append(out, common.WrapStyled(st.Error, "  "+ctx.PlanErr.Error(), w, "    ")...)
+	}
+	if ctx.Plan != nil {
+		for _, is := range ctx.Plan.Issues {
+			if is.Severity == core.SevError {
+				out = append(out, common.IssueLines(st, is, w)...)
+			}
+		}
 	}
 	return out
 }

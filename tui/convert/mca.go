@@ -102,16 +102,7 @@ func (m *Model) mcaFormView() []string {
 		out = append(out, lbl("")+st.Muted.Render(extra))
 	}
 	if x.Reverse == nil || ctx.HasErrors() {
-		out = append(out, st.Error.Render("✗ the checkpoint does not map back to Hugging Face:"))
-		if ctx.PlanErr != nil {
-			out = append(out, common.WrapStyled(st.Error, "  "+ctx.PlanErr.Error(), w, "    ")...)
-		} else if ctx.Plan != nil {
-			for _, is := range ctx.Plan.Issues {
-				if is.Severity == core.SevError {
-					out = append(out, common.IssueLines(st, is, w)...)
-				}
-			}
-		}
+		out = append(out, m.planErrorLines("✗ the checkpoint does not map back to Hugging Face:", w)...)
 	}
 	if m.note != "" {
 		out = append(out, "", st.Warning.Render(m.note))
