@@ -72,7 +72,7 @@ func (b *builder) divisibility() {
 		}
 	}
 	if d.Groups < tp && d.Heads%tp == 0 {
-		b.warnf("groups-lt-tp", nil, "num_key_value_heads %d is smaller than TP %d: the fused QKV rows are split contiguously as ROLL does (Megatron accepts it); check that your training setup expects this", d.Groups, tp)
+		b.warnf("groups-lt-tp", nil, "num_key_value_heads %d is smaller than TP %d: the fused QKV rows are split contiguously, exactly as ROLL's converter does, so a rank can hold q rows of one group beside k/v of another. Recent Megatron-Core versions require num_query_groups to be a multiple of TP and refuse to build such a model: prefer a TP that divides %d unless your Megatron replicates KV heads", d.Groups, tp, d.Groups)
 	}
 	if d.Experts > 0 && d.Experts%s.EP != 0 {
 		b.errorf("ep-divisibility", "", nil, "EP %d does not divide num_experts %d: every expert-parallel rank must hold the same number of experts; choose an EP that divides %d", s.EP, d.Experts, d.Experts)
