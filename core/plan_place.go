@@ -119,19 +119,7 @@ func (b *builder) place() {
 						key = fmt.Sprintf("model%d", vp)
 					}
 					st := stageOf[stageKey{pp, vp}]
-					c := Chunk{VP: vp, Key: key, Layers: [2]int{st.First, st.First + st.Count}}
-					if pp == 0 && vp == 0 {
-						c.Extras = append(c.Extras, "embedding", "vision", "audio")
-					}
-					if pp == s.PP-1 && vp == V-1 {
-						if d.Tied && s.PP > 1 {
-							c.Extras = append(c.Extras, "output_layer (tied)")
-						} else if !d.Tied {
-							c.Extras = append(c.Extras, "output_layer")
-						}
-						c.Extras = append(c.Extras, "final_layernorm", "talker", "code2wav")
-					}
-					rf.Chunks = append(rf.Chunks, c)
+					rf.Chunks = append(rf.Chunks, Chunk{VP: vp, Key: key, Layers: [2]int{st.First, st.First + st.Count}})
 				}
 				p.Ranks = append(p.Ranks, rf)
 			}
@@ -324,6 +312,7 @@ func (b *builder) place() {
 				sorted[newI] = ch.Entries[oldI]
 			}
 			ch.Entries = sorted
+			ch.Extras = t.chunkExtras(ch.Entries, d.Tied)
 			for _, e := range ch.Entries {
 				rf.Bytes += e.Bytes
 				rf.Tensors++

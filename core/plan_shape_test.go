@@ -130,3 +130,63 @@ func TestFusedExpertLayoutIsExplained(t *testing.T) {
 		t.Fatalf("instruct release: %v %+v", err, p.Errors())
 	}
 }
+
+// TestChunkExtrasComeFromWhatIsPlaced: the modules a pipeline chunk lists besides its layers
+// are the ones it actually holds (no talker for a thinker-only model or when audio output is
+// dropped; the tied output layer marked as such; none at the first stage but embedding,
+// vision and audio).
+func TestChunkExtrasComeFromWhatIsPlaced(t *testing.T) {
+	cases := []struct {
+		name        string
+		o           func(*fixture.TinyOptions)
+		s           func(*core.Settings)
+		first, last []string
+	}{
+		{"full model pp2", nil, func(s *core.Settings) { s.PP = 2 },
+			[]string{"embedding", "vision", "audio"}, []string{"output_layer", "final_layernorm", "talker", "code2wav"}},
+		{"tied pp2", func(o *fixture.TinyOptions) { o.Tied = true }, func(s *core.Settings) { s.PP = 2 },
+			[]string{"embedding", "vision", "audio"}, []string{"output_layer (tied)", "final_layernorm", "talker", "code2wav"}},
+		{"thinker only, no encoders", func(o *fixture.TinyOptions) { o.Talker, o.Code2Wav, o.Vision, o.Audio = false, false, false, false }, func(s *core.Settings) { s.PP = 2 },
+			[]string{"embedding"}, []string{"output_layer", "final_layernorm"}},
+		{"audio output dropped", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { s.PP = 2; s.DropAudioOutput = true },
+			[]string{"embedding", "vision", "audio"}, []string{"output_layer", "final_layernorm"}},
+		{"tied pp1", func(o *fixture.TinyOptions) { o.Tied = true }, nil,
+			[]string{"embedding", "vision", "audio", "final_layernorm", "talker", "code2wav"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := fixture.DefaultTiny()
+			if c.o != nil {
+				c.o(&o)
+			}
+			dir := filepath.Join(t.TempDir(), "hf")
+			if err := fixture.WriteTiny(dir, o); err != nil {
+				t.Fatal(err)
+			}
+			ck, err := loader.OpenHF(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			s := core.DefaultSettings()
+			if c.s != nil {
+				c.s(&s)
+			}
+			p, err := core.BuildPlan(ck, s)
+			if err != nil || p.HasErrors() {
+				t.Fatalf("plan: %v %+v", err, p.Errors())
+			}
+			first := p.Ranks[0].Chunks[0].Extras
+			last := p.Ranks[len(p.Ranks)-1].Chunks[len(p.Ranks[len(p.Ranks)-1].Chunks)-1].Extras
+			if len(p.Ranks) == 1 {
+				last = nil
+			}
+			if strings.Join(first, ",") != strings.Join(c.first, ",") {
+				t.Errorf("first chunk extras %v, want %v", first, c.first)
+			}
+			if strings.Join(last, ",") != strings.Join(c.last, ",") {
+				t.Errorf("last chunk extras %v, want %v", last, c.last)
+			}
+		})
+	}
+}

@@ -130,6 +130,11 @@ func qwen3OmniMoe() *Template {
 			".linear_fc1.weight":                 {func(d Dims) []int64 { return []int64{2 * int64(d.MoEFFN), int64(d.Hidden)} }, "2·moe_intermediate_size × hidden_size"},
 			".linear_fc2.weight":                 {func(d Dims) []int64 { return []int64{int64(d.Hidden), int64(d.MoEFFN)} }, "hidden_size × moe_intermediate_size"},
 		},
+		Extras: []ComponentRule{
+			{MCAEmbedding, "embedding"}, {"vision_model.", "vision"}, {"audio_model.", "audio"},
+			{MCAOutputLayer, "output_layer"}, {"decoder.final_layernorm.", "final_layernorm"},
+			{"talker.", "talker"}, {"code2wav.", "code2wav"},
+		},
 		UnmappedHints: []UnmappedHint{{
 			Contains: ".mlp.experts.gate_up_proj",
 			Hint:     "this checkpoint stores experts fused (mlp.experts.gate_up_proj / down_proj), the transformers >= 5 runtime layout written by save_pretrained(save_original_format=False); ROLL's converter reads the per-expert layout of the published release. Re-save it with transformers' default save_pretrained (original format) and convert that",

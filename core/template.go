@@ -64,6 +64,9 @@ type Template struct {
 	// Shapes the Megatron model builds from the config, by Megatron name (relative to its
 	// layer/expert prefix for layer tensors); a tensor of another shape would not load.
 	Shapes map[string]ShapeRule
+	// Extras label the non-layer modules a pipeline chunk can hold, by Megatron name prefix,
+	// in display order.
+	Extras []ComponentRule
 	// UnmappedHints explain well-known foreign layouts when an unmapped name contains Contains.
 	UnmappedHints []UnmappedHint
 }
@@ -240,4 +243,33 @@ func fnmatchAny(name string, patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// chunkExtras lists, in the template's order, the non-layer modules a chunk's entries hold
+// ("embedding", "vision", "output_layer (tied)", ...).
+func (t *Template) chunkExtras(entries []Entry, tied bool) []string {
+	held := make([]bool, len(t.Extras))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name, MCALayerPrefix) {
+			continue
+		}
+		for i, x := range t.Extras {
+			if strings.HasPrefix(e.Name, x.Prefix) {
+				held[i] = true
+				break
+			}
+		}
+	}
+	var out []string
+	for i, x := range t.Extras {
+		if !held[i] {
+			continue
+		}
+		label := x.Component
+		if x.Prefix == MCAOutputLayer && tied {
+			label += " (tied)"
+		}
+		out = append(out, label)
+	}
+	return out
 }

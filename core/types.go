@@ -110,7 +110,7 @@ type Chunk struct {
 	VP      int      `json:"vp"`
 	Key     string   `json:"key"`
 	Layers  [2]int   `json:"layers"` // global decoder layers [first, last+1)
-	Extras  []string `json:"extras"` // "embedding", "vision", "audio", "output_layer", "final_layernorm", "talker", "code2wav"
+	Extras  []string `json:"extras"` // non-layer modules held, from the template: "embedding", "vision", "audio", "output_layer", "final_layernorm", "talker", "code2wav"
 	Entries []Entry  `json:"entries"`
 }
 
