@@ -20,7 +20,6 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
-	"github.com/omnitui/omnitui/tui/textfield"
 )
 
 // State is the view's phase.
@@ -64,7 +63,7 @@ type Model struct {
 	ctx   *common.Context
 	state State
 	focus int
-	out   textfield.Model
+	out   common.Input
 	note  string // a one-line message under the form
 
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
@@ -117,8 +116,7 @@ type tickMsg struct{ id int }
 
 // New makes the Convert view.
 func New(ctx *common.Context) *Model {
-	m := &Model{ctx: ctx, out: textfield.New("")}
-	m.out.Placeholder = "output directory"
+	m := &Model{ctx: ctx, out: common.NewInput("", "output directory")}
 	m.out.SetValue(defaultOut(ctx))
 	return m
 }
@@ -500,7 +498,7 @@ func (m *Model) formView() []string {
 		return "  "
 	}
 	out := []string{st.Title.Render("Convert") + st.Muted.Render("  write the Megatron-Core checkpoint"), ""}
-	field := m.out.View(max(w-16, 8), st.Value, st.Cursor, st.Muted)
+	field := m.out.View(max(w-16, 8), st)
 	out = append(out, cur(focusOut)+lbl("output dir")+field)
 	dt := ctx.Settings.DType
 	if dt == "" {

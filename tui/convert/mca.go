@@ -54,7 +54,7 @@ func (m *Model) mcaFormView() []string {
 		title = "Megatron → Megatron: reshard to the layout of 5 Placement"
 	}
 	out := []string{st.Title.Render("Convert") + st.Muted.Render("  "+title), ""}
-	out = append(out, cur(focusOut)+lbl("output dir")+m.out.View(max(w-16, 8), st.Value, st.Cursor, st.Muted))
+	out = append(out, cur(focusOut)+lbl("output dir")+m.out.View(max(w-16, 8), st))
 	format := "Hugging Face"
 	if m.reshard {
 		format = "Megatron (reshard)"

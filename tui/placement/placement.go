@@ -15,7 +15,6 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
-	"github.com/omnitui/omnitui/tui/textfield"
 )
 
 // Field identifies one editable setting.
@@ -57,7 +56,7 @@ type Model struct {
 	ctx     *common.Context
 	focus   Field
 	editing bool
-	input   textfield.Model
+	input   common.Input
 	right   common.Scroller
 	rightN  int
 	note    string // why a key did nothing (read-only layouts)
@@ -67,7 +66,7 @@ type Model struct {
 
 // New makes the placement view.
 func New(ctx *common.Context) *Model {
-	return &Model{ctx: ctx, input: textfield.New("")}
+	return &Model{ctx: ctx, input: common.NewInput("", "")}
 }
 
 // Focus is the focused setting (tests read it).
@@ -438,7 +437,7 @@ func (m *Model) form(w int) []string {
 		}
 		val := m.value(f)
 		if f == m.focus && m.editing {
-			val = m.input.View(max(w-nameW-4, 4), st.Value, st.Cursor, st.Muted)
+			val = m.input.View(max(w-nameW-4, 4), st)
 		} else if f.isInt() || f == FImpl || f.isText() {
 			if f == m.focus {
 				val = "‹ " + val + " ›"

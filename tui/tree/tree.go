@@ -16,7 +16,6 @@ import (
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
-	"github.com/omnitui/omnitui/tui/textfield"
 )
 
 // Node is one row of a tree.
@@ -90,7 +89,7 @@ type Model struct {
 	width  int
 	height int
 
-	input     textfield.Model
+	input     common.Input
 	filtering bool // the filter input has the keys
 	query     string
 	matches   int
@@ -106,7 +105,7 @@ type Model struct {
 
 // New makes a tree over roots. Depth, Parent and Order are filled in.
 func New(roots []*Node, st *styles.Styles, km *keymap.KeyMap) *Model {
-	m := &Model{st: st, keys: km, input: textfield.New("/"), Noun: "match"}
+	m := &Model{st: st, keys: km, input: common.NewInput("/", ""), Noun: "match"}
 	m.SetRoots(roots)
 	return m
 }
@@ -565,7 +564,7 @@ func (m *Model) filterLine() string {
 	cw := common.Width(count)
 	var field string
 	if m.filtering {
-		field = m.input.View(max(m.width-cw, 4), st.Value, st.Cursor, st.Muted)
+		field = m.input.View(max(m.width-cw, 4), st)
 	} else {
 		field = st.Accent.Render("/") + st.Value.Render(common.Truncate(m.query, max(m.width-cw-1, 3)))
 	}
