@@ -1,11 +1,15 @@
-// Package bar draws horizontal bars: progress bars and size bars.
+// Package bar draws the size bars of Overview and Placement (share of the bytes
+// per component or rank file).
 //
-// (bubbles/progress needs github.com/charmbracelet/harmonica, which go.mod does not
-// require; these static bars are all the app needs.)
+// Progress bars are bubbles/progress (common.ProgressBar). Size bars stay here
+// because bubbles/progress does not fit them: it fills whole cells only, where
+// these use eighth-blocks so that ranks or components differing by a few percent
+// still differ visibly in a 20-cell bar; it always adds a percentage or none,
+// where the views place their own numbers; and it colours with one hex string,
+// where Placement picks a lipgloss style per bar (the largest rank in BarBig).
 package bar
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -38,20 +42,4 @@ func Render(frac float64, width int, fill, empty lipgloss.Style) string {
 		out += empty.Render(strings.Repeat("░", width-n))
 	}
 	return out
-}
-
-// Progress draws a bar followed by the percentage, in width cells in all.
-func Progress(frac float64, width int, fill, empty lipgloss.Style) string {
-	if frac < 0 || frac != frac {
-		frac = 0
-	}
-	if frac > 1 {
-		frac = 1
-	}
-	pct := fmt.Sprintf(" %3.0f%%", frac*100)
-	bw := width - len(pct)
-	if bw < 1 {
-		return strings.TrimSpace(pct)
-	}
-	return Render(frac, bw, fill, empty) + pct
 }

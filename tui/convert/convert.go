@@ -18,7 +18,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/omnitui/omnitui/core"
-	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
 )
 
@@ -575,7 +574,7 @@ func (m *Model) runningView() []string {
 		frac = float64(p.BytesDone) / float64(p.BytesTotal)
 	}
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
-	lines = append(lines, lbl("overall")+bar.Progress(frac, max(w-9, 8), st.BarFill, st.BarEmpty))
+	lines = append(lines, lbl("overall")+common.ProgressBar(st, frac, max(w-9, 8)))
 	lines = append(lines, lbl("")+fmt.Sprintf("%s / %s · %s / %s tensors", common.Bytes(p.BytesDone), common.Bytes(p.BytesTotal),
 		common.Count(int64(p.TensorsDone)), common.Count(int64(p.TensorsTotal))))
 	rate, eta := "–", "–"
@@ -633,7 +632,7 @@ func (m *Model) runningView() []string {
 		if rf.Bytes > 0 {
 			f = float64(rankDone(p, i)) / float64(rf.Bytes)
 		}
-		lines = append(lines, "  "+common.Pad(common.RankLabel(rf.Path), lw)+" "+bar.Progress(f, max(w-lw-16, 8), st.BarFill, st.BarEmpty)+" "+common.PadLeft(common.Bytes(rf.Bytes), 10))
+		lines = append(lines, "  "+common.Pad(common.RankLabel(rf.Path), lw)+" "+common.ProgressBar(st, f, max(w-lw-16, 8))+" "+common.PadLeft(common.Bytes(rf.Bytes), 10))
 	}
 	return lines
 }

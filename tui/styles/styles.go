@@ -92,3 +92,13 @@ func New(r *lipgloss.Renderer) *Styles {
 	s.HelpSep = ns().Foreground(subtle)
 	return s
 }
+
+// BarColours are the fill and empty colours of progress bars as hex strings, for
+// bubbles/progress (which takes a colour string, not a lipgloss colour), picked for
+// the terminal's background the way the renderer picks adaptive colours.
+func (s *Styles) BarColours() (fill, empty string) {
+	if s.Renderer.HasDarkBackground() {
+		return barFill.Dark, subtle.Dark
+	}
+	return barFill.Light, subtle.Light
+}
