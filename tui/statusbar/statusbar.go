@@ -60,7 +60,10 @@ func View(ctx *common.Context, running string, width int) string {
 	if running != "" {
 		left += st.Status.Render(" · ") + st.Accent.Render(running)
 	}
-	right := st.Status.Render("? help")
+	// The pointer to the help comes from the key map, like the help line below it
+	// (bubbles/help), so the two cannot disagree.
+	hk := ctx.Keys.Help.Help()
+	right := st.Status.Render(hk.Key + " " + hk.Desc)
 	gap := width - common.Width(left) - common.Width(right)
 	if gap < 1 {
 		return common.Truncate(left, width)
