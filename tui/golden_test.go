@@ -33,6 +33,7 @@ var goldenCases = []struct {
 	{"placement_tp3_error", "5 right right", common.ViewPlacement},
 	{"placement_selected_weight", "3 / type:embed_tokens enter 5 right", common.ViewPlacement},
 	{"convert_form", "c", common.ViewConvert},
+	{"convert_edit_out", "c enter backspace backspace backspace type:out left left left", common.ViewConvert},
 	{"help", "?", common.ViewOverview},
 }
 
