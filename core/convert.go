@@ -380,7 +380,7 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 			dicts[ci] = pt.StateDict{Key: ch.Key, Tensors: specs}
 			n += len(ch.Entries)
 		}
-		w, err := pt.Create(path, dicts)
+		w, err := pt.CreateWith(path, dicts, pt.Options{NoSync: opt.NoSync})
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", rf.Path, err)
 		}

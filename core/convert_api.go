@@ -37,6 +37,7 @@ type ConvertOptions struct {
 	Force    bool           // replace an existing output
 	Progress func(Progress) // called synchronously from the converter; keep it cheap
 	Workers  int            // 0 = runtime.NumCPU()
+	NoSync   bool           // skip fsync of the rank files before the rename (faster; not durable across a power loss)
 
 	// beforeWrite is a test seam (set only by this package's tests): when set, it is
 	// called with the size of every tensor write into a rank file, from the writing

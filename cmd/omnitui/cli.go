@@ -59,6 +59,9 @@ Output:
   --force       replace an existing output
   --dtype keep|bf16|fp16|fp32   cast floating tensors (default keep: bytes as in the input)
   --workers N   conversion goroutines (default: number of CPUs)
+  --no-fsync    do not flush rank files to disk before the output is renamed into place:
+                faster; an interrupted or killed run still leaves nothing, but after a power
+                loss or OS crash the output may hold unwritten data. For scratch outputs.
 
 Plan:
   --batch       no UI: print the plan (--plan) or convert (--out)
@@ -95,6 +98,7 @@ Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a 
 
 type options struct {
 	batch, plan, jsonOut, verbose, force, help, version bool
+	noSync                                              bool
 	out                                                 string
 	workers                                             int
 	s                                                   core.Settings
@@ -117,6 +121,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.BoolVar(&o.verbose, "verbose", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.force, "force", false, "")
+	fs.BoolVar(&o.noSync, "no-fsync", false, "")
 	fs.BoolVar(&o.help, "help", false, "")
 	fs.BoolVar(&o.help, "h", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
@@ -284,7 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
 	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
-	res, err := core.Convert(ctx, ck, p, core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers})
+	res, err := core.Convert(ctx, ck, p, core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers, NoSync: o.noSync})
 	pr.finish()
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: conversion failed: %v\n", err)

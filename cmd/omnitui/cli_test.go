@@ -27,7 +27,7 @@ func TestHelpTeachesEveryFlag(t *testing.T) {
 	for _, f := range []string{"--batch", "--plan", "--json", "--tp", "--pp", "--vpp", "--ep", "--etp", "--layout",
 		"--account-embedding", "--account-loss", "--moe-grouped-gemm", "--moe-legacy-grouped-gemm",
 		"--transformer-impl", "--dtype", "--out", "--force", "--skip-unmapped", "--drop-audio-output",
-		"--ignore-deepstack", "--allow-uneven", "Examples:", "Exit status"} {
+		"--ignore-deepstack", "--allow-uneven", "--no-fsync", "Examples:", "Exit status"} {
 		if !strings.Contains(out, f) {
 			t.Errorf("--help does not mention %s", f)
 		}
@@ -152,5 +152,37 @@ func TestConvertJSONProgress(t *testing.T) {
 	}
 	if kinds[0] != "start" || kinds[len(kinds)-2] != "done" || kinds[len(kinds)-1] != "summary" {
 		t.Errorf("events %v: want start ... done, summary", kinds)
+	}
+}
+
+// TestNoFsyncWritesTheSameBytes: --no-fsync only skips flushing to disk; the output is the
+// same, file for file, as a default (durable) conversion.
+func TestNoFsyncWritesTheSameBytes(t *testing.T) {
+	a := filepath.Join(t.TempDir(), "durable")
+	b := filepath.Join(t.TempDir(), "scratch")
+	for _, args := range [][]string{
+		{"--batch", "--tp", "2", "--ep", "2", "--out", a, example},
+		{"--batch", "--tp", "2", "--ep", "2", "--no-fsync", "--out", b, example},
+	} {
+		if code, _, errOut := runCLI(t, args...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	n := 0
+	err := filepath.Walk(a, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(a, path)
+		x, _ := os.ReadFile(path)
+		y, err := os.ReadFile(filepath.Join(b, rel))
+		if err != nil || !bytes.Equal(x, y) {
+			t.Errorf("%s differs with --no-fsync (%v)", rel, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 6 {
+		t.Fatalf("compared %d files: %v", n, err)
 	}
 }

@@ -139,7 +139,7 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
 	res, err := core.Reshard(ctx, rs, core.GatherOptions{TakeRank0: o.takeRank0},
-		core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers})
+		core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers, NoSync: o.noSync})
 	pr.finish()
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: resharding failed: %v\n", err)

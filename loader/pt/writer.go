@@ -38,6 +38,10 @@ type Options struct {
 	// to a temporary name that is renamed afterwards.
 	ArchiveName string
 
+	// NoSync skips the fsync at Close: the file is complete in the page cache but not
+	// necessarily on disk (a power loss could lose it). For scratch outputs.
+	NoSync bool
+
 	// zip64Limit moves every zip field whose value is >= zip64Limit into ZIP64
 	// records. Zero means 0xffffffff (the format's real limit); tests lower it
 	// to exercise ZIP64 on small files.
@@ -59,6 +63,7 @@ type Writer struct {
 	tensors []*tensorState
 	first   int
 	index   map[string]int // key + "\x00" + name -> tensor index
+	noSync  bool           // Options.NoSync
 
 	mu     sync.RWMutex // WriteAt holds it shared, Close/Abort exclusively
 	closed bool         // no more writes: Close finished or failed, or Abort ran
@@ -104,7 +109,7 @@ func CreateWith(path string, dicts []StateDict, opt Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pt: cannot create %s: %w", path, err)
 	}
-	w := &Writer{path: path, file: f, layout: plan.layout, tensors: plan.tensors, index: plan.index, first: plan.first}
+	w := &Writer{path: path, file: f, layout: plan.layout, tensors: plan.tensors, index: plan.index, first: plan.first, noSync: opt.NoSync}
 	fail := func(err error) (*Writer, error) {
 		f.Close()
 		os.Remove(path)
@@ -431,6 +436,9 @@ func (w *Writer) finish() error {
 	}
 	if _, err := w.file.WriteAt(w.layout.trailer(), w.layout.cdOff); err != nil {
 		return err
+	}
+	if w.noSync {
+		return nil
 	}
 	return w.file.Sync()
 }

@@ -32,6 +32,7 @@ for run in 1 2 3; do
   rm -rf "$W/cp"; sync; measure "cp -r (floor)" cp -r "$W/hf" "$W/cp"
   rm -rf "$W/cp"; sync; measure "cp -r && sync (durable floor)" sh -c "cp -r '$W/hf' '$W/cp' && sync"
   rm -rf "$W/out"; sync; measure "omnitui tp2 pp2 ep2" "$W/omnitui" --batch --tp 2 --pp 2 --ep 2 --out "$W/out" "$W/hf"
+  rm -rf "$W/out"; sync; measure "omnitui ... --no-fsync" "$W/omnitui" --batch --tp 2 --pp 2 --ep 2 --no-fsync --out "$W/out" "$W/hf"
 done
 echo "output: $(du -sb "$W/out" | awk '{printf "%.2f GB", $1/1e9}') in $(find "$W/out" -name '*.pt' | wc -l) rank files"
 rm -rf "$W/cp"
