@@ -153,15 +153,8 @@ func runTiny(args []string, stdout, stderr io.Writer) error {
 			"Boolean flags that default to true are turned off with -name=false.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, out); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: every option is a flag (see -h)", fs.Arg(0))
-	}
-	if *out == "" {
-		fs.Usage()
-		return errors.New("-out is required")
 	}
 	dt, err := loader.ParseDType(strings.ToUpper(*dtype))
 	if err != nil {
@@ -193,15 +186,8 @@ func runRealScale(args []string, stdout, stderr io.Writer) error {
 			"Qwen3-Omni-30B-A3B-Instruct. Data regions are sparse holes (read as zeros).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, out); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: every option is a flag (see -h)", fs.Arg(0))
-	}
-	if *out == "" {
-		fs.Usage()
-		return errors.New("-out is required")
 	}
 	if *force {
 		if err := clearCheckpoint(*out); err != nil {
@@ -245,4 +231,19 @@ func tokenizerFile(n string) bool {
 		return true
 	}
 	return false
+}
+
+// parseFlags parses a subcommand's flags, which take no positional arguments and need -out.
+func parseFlags(fs *flag.FlagSet, args []string, out *string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: every option is a flag (see -h)", fs.Arg(0))
+	}
+	if *out == "" {
+		fs.Usage()
+		return errors.New("-out is required")
+	}
+	return nil
 }

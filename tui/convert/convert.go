@@ -508,11 +508,7 @@ func (m *Model) formView() []string {
 		dv = "‹ " + dt + " ›"
 	}
 	out = append(out, cur(focusDType)+lbl("dtype")+dv+st.Muted.Render("  (keep = as in the checkpoint)"))
-	btn := "[ Convert ]"
-	if m.at() == focusStart && !st.Plain {
-		btn = st.TabActive.Render("Convert")
-	}
-	out = append(out, cur(focusStart)+lbl("")+btn)
+	out = append(out, cur(focusStart)+lbl("")+m.startButton())
 	out = append(out, "")
 	if p := ctx.Plan; p != nil {
 		var bytes int64
@@ -728,4 +724,13 @@ func (m *Model) StatusNote() string {
 		return "converting…"
 	}
 	return fmt.Sprintf("converting %.0f%%", 100*float64(m.last.BytesDone)/float64(m.last.BytesTotal))
+}
+
+// startButton renders the form's Convert button, highlighted when it has the focus.
+func (m *Model) startButton() string {
+	st := m.ctx.Styles
+	if m.at() == focusStart && !st.Plain {
+		return st.TabActive.Render("Convert")
+	}
+	return "[ Convert ]"
 }

@@ -71,11 +71,7 @@ func (m *Model) mcaFormView() []string {
 		box = "‹ " + box + " ›"
 	}
 	out = append(out, cur(focusTake0)+lbl("take rank 0")+box+st.Muted.Render("  where copies of a tensor disagree (else stop)"))
-	btn := "[ Convert ]"
-	if m.at() == focusStart && !st.Plain {
-		btn = st.TabActive.Render("Convert")
-	}
-	out = append(out, cur(focusStart)+lbl("")+btn)
+	out = append(out, cur(focusStart)+lbl("")+m.startButton())
 	out = append(out, "")
 	if x.Reverse != nil && ctx.Plan != nil {
 		out = append(out, lbl("reads")+fmt.Sprintf("%s · %s · %s", common.Plural(len(x.Ranks), "rank file"),
