@@ -573,7 +573,7 @@ func TestConvertRefusesPlanErrors(t *testing.T) {
 		t.Errorf("a refused conversion left %d entries", len(ents))
 	}
 	// the opt-out makes the same checkpoint convert
-	p = buildPlan(t, ck, settingsWith(func(s *core.Settings) { s.DropAudioOutput = true }))
+	p = buildPlan(t, ck, settingsWith(func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true) }))
 	if _, err := core.Convert(context.Background(), ck, p, core.ConvertOptions{Out: out}); err != nil {
 		t.Fatalf("with --drop-audio-output: %v", err)
 	}

@@ -50,7 +50,7 @@ func convCases() []convCase {
 		{"tp4-gqa4-odd-hidden", odd, func(s *core.Settings) { s.TP = 4 }},
 		{"mqa-tp2", func(o *fixture.TinyOptions) { o.Groups = 1 }, func(s *core.Settings) { s.TP = 2 }},
 		{"mha-tp2-bias", func(o *fixture.TinyOptions) { o.Groups = 4; o.AttentionBias = true }, func(s *core.Settings) { s.TP = 2 }},
-		{"pp2-vpp2", nil, func(s *core.Settings) { s.PP, s.VPP = 2, 2; s.IgnoreDeepstack = true }},
+		{"pp2-vpp2", nil, func(s *core.Settings) { s.PP, s.VPP = 2, 2; *s = s.WithOptOut("ignore_deepstack", true) }},
 		{"pp2-account-embedding-loss", func(o *fixture.TinyOptions) { o.Layers = 6; o.Deepstack = []int{0} }, func(s *core.Settings) { s.PP = 2; s.AccountEmbedding, s.AccountLoss = true, true }},
 		{"layout", func(o *fixture.TinyOptions) { o.Layers = 6 }, func(s *core.Settings) { s.PP = 2; s.Layout = "Ettt|tttL" }},
 		{"layout-vpp", func(o *fixture.TinyOptions) { o.Layers = 6 }, func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|t|t|ttL" }},
@@ -63,7 +63,7 @@ func convCases() []convCase {
 		{"ep8", nil, func(s *core.Settings) { s.EP = 8 }},
 		{"f32-to-bf16", func(o *fixture.TinyOptions) { o.DType = loader.F32 }, func(s *core.Settings) { s.DType = "bf16"; s.TP = 2 }},
 		{"f16-single-shard", func(o *fixture.TinyOptions) { o.DType = loader.F16; o.Shards = 1 }, func(s *core.Settings) { s.TP = 2; s.EP = 2 }},
-		{"audio-off-dropped", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { s.DropAudioOutput = true; s.PP = 2 }},
+		{"audio-off-dropped", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true); s.PP = 2 }},
 	}
 }
 

@@ -39,7 +39,7 @@ func Build(in PlanInput, s Settings) (*Plan, error) {
 	}
 	t, err := LookupTemplate(mt)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("config.json: %w", err)
 	}
 	b := &builder{t: t, in: in}
 	b.p = &Plan{ModelType: mt, Settings: s.Normalized(), Tensors: in.Tensors}
@@ -210,16 +210,11 @@ func (b *builder) configAndDims() bool {
 	d.Experts = getInt("num_moe_experts", false, 0)
 	d.MoEFFN = getInt("moe_ffn_hidden_size", false, 0)
 	d.Tied = getBool(b.hfKey("tie_embeddings_and_output_weights"), false)
-	if b.t.AudioOutputKey != "" {
-		d.AudioOut = getBool(b.t.AudioOutputKey, true)
-	}
-	if b.t.DeepstackKey != "" {
-		if n, found := cfg.Get(b.t.DeepstackKey); found && n.Kind != loader.JSONNull {
-			if n.Kind != loader.JSONArray {
-				b.errorf("config-type", "", nil, "config.json %s must be a list of layer indexes, found %s", b.t.DeepstackKey, n.KindName())
+	if h := b.t.Hooks.ReadDims; h != nil {
+		for _, is := range h(cfg, d) {
+			b.p.Issues = append(b.p.Issues, is)
+			if is.Severity == SevError {
 				ok = false
-			} else {
-				d.Deepstack = len(n.Children)
 			}
 		}
 	}
@@ -252,6 +247,9 @@ func (b *builder) mcaConfig() {
 	}
 	for _, c := range b.t.Constants {
 		kv[c.Key] = c.Value
+	}
+	if h := b.t.Hooks.MCAConfig; h != nil {
+		p.Issues = append(p.Issues, h(b.in.Config, kv)...)
 	}
 	js := func(v string) string { q, _ := jsonString(v); return q }
 	kv["hf_model_type"] = js(p.ModelType)
@@ -309,7 +307,7 @@ func (b *builder) mcaConfig() {
 	sort.Strings(keys)
 	p.MCAConfig = p.MCAConfig[:0]
 	for _, k := range keys {
-		p.MCAConfig = append(p.MCAConfig, KV{k, kv[k]})
+		p.MCAConfig = append(p.MCAConfig, KV{Key: k, Value: kv[k]})
 	}
 }
 

@@ -44,8 +44,12 @@ func (b *builder) groups() {
 	for i := range b.in.Tensors {
 		p.TensorGroup[i] = -1
 		name := b.in.Tensors[i].Name
-		prefix, rest, layer, expert := t.splitPrefix(name)
-		ri, slot, wc, ok := t.matchRule(rest)
+		if skipped(t, name) {
+			b.noteDropped("not-a-weight", []string{name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
+			continue
+		}
+		prefix, rest, layer, expert := t.SplitPrefix(name)
+		ri, slot, wc, ok := t.MatchRule(rest)
 		if !ok {
 			unmapped = append(unmapped, name)
 			continue
@@ -102,6 +106,25 @@ func (b *builder) groups() {
 	}
 }
 
+// skipped reports whether an HF name is one of the template's non-weights (ROLL's hf_invalid_keys).
+func skipped(t *Template, name string) bool {
+	for _, k := range t.Skip {
+		if strings.HasSuffix(name, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *builder) finishGroup(pg *pending) {
 	p, t, d := b.p, b.t, b.p.Dims
 	r := t.Rules[pg.rule]
@@ -113,8 +136,11 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 	rel := strings.ReplaceAll(r.MCA, "{}", pg.wildcard)
 	g := Group{Op: r.Op, Rule: r.Display(), HFNames: names, Inputs: pg.inputs, Layer: pg.layer, Expert: pg.expert}
+	if h := t.Hooks.RenameMCA; h != nil {
+		rel = h(rel, pg.layer, pg.expert, d)
+	}
 	if pg.layer >= 0 {
-		g.Name = t.mcaPrefix(pg.layer, pg.expert) + rel
+		g.Name = t.MCAPrefix(pg.layer, pg.expert) + rel
 	} else {
 		g.Name = rel
 	}
@@ -158,16 +184,21 @@ func (b *builder) finishGroup(pg *pending) {
 		b.errorf("expert-range", "", names, "%s belongs to expert %d but the config has %d experts: the config does not match the weights", names[0], pg.expert, d.Experts)
 		return
 	}
-	// talker/code2wav without audio output
-	for _, pre := range t.AudioOutputPrefixes {
-		if strings.HasPrefix(g.Name, pre) && !d.AudioOut {
-			if p.Settings.DropAudioOutput {
-				b.noteDropped("audio-output-dropped", names, "enable_audio_output is false: talker/code2wav weights are left out (--drop-audio-output)")
-				return
-			}
-			b.noteError("audio-output-disabled", "--drop-audio-output", names, "config.json sets enable_audio_output to false, so mcore_adapter builds no talker/code2wav and its loader would reject these weights (ROLL writes them anyway): pass --drop-audio-output to leave them out, or set enable_audio_output to true")
+	// parts of the model the config leaves out
+	for _, opt := range t.Optional {
+		if opt.Present == nil || opt.Present(d) || !hasAnyPrefix(g.Name, opt.Prefixes) {
+			continue
+		}
+		if p.Settings.OptOut(opt.OptOut) {
+			b.noteDropped(opt.DropCode, names, opt.DropMsg)
 			return
 		}
+		flag := ""
+		if o, ok := t.FindOptOut(opt.OptOut); ok {
+			flag = "--" + o.Flag
+		}
+		b.noteError(opt.ErrorCode, flag, names, opt.ErrorMsg)
+		return
 	}
 	if d.Tied && g.Name == MCAOutputLayer {
 		b.noteDropped("tied-lm-head", names, "tie_word_embeddings is true but the checkpoint also has "+names[0]+": the embedding is used for the output layer and the lm_head tensor is left out (ROLL's choice here depends on hash order)")

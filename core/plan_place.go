@@ -26,21 +26,8 @@ func (b *builder) stages() bool {
 		return false
 	}
 	p.Stages = st
-	if need := p.Dims.Deepstack; need > 0 && len(st) > 0 {
-		first := st[0]
-		for _, x := range st {
-			if x.PP == 0 && x.VP == 0 {
-				first = x
-			}
-		}
-		if first.Count < need {
-			msg := fmt.Sprintf("the first pipeline stage holds %d decoder layer(s) but vision deepstack feeds %d (len of vision_config.deepstack_visual_indexes): Qwen3-Omni's model build rejects this and ROLL's converter does not check it. Give the first stage at least %d layers (fewer PP/VPP stages or a --layout), or pass --ignore-deepstack", first.Count, need, need)
-			if s.IgnoreDeepstack {
-				b.warnf("deepstack-first-stage", nil, "%s", msg)
-			} else {
-				b.errorf("deepstack-first-stage", "--ignore-deepstack", nil, "%s", msg)
-			}
-		}
+	if h := b.t.Hooks.CheckStages; h != nil {
+		p.Issues = append(p.Issues, h(p.Dims, st, s.OptOut)...)
 	}
 	return true
 }
@@ -312,7 +299,7 @@ func (b *builder) place() {
 				sorted[newI] = ch.Entries[oldI]
 			}
 			ch.Entries = sorted
-			ch.Extras = t.chunkExtras(ch.Entries, d.Tied)
+			ch.Extras = chunkExtras(t, ch.Entries, d.Tied)
 			for _, e := range ch.Entries {
 				rf.Bytes += e.Bytes
 				rf.Tensors++

@@ -148,7 +148,7 @@ func TestChunkExtrasComeFromWhatIsPlaced(t *testing.T) {
 			[]string{"embedding", "vision", "audio"}, []string{"output_layer (tied)", "final_layernorm", "talker", "code2wav"}},
 		{"thinker only, no encoders", func(o *fixture.TinyOptions) { o.Talker, o.Code2Wav, o.Vision, o.Audio = false, false, false, false }, func(s *core.Settings) { s.PP = 2 },
 			[]string{"embedding"}, []string{"output_layer", "final_layernorm"}},
-		{"audio output dropped", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { s.PP = 2; s.DropAudioOutput = true },
+		{"audio output dropped", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { s.PP = 2; *s = s.WithOptOut("drop_audio_output", true) },
 			[]string{"embedding", "vision", "audio"}, []string{"output_layer", "final_layernorm"}},
 		{"tied pp1", func(o *fixture.TinyOptions) { o.Tied = true }, nil,
 			[]string{"embedding", "vision", "audio", "final_layernorm", "talker", "code2wav"}, nil},

@@ -361,7 +361,7 @@ func refModel(t testing.TB, o fixture.TinyOptions, s core.Settings) refCkpt {
 	}
 	teGrouped := s.GroupedGEMM && !s.LegacyGroupedGEMM && impl == "transformer_engine"
 	legacy := s.GroupedGEMM && !teGrouped
-	audioOut := !(!o.EnableAudioOutput && s.DropAudioOutput)
+	audioOut := !(!o.EnableAudioOutput && s.OptOut("drop_audio_output"))
 
 	counts := refStageCounts(t, o.Layers, s)
 	if len(counts)%PP != 0 {
@@ -726,7 +726,7 @@ func refCases() []planCase {
 		{"bf16-to-fp32", nil, func(s *core.Settings) { s.DType = "fp32"; s.EP = 2 }},
 		{"bf16-to-fp16", nil, func(s *core.Settings) { s.DType = "fp16" }},
 		{"f16-keep-single-shard", func(o *fixture.TinyOptions) { o.DType = loader.F16; o.Shards = 1 }, func(s *core.Settings) { s.TP, s.EP = 2, 2 }},
-		{"audio-off-dropped-pp2", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { s.DropAudioOutput = true; s.PP = 2 }},
+		{"audio-off-dropped-pp2", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false }, func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true); s.PP = 2 }},
 		{"thinker-only", func(o *fixture.TinyOptions) { o.Talker, o.Code2Wav, o.Audio = false, false, false }, func(s *core.Settings) { s.TP = 2 }},
 	}
 }
@@ -1166,19 +1166,19 @@ func TestPlanPipelineStages(t *testing.T) {
 		want   []core.Stage // chunk order
 	}{
 		{"pp1", 4, nil, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 4}}},
-		{"pp2", 4, func(s *core.Settings) { s.PP = 2 }, []core.Stage{{0, 0, 0, 2}, {1, 0, 2, 2}}},
-		{"pp2-vpp2", 4, func(s *core.Settings) { s.PP, s.VPP = 2, 2; s.IgnoreDeepstack = true }, []core.Stage{{0, 0, 0, 1}, {1, 0, 1, 1}, {0, 1, 2, 1}, {1, 1, 3, 1}}},
-		{"pp2-accE", 5, func(s *core.Settings) { s.PP = 2; s.AccountEmbedding = true }, []core.Stage{{0, 0, 0, 2}, {1, 0, 2, 3}}},
-		{"pp2-accL", 5, func(s *core.Settings) { s.PP = 2; s.AccountLoss = true }, []core.Stage{{0, 0, 0, 3}, {1, 0, 3, 2}}},
+		{"pp2", 4, func(s *core.Settings) { s.PP = 2 }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 2}, {PP: 1, VP: 0, First: 2, Count: 2}}},
+		{"pp2-vpp2", 4, func(s *core.Settings) { s.PP, s.VPP = 2, 2; *s = s.WithOptOut("ignore_deepstack", true) }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 1}, {PP: 1, VP: 0, First: 1, Count: 1}, {PP: 0, VP: 1, First: 2, Count: 1}, {PP: 1, VP: 1, First: 3, Count: 1}}},
+		{"pp2-accE", 5, func(s *core.Settings) { s.PP = 2; s.AccountEmbedding = true }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 2}, {PP: 1, VP: 0, First: 2, Count: 3}}},
+		{"pp2-accL", 5, func(s *core.Settings) { s.PP = 2; s.AccountLoss = true }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 3}, {PP: 1, VP: 0, First: 3, Count: 2}}},
 		{"pp2-vpp2-accE-accL", 6, func(s *core.Settings) {
 			s.PP, s.VPP = 2, 2
 			s.AccountEmbedding, s.AccountLoss = true, true
-			s.IgnoreDeepstack = true
-		}, []core.Stage{{0, 0, 0, 1}, {1, 0, 1, 2}, {0, 1, 3, 2}, {1, 1, 5, 1}}},
-		{"layout", 6, func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|ttttL" }, []core.Stage{{0, 0, 0, 2}, {1, 0, 2, 4}}},
-		{"layout-repeat", 6, func(s *core.Settings) { s.PP = 2; s.Layout = "Et*2|t*4L" }, []core.Stage{{0, 0, 0, 2}, {1, 0, 2, 4}}},
-		{"layout-vpp", 6, func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|t|t|ttL" }, []core.Stage{{0, 0, 0, 2}, {1, 0, 2, 1}, {0, 1, 3, 1}, {1, 1, 4, 2}}},
-		{"layout-empty-stage", 4, func(s *core.Settings) { s.PP = 2; s.Layout = "E|ttttL"; s.IgnoreDeepstack = true }, []core.Stage{{0, 0, 0, 0}, {1, 0, 0, 4}}},
+			*s = s.WithOptOut("ignore_deepstack", true)
+		}, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 1}, {PP: 1, VP: 0, First: 1, Count: 2}, {PP: 0, VP: 1, First: 3, Count: 2}, {PP: 1, VP: 1, First: 5, Count: 1}}},
+		{"layout", 6, func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|ttttL" }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 2}, {PP: 1, VP: 0, First: 2, Count: 4}}},
+		{"layout-repeat", 6, func(s *core.Settings) { s.PP = 2; s.Layout = "Et*2|t*4L" }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 2}, {PP: 1, VP: 0, First: 2, Count: 4}}},
+		{"layout-vpp", 6, func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|t|t|ttL" }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 2}, {PP: 1, VP: 0, First: 2, Count: 1}, {PP: 0, VP: 1, First: 3, Count: 1}, {PP: 1, VP: 1, First: 4, Count: 2}}},
+		{"layout-empty-stage", 4, func(s *core.Settings) { s.PP = 2; s.Layout = "E|ttttL"; *s = s.WithOptOut("ignore_deepstack", true) }, []core.Stage{{PP: 0, VP: 0, First: 0, Count: 0}, {PP: 1, VP: 0, First: 0, Count: 4}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1604,7 +1604,10 @@ func TestPlanRankCounts(t *testing.T) {
 	V, E, F := int64(o.Vocab), int64(o.Experts), int64(o.MoEFFN)
 	for _, c := range []struct{ tp, pp, ep int }{{1, 1, 1}, {2, 2, 2}, {4, 1, 8}, {2, 4, 4}} {
 		t.Run(fmt.Sprintf("tp%d-pp%d-ep%d", c.tp, c.pp, c.ep), func(t *testing.T) {
-			s := settingsWith(func(s *core.Settings) { s.TP, s.PP, s.EP = c.tp, c.pp, c.ep; s.IgnoreDeepstack = true })
+			s := settingsWith(func(s *core.Settings) {
+				s.TP, s.PP, s.EP = c.tp, c.pp, c.ep
+				*s = s.WithOptOut("ignore_deepstack", true)
+			})
 			p := buildPlan(t, ck, s)
 			requireNoErrors(t, p)
 			tp := int64(c.tp)
@@ -1667,12 +1670,12 @@ func TestPlanIssues(t *testing.T) {
 		{"ep-divisibility", nil, func(s *core.Settings) { s.EP = 3 },
 			"ep-divisibility", core.SevError, []string{"EP 3", "num_experts 8", "choose an EP that divides 8"}, "", nil},
 		{"deepstack-first-stage", nil, func(s *core.Settings) { s.PP = 4 },
-			"deepstack-first-stage", core.SevError, []string{"holds 1 decoder layer", "feeds 2", "at least 2 layers", "--ignore-deepstack"}, "--ignore-deepstack", func(s *core.Settings) { s.IgnoreDeepstack = true }},
+			"deepstack-first-stage", core.SevError, []string{"holds 1 decoder layer", "feeds 2", "at least 2 layers", "--ignore-deepstack"}, "--ignore-deepstack", func(s *core.Settings) { *s = s.WithOptOut("ignore_deepstack", true) }},
 		// 3 layers + 1 for the embedding over PP 2: the first stage holds one layer
 		{"deepstack-first-stage-account", func(o *fixture.TinyOptions) { o.Layers = 3 }, func(s *core.Settings) { s.PP = 2; s.AccountEmbedding = true },
-			"deepstack-first-stage", core.SevError, []string{"holds 1 decoder layer", "feeds 2"}, "--ignore-deepstack", func(s *core.Settings) { s.IgnoreDeepstack = true }},
+			"deepstack-first-stage", core.SevError, []string{"holds 1 decoder layer", "feeds 2"}, "--ignore-deepstack", func(s *core.Settings) { *s = s.WithOptOut("ignore_deepstack", true) }},
 		{"deepstack-first-stage-layout", nil, func(s *core.Settings) { s.PP = 2; s.Layout = "Et|tttL" },
-			"deepstack-first-stage", core.SevError, []string{"holds 1 decoder layer", "--layout"}, "--ignore-deepstack", func(s *core.Settings) { s.IgnoreDeepstack = true }},
+			"deepstack-first-stage", core.SevError, []string{"holds 1 decoder layer", "--layout"}, "--ignore-deepstack", func(s *core.Settings) { *s = s.WithOptOut("ignore_deepstack", true) }},
 		{"unmapped", func(o *fixture.TinyOptions) {
 			o.ExtraTensors = []string{"thinker.model.norm.weight_scale", "thinker.model.layers.0.input_layernorm.weight_scale",
 				"thinker.model.layers.1.mlp.experts.2.down_proj.weight_scale_inv", "thinker.model.layers.2.self_attn.q_proj.weight.absmax", "lm_head.weight"}
@@ -1782,7 +1785,7 @@ func TestPlanAudioOutputDropped(t *testing.T) {
 	if len(is.Tensors) != n {
 		t.Errorf("audio-output-disabled lists %d tensors, want %d", len(is.Tensors), n)
 	}
-	p = buildPlan(t, ck, settingsWith(func(s *core.Settings) { s.DropAudioOutput = true }))
+	p = buildPlan(t, ck, settingsWith(func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true) }))
 	requireNoErrors(t, p)
 	w := requireIssue(t, p, "audio-output-dropped", core.SevWarning)
 	if len(w.Tensors) != n {
@@ -1795,7 +1798,7 @@ func TestPlanAudioOutputDropped(t *testing.T) {
 	}
 	// with audio output enabled the drop flag changes nothing
 	ck2 := openTinyCk(t, fixture.DefaultTiny())
-	p = buildPlan(t, ck2, settingsWith(func(s *core.Settings) { s.DropAudioOutput = true }))
+	p = buildPlan(t, ck2, settingsWith(func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true) }))
 	requireNoIssue(t, p, "audio-output-dropped")
 	checkPlanAgainstRef(t, p, refModel(t, fixture.DefaultTiny(), core.DefaultSettings()))
 }

@@ -201,8 +201,8 @@ func reshardCases() []reshardCase {
 		{"tp4-to-tp1", nil, func(s *core.Settings) { s.TP = 4 }, nil},
 		{"bias-tp2-to-tp4", func(o *fixture.TinyOptions) { o.Groups = 4; o.AttentionBias = true },
 			func(s *core.Settings) { s.TP = 2 }, func(s *core.Settings) { s.TP = 4 }},
-		{"pp2-vpp2-to-pp1", nil, func(s *core.Settings) { s.PP, s.VPP = 2, 2; s.IgnoreDeepstack = true }, nil},
-		{"pp1-to-pp2-vpp2-tp2", nil, nil, func(s *core.Settings) { s.PP, s.VPP, s.TP = 2, 2, 2; s.IgnoreDeepstack = true }},
+		{"pp2-vpp2-to-pp1", nil, func(s *core.Settings) { s.PP, s.VPP = 2, 2; *s = s.WithOptOut("ignore_deepstack", true) }, nil},
+		{"pp1-to-pp2-vpp2-tp2", nil, nil, func(s *core.Settings) { s.PP, s.VPP, s.TP = 2, 2, 2; *s = s.WithOptOut("ignore_deepstack", true) }},
 		{"ep2-to-ep8", nil, func(s *core.Settings) { s.EP = 2 }, func(s *core.Settings) { s.EP = 8 }},
 		{"tp2-pp2-ep2-to-tp1-pp1-ep4", nil, func(s *core.Settings) { s.TP, s.PP, s.EP = 2, 2, 2 }, func(s *core.Settings) { s.EP = 4 }},
 		{"grouped-legacy-to-te", nil,
@@ -225,12 +225,12 @@ func reshardCases() []reshardCase {
 		{"layout-to-layout-vpp", six, func(s *core.Settings) { s.PP = 2; s.Layout = "Ettt|tttL" },
 			func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|t|t|ttL" }},
 		{"layout-vpp-to-uniform-pp3", six, func(s *core.Settings) { s.PP = 2; s.Layout = "Ett|t|t|ttL" },
-			func(s *core.Settings) { s.PP = 3; s.IgnoreDeepstack = true }},
+			func(s *core.Settings) { s.PP = 3; *s = s.WithOptOut("ignore_deepstack", true) }},
 		{"f32-keep-to-bf16-tp2", func(o *fixture.TinyOptions) { o.DType = loader.F32 }, nil,
 			func(s *core.Settings) { s.DType = "bf16"; s.TP = 2 }},
 		{"audio-dropped-pp2-to-tp2", func(o *fixture.TinyOptions) { o.EnableAudioOutput = false },
-			func(s *core.Settings) { s.DropAudioOutput = true; s.PP = 2 },
-			func(s *core.Settings) { s.DropAudioOutput = true; s.TP = 2 }},
+			func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true); s.PP = 2 },
+			func(s *core.Settings) { *s = s.WithOptOut("drop_audio_output", true); s.TP = 2 }},
 	}
 }
 
@@ -249,7 +249,7 @@ func TestReshardEqualsDirect(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameMCA(t, direct, got)
-			if sb.DType == "keep" && !sa.DropAudioOutput {
+			if sb.DType == "keep" && !sa.OptOut("drop_audio_output") {
 				sameHF(t, hf, toHF(t, got, core.ToHFOptions{}))
 			}
 		})

@@ -195,7 +195,12 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	}
 	// The reverse converts what the files hold: rules about whether Megatron could load
 	// the layout are not its business.
-	s.IgnoreDeepstack, s.AllowUneven = true, true
+	s.AllowUneven = true
+	for _, o := range t.OptOuts {
+		if o.Reverse {
+			s = s.WithOptOut(o.Name, true)
+		}
+	}
 	if s.TP != m.TP || s.PP != m.PP || s.EP != m.EP {
 		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
 	}

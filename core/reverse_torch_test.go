@@ -23,7 +23,7 @@ func TestRoundTripThroughTorchSave(t *testing.T) {
 	for _, c := range []convCase{
 		{"tp2-pp2-ep2", nil, func(s *core.Settings) { s.TP, s.PP, s.EP = 2, 2, 2 }},
 		{"grouped-legacy-ep4-tp2", nil, func(s *core.Settings) { s.GroupedGEMM, s.LegacyGroupedGEMM = true, true; s.EP, s.TP = 4, 2 }},
-		{"pp2-vpp2", nil, func(s *core.Settings) { s.PP, s.VPP = 2, 2; s.IgnoreDeepstack = true }},
+		{"pp2-vpp2", nil, func(s *core.Settings) { s.PP, s.VPP = 2, 2; *s = s.WithOptOut("ignore_deepstack", true) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			hf, out, _ := convertTiny(t, c)

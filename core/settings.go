@@ -143,3 +143,46 @@ func (s Settings) validate() []Issue {
 	}
 	return out
 }
+
+// OptOut reports whether the family opt-out of that name is on.
+func (s Settings) OptOut(name string) bool { return s.OptOuts[name] }
+
+// WithOptOut returns s with the family opt-out set (the map is copied, never shared).
+func (s Settings) WithOptOut(name string, on bool) Settings {
+	m := make(map[string]bool, len(s.OptOuts)+1)
+	for k, v := range s.OptOuts {
+		if v {
+			m[k] = true
+		}
+	}
+	if on {
+		m[name] = true
+	} else {
+		delete(m, name)
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	s.OptOuts = m
+	return s
+}
+
+// Equal reports whether two settings are the same (Settings holds a map, so == does not compile).
+func (s Settings) Equal(o Settings) bool {
+	for _, sp := range genericSettings {
+		if sp.get(s) != sp.get(o) {
+			return false
+		}
+	}
+	for k, v := range s.OptOuts {
+		if v != o.OptOuts[k] {
+			return false
+		}
+	}
+	for k, v := range o.OptOuts {
+		if v != s.OptOuts[k] {
+			return false
+		}
+	}
+	return true
+}

@@ -24,38 +24,11 @@ type Settings struct {
 	DType string // "keep" (default), "bf16", "fp16", "fp32"
 
 	// Opt-outs of plan errors.
-	SkipUnmapped    bool // convert anyway, leaving out HF tensors no rule covers
-	DropAudioOutput bool // leave talker.* / code2wav.* out when enable_audio_output is false
-	IgnoreDeepstack bool // convert even if the first stage holds fewer layers than deepstack needs
-	AllowUneven     bool // convert even if sizes do not divide by TP (Megatron will not load it)
+	SkipUnmapped bool // convert anyway, leaving out HF tensors no rule covers
+	AllowUneven  bool // convert even if sizes do not divide by TP (Megatron will not load it)
+	// OptOuts holds the model family's own opt-outs that are on, by family.OptOut.Name.
+	OptOuts map[string]bool
 }
-
-// Severity of a plan issue.
-type Severity string
-
-const (
-	SevError   Severity = "error"
-	SevWarning Severity = "warning"
-)
-
-// Issue is a rule a plan breaks (error) or something worth knowing (warning).
-type Issue struct {
-	Severity Severity `json:"severity"`
-	Code     string   `json:"code"`    // stable identifier, e.g. "tp-divisibility"
-	Message  string   `json:"message"` // what is wrong and what to change
-	Tensors  []string `json:"tensors,omitempty"`
-	OptOut   string   `json:"opt_out,omitempty"` // flag that accepts it, if any
-}
-
-// OpKind is a converter op.
-type OpKind string
-
-const (
-	OpRename  OpKind = "rename"
-	OpQKV     OpKind = "qkv"      // q,k,v weights fused per query group
-	OpQKVBias OpKind = "qkv_bias" // q,k,v biases fused per query group
-	OpStack   OpKind = "stack"    // gate and up kept as a pair for the swiglu split
-)
 
 // SplitKind is how a Megatron tensor is distributed over tensor-parallel ranks.
 type SplitKind string
@@ -110,7 +83,7 @@ type Chunk struct {
 	VP      int      `json:"vp"`
 	Key     string   `json:"key"`
 	Layers  [2]int   `json:"layers"` // global decoder layers [first, last+1)
-	Extras  []string `json:"extras"` // non-layer modules held, from the template: "embedding", "vision", "audio", "output_layer", "final_layernorm", "talker", "code2wav"
+	Extras  []string `json:"extras"` // non-layer modules held, labels from the template's Extras, e.g. "embedding", "output_layer"
 	Entries []Entry  `json:"entries"`
 }
 
@@ -131,36 +104,6 @@ type ConfigMapping struct {
 	MCAKey  string `json:"mca_key"`
 	Value   string `json:"value"` // JSON text as written in config.json; "" if missing
 	Missing bool   `json:"missing"`
-}
-
-// KV is one mca_config.json field; Value is JSON text.
-type KV struct {
-	Key   string
-	Value string
-}
-
-// Dims are the model dimensions the plan needs, read from config.json through the template.
-type Dims struct {
-	Hidden     int  `json:"hidden_size"`
-	Heads      int  `json:"num_attention_heads"`
-	Groups     int  `json:"num_query_groups"`
-	KVChannels int  `json:"kv_channels"`
-	Layers     int  `json:"num_layers"`
-	Vocab      int  `json:"padded_vocab_size"`
-	FFN        int  `json:"ffn_hidden_size"`
-	MoEFFN     int  `json:"moe_ffn_hidden_size"`
-	Experts    int  `json:"num_moe_experts"` // 0 = dense
-	Tied       bool `json:"tie_embeddings_and_output_weights"`
-	Deepstack  int  `json:"deepstack_layers"` // len(vision_config.deepstack_visual_indexes)
-	AudioOut   bool `json:"enable_audio_output"`
-}
-
-// Stage is one (pp, vp) model chunk of the pipeline with the global decoder layers it holds.
-type Stage struct {
-	PP    int `json:"pp"`
-	VP    int `json:"vp"`
-	First int `json:"first"` // first global layer
-	Count int `json:"count"` // number of decoder layers
 }
 
 // Plan says what every byte of the input becomes. It is cheap to build and never touches tensor data.

@@ -307,7 +307,7 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 	if err != nil || !x.Resharding() || p == nil || len(p.Ranks) != 2 || p.Settings.TP != 1 || p.Settings.ETP != 1 {
 		t.Fatalf("TP 1 should plan a reshard to 2 rank files with ETP following TP (resharding %v, err %v, plan %+v)", x.Resharding(), err, p)
 	}
-	if ctx.Settings != src || ctx.PlanGen != gen {
+	if !ctx.Settings.Equal(src) || ctx.PlanGen != gen {
 		t.Fatal("the source checkpoint's own plan must not change")
 	}
 	v = m.View()
@@ -645,7 +645,7 @@ func TestMCALayouts(t *testing.T) {
 		s    core.Settings
 	}{
 		{"tp2 pp2", with(func(s *core.Settings) { s.TP, s.PP = 2, 2 })},
-		{"pp2 vpp2", with(func(s *core.Settings) { s.PP, s.VPP, s.IgnoreDeepstack = 2, 2, true })},
+		{"pp2 vpp2", with(func(s *core.Settings) { s.PP, s.VPP = 2, 2; *s = s.WithOptOut("ignore_deepstack", true) })},
 		{"ep2 grouped gemm", with(func(s *core.Settings) { s.EP, s.GroupedGEMM = 2, true })},
 		{"legacy grouped gemm tp2", with(func(s *core.Settings) { s.TP, s.GroupedGEMM, s.LegacyGroupedGEMM = 2, true, true })},
 		{"local impl", with(func(s *core.Settings) { s.TransformerImpl = "local" })},

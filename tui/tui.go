@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/omnitui/omnitui/core"
+	_ "github.com/omnitui/omnitui/core/families" // the model families the app plans
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/configview"

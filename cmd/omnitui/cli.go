@@ -25,7 +25,9 @@ const (
 	exitBadUsage = 2 // bad usage, unreadable input, or a plan with errors
 )
 
-const usageText = `omnitui - see what a Hugging Face -> Megatron-Core (mcore_adapter) conversion will do, then do it.
+// usageText is the --help text; the settings sections come from core's settings table.
+func usageText() string {
+	return `omnitui - see what a Hugging Face -> Megatron-Core (mcore_adapter) conversion will do, then do it.
 
 Usage:
   omnitui [flags] CHECKPOINT                 interactive terminal UI
@@ -43,22 +45,11 @@ Examples:
   omnitui --batch --pp 4 --layout "Ettttttttttttt|t*12|t*12|t*11L" --out OUT CKPT
 
 Parallel settings:
-  --tp N   tensor parallel size (default 1)        --pp N   pipeline parallel size (default 1)
-  --vpp N  virtual pipeline size (default unset)   --ep N   expert parallel size (default 1)
-  --etp N  expert tensor parallel size (default: same as --tp; must equal it)
-  --layout STR           Megatron pipeline layout: E embedding, t decoder layer, L loss, | between
-                         stages, t*N and (...)*N repeat; k*PP stages mean VPP k
-  --account-embedding    count the embedding as a layer in the uniform split
-  --account-loss         count the loss as a layer in the uniform split
-  --moe-grouped-gemm     grouped-GEMM expert naming (Transformer Engine: linear_fc1.weight<e>)
-  --moe-legacy-grouped-gemm  with --moe-grouped-gemm: legacy weight1/weight2 naming
-  --transformer-impl transformer_engine|local   norm naming (default transformer_engine)
-
+` + settingsHelp("parallel") + `
 Output:
   --out DIR     output directory (built beside it and renamed into place when complete)
   --force       replace an existing output
-  --dtype keep|bf16|fp16|fp32   cast floating tensors (default keep: bytes as in the input)
-  --workers N   conversion goroutines (default: number of CPUs)
+` + settingsHelp("output") + `  --workers N   conversion goroutines (default: number of CPUs)
   --no-fsync    do not flush rank files to disk before the output is renamed into place:
                 faster; an interrupted or killed run still leaves nothing, but after a power
                 loss or OS crash the output may hold unwritten data. For scratch outputs.
@@ -70,11 +61,7 @@ Plan:
   --verbose     with --plan: list every op group, destination and affected tensor
 
 Opt-outs (a plan with errors converts nothing unless the error's opt-out is given):
-  --skip-unmapped       leave out HF tensors no rule covers
-  --drop-audio-output   leave out talker/code2wav when enable_audio_output is false
-  --ignore-deepstack    allow a first stage with fewer layers than vision deepstack needs
-  --allow-uneven        allow sizes that TP does not divide (Megatron cannot load the result)
-
+` + settingsHelp("opt-out") + `
 Megatron -> Hugging Face (MCA_CKPT holds mca_config.json and iter_*/mp_rank_*/model_optim_rng.pt):
   omnitui --batch --to-hf --out DIR MCA_CKPT   convert back to HF safetensors
   omnitui --batch --plan MCA_CKPT              explain how it maps back
@@ -95,6 +82,7 @@ without Hugging Face files on disk):
 
 Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a plan with errors.
 `
+}
 
 type options struct {
 	batch, plan, jsonOut, verbose, force, help, version bool
@@ -128,22 +116,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.StringVar(&o.out, "out", "", "")
 	fs.StringVar(&o.out, "o", "", "")
 	fs.IntVar(&o.workers, "workers", 0, "")
-	fs.IntVar(&o.s.TP, "tp", 1, "")
-	fs.IntVar(&o.s.PP, "pp", 1, "")
-	fs.IntVar(&o.s.VPP, "vpp", 0, "")
-	fs.IntVar(&o.s.EP, "ep", 1, "")
-	fs.IntVar(&o.s.ETP, "etp", 0, "")
-	fs.StringVar(&o.s.Layout, "layout", "", "")
-	fs.BoolVar(&o.s.AccountEmbedding, "account-embedding", false, "")
-	fs.BoolVar(&o.s.AccountLoss, "account-loss", false, "")
-	fs.BoolVar(&o.s.GroupedGEMM, "moe-grouped-gemm", false, "")
-	fs.BoolVar(&o.s.LegacyGroupedGEMM, "moe-legacy-grouped-gemm", false, "")
-	fs.StringVar(&o.s.TransformerImpl, "transformer-impl", "transformer_engine", "")
-	fs.StringVar(&o.s.DType, "dtype", "keep", "")
-	fs.BoolVar(&o.s.SkipUnmapped, "skip-unmapped", false, "")
-	fs.BoolVar(&o.s.DropAudioOutput, "drop-audio-output", false, "")
-	fs.BoolVar(&o.s.IgnoreDeepstack, "ignore-deepstack", false, "")
-	fs.BoolVar(&o.s.AllowUneven, "allow-uneven", false, "")
+	for _, sp := range core.SettingSpecs(nil) {
+		fs.Var(settingFlag{sp, &o.s}, sp.Flag, "")
+	}
 	fs.BoolVar(&o.toHF, "to-hf", false, "")
 	fs.BoolVar(&o.verify, "verify", false, "")
 	fs.BoolVar(&o.takeRank0, "take-rank0", false, "")
@@ -178,6 +153,50 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	return o, pos, nil
 }
 
+// settingFlag parses one setting of core's settings table.
+type settingFlag struct {
+	sp core.SettingSpec
+	s  *core.Settings
+}
+
+func (f settingFlag) String() string {
+	if f.s == nil {
+		return ""
+	}
+	return f.sp.Get(*f.s)
+}
+func (f settingFlag) Set(v string) error { return f.sp.Set(f.s, v) }
+func (f settingFlag) IsBoolFlag() bool   { return f.sp.Kind == core.SettingBool }
+
+// settingsHelp renders the --help lines of one section of the settings table.
+func settingsHelp(section string) string {
+	var b strings.Builder
+	for _, sp := range core.SettingSpecs(nil) {
+		if sp.Section != section {
+			continue
+		}
+		head := "  --" + sp.Flag
+		if sp.Arg != "" {
+			head += " " + sp.Arg
+		}
+		words := strings.Fields(sp.Help)
+		const col, width = 25, 100
+		line := head
+		if len(line) < col-1 {
+			line += strings.Repeat(" ", col-1-len(line))
+		}
+		for i, w := range words {
+			if i > 0 && len(line)+1+len(w) > width {
+				b.WriteString(line + "\n")
+				line = strings.Repeat(" ", col-1)
+			}
+			line += " " + w
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
 func flagGiven(fs *flag.FlagSet, name string) bool {
 	given := false
 	fs.Visit(func(f *flag.Flag) {
@@ -195,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitBadUsage
 	}
 	if o.help {
-		fmt.Fprint(stdout, usageText)
+		fmt.Fprint(stdout, usageText())
 		return exitOK
 	}
 	if o.version {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	_ "github.com/omnitui/omnitui/core/families" // the model families omnitui converts
 	"os"
 	"os/signal"
 	"syscall"

@@ -12,16 +12,15 @@ import (
 	"github.com/omnitui/omnitui/loader/mca"
 )
 
-// targetFlags are the flags that describe the output of a conversion; on an mcore_adapter
-// input any of them asks for a reshard.
-var targetFlags = []string{"tp", "pp", "vpp", "ep", "etp", "layout", "account-embedding", "account-loss",
-	"moe-grouped-gemm", "moe-legacy-grouped-gemm", "transformer-impl", "dtype",
-	"skip-unmapped", "drop-audio-output", "ignore-deepstack", "allow-uneven"}
-
-// pipelineFlags describe the pipeline split together: giving any of them replaces the
-// source's virtual size, layout and account_for_* settings (the pipeline size itself is
-// kept unless --pp is given).
-var pipelineFlags = []string{"pp", "vpp", "layout", "account-embedding", "account-loss"}
+// targetFlags are the flags that describe the output of a conversion (every setting of the
+// settings table); on an mcore_adapter input any of them asks for a reshard.
+func targetFlags() []string {
+	var out []string
+	for _, sp := range core.SettingSpecs(nil) {
+		out = append(out, sp.Flag)
+	}
+	return out
+}
 
 func (o *options) anyGiven(names []string) bool {
 	for _, n := range names {
@@ -33,44 +32,16 @@ func (o *options) anyGiven(names []string) bool {
 }
 
 // reshardSettings are the target settings: the source checkpoint's own settings with the
-// given flags applied. --tp without --etp makes ETP follow the new TP; any pipeline flag
-// replaces the whole pipeline split; opt-outs and --dtype always come from the flags.
+// given flags merged by the settings table's rules (core.MergeSettings).
 func reshardSettings(src core.Settings, o *options) core.Settings {
-	s, f := src, o.s
-	if o.given["tp"] {
-		s.TP, s.ETP = f.TP, 0
-	}
-	if o.given["etp"] {
-		s.ETP = f.ETP
-	}
-	if o.given["ep"] {
-		s.EP = f.EP
-	}
-	if o.anyGiven(pipelineFlags) {
-		if o.given["pp"] {
-			s.PP = f.PP
-		}
-		s.VPP, s.Layout, s.AccountEmbedding, s.AccountLoss = f.VPP, f.Layout, f.AccountEmbedding, f.AccountLoss
-	}
-	if o.given["moe-grouped-gemm"] {
-		s.GroupedGEMM = f.GroupedGEMM
-	}
-	if o.given["moe-legacy-grouped-gemm"] {
-		s.LegacyGroupedGEMM = f.LegacyGroupedGEMM
-	}
-	if o.given["transformer-impl"] {
-		s.TransformerImpl = f.TransformerImpl
-	}
-	s.DType = f.DType
-	s.SkipUnmapped, s.DropAudioOutput, s.IgnoreDeepstack, s.AllowUneven = f.SkipUnmapped, f.DropAudioOutput, f.IgnoreDeepstack, f.AllowUneven
-	return s.Normalized()
+	return core.MergeSettings(src, o.s, func(flag string) bool { return o.given[flag] })
 }
 
 // runReshard handles an mcore_adapter input with --out (and no --to-hf), or with --plan and
 // output settings: Megatron -> Megatron with a new parallel layout. handled is false
 // when the arguments ask for something else.
 func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.Writer) (code int, handled bool) {
-	target := o.anyGiven(targetFlags)
+	target := o.anyGiven(targetFlags())
 	if o.toHF {
 		if target {
 			fmt.Fprintln(stderr, "omnitui: --to-hf writes Hugging Face safetensors, which have no parallel layout or Megatron options: drop the --tp/--pp/... flags, or drop --to-hf to reshard")

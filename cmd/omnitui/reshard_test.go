@@ -166,7 +166,8 @@ func TestReshardSettings(t *testing.T) {
 			s.LegacyGroupedGEMM, s.TransformerImpl = false, "transformer_engine"
 		}},
 		{[]string{"--dtype", "bf16", "--ignore-deepstack", "--allow-uneven"}, func(s *core.Settings) {
-			s.DType, s.IgnoreDeepstack, s.AllowUneven = "bf16", true, true
+			s.DType, s.AllowUneven = "bf16", true
+			*s = s.WithOptOut("ignore_deepstack", true)
 		}},
 	}
 	for _, c := range cases {

@@ -80,16 +80,16 @@ def main():
     L, E = tc["num_hidden_layers"], tc.get("num_experts", 0)
     tied = tc.get("tie_word_embeddings", False)
     audio_out = cfg.get("enable_audio_output", True)
-    tp, pp, ep = settings.get("TP", 1), settings.get("PP", 1), settings.get("EP", 1)
-    vpp = settings.get("VPP") or None
-    layout = settings.get("Layout") or None
-    acc_e, acc_l = settings.get("AccountEmbedding", False), settings.get("AccountLoss", False)
-    grouped = settings.get("GroupedGEMM", False)
-    legacy = settings.get("LegacyGroupedGEMM", False)
-    impl = settings.get("TransformerImpl") or "transformer_engine"
+    tp, pp, ep = settings.get("tp", 1), settings.get("pp", 1), settings.get("ep", 1)
+    vpp = settings.get("vpp") or None
+    layout = settings.get("layout") or None
+    acc_e, acc_l = settings.get("account_embedding", False), settings.get("account_loss", False)
+    grouped = settings.get("moe_grouped_gemm", False)
+    legacy = settings.get("moe_legacy_grouped_gemm", False)
+    impl = settings.get("transformer_impl") or "transformer_engine"
     te_grouped = grouped and not legacy and impl == "transformer_engine"
-    drop_audio = settings.get("DropAudioOutput", False)
-    cast = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(settings.get("DType", "keep"))
+    drop_audio = settings.get("drop_audio_output", False)
+    cast = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(settings.get("dtype", "keep"))
 
     hf = load_hf(hf_dir)
     if cast is not None:

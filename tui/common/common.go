@@ -116,7 +116,7 @@ func (c *Context) apply(m PlanBuiltMsg) {
 // triggers the next build, so fast key repeats coalesce into few builds).
 func (c *Context) SetSettings(s core.Settings) tea.Cmd {
 	c.Settings = s
-	if c.building || s == c.PlanFor {
+	if c.building || s.Equal(c.PlanFor) {
 		return nil
 	}
 	return c.startBuild()
@@ -139,7 +139,7 @@ func (c *Context) ApplyPlan(m PlanBuiltMsg) tea.Cmd {
 	}
 	c.building = false
 	c.apply(m)
-	if c.Settings != c.PlanFor {
+	if !c.Settings.Equal(c.PlanFor) {
 		return c.startBuild()
 	}
 	return nil
@@ -147,7 +147,7 @@ func (c *Context) ApplyPlan(m PlanBuiltMsg) tea.Cmd {
 
 // Planning reports whether the plan shown is not yet the one for the current settings.
 func (c *Context) Planning() bool {
-	return c.building || c.Settings != c.PlanFor || (c.MCA != nil && c.MCA.TargetPlanning())
+	return c.building || !c.Settings.Equal(c.PlanFor) || (c.MCA != nil && c.MCA.TargetPlanning())
 }
 
 // Select makes tensor i the selection everywhere (-1 clears it) and returns the

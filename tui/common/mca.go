@@ -62,10 +62,12 @@ type MCA struct {
 }
 
 // Resharding reports whether the chosen layout differs from the recorded one.
-func (x *MCA) Resharding() bool { return x.Target.Settings.Normalized() != x.Recorded }
+func (x *MCA) Resharding() bool { return !x.Target.Settings.Normalized().Equal(x.Recorded) }
 
 // TargetPlanning reports whether the reshard plan shown is not yet the one for the chosen layout.
-func (x *MCA) TargetPlanning() bool { return x.Target.building || x.Target.Settings != x.Target.For }
+func (x *MCA) TargetPlanning() bool {
+	return x.Target.building || !x.Target.Settings.Equal(x.Target.For)
+}
 
 // RankInfo sums up one rank file.
 type RankInfo struct {
@@ -288,7 +290,7 @@ func (c *Context) SetTarget(s core.Settings) tea.Cmd {
 		return nil
 	}
 	x.Target.Settings = s
-	if x.Target.building || s == x.Target.For {
+	if x.Target.building || s.Equal(x.Target.For) {
 		return nil
 	}
 	return c.startTarget()
@@ -298,7 +300,7 @@ func (c *Context) startTarget() tea.Cmd {
 	x := c.MCA
 	x.Target.building = true
 	s := x.Target.Settings
-	if s.Normalized() == x.Recorded {
+	if s.Normalized().Equal(x.Recorded) {
 		// The recorded layout: nothing to reshard, nothing to build.
 		return func() tea.Msg { return PlanBuiltMsg{For: s, target: true} }
 	}
@@ -332,7 +334,7 @@ func (c *Context) applyTarget(m PlanBuiltMsg) tea.Cmd {
 	x.Target.building = false
 	x.Target.Reshard, x.Target.Err, x.Target.For = m.reshard, m.Err, m.For
 	x.Target.Gen++
-	if x.Target.Settings != x.Target.For {
+	if !x.Target.Settings.Equal(x.Target.For) {
 		return c.startTarget()
 	}
 	return nil

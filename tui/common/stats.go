@@ -3,28 +3,10 @@ package common
 import (
 	"sort"
 
+	"github.com/omnitui/omnitui/core"
+
 	"github.com/omnitui/omnitui/loader"
 )
-
-// Components in display order, as core.Component names them.
-var Components = []string{"thinker_text", "vision", "audio", "talker", "code2wav", "other"}
-
-// ComponentTitle is a component's display name.
-func ComponentTitle(c string) string {
-	switch c {
-	case "thinker_text":
-		return "thinker text"
-	case "vision":
-		return "vision"
-	case "audio":
-		return "audio"
-	case "talker":
-		return "talker"
-	case "code2wav":
-		return "code2wav"
-	}
-	return "other"
-}
 
 // Tally is a count of tensors with their parameters and bytes.
 type Tally struct {
@@ -48,6 +30,10 @@ type Stats struct {
 	DTypes      []loader.DType // by descending bytes
 	ByShard     []Tally        // per Checkpoint.Shards index
 	Component   []string       // per tensor: its component
+	// Order lists the component rows in display order (the model family's, or by size
+	// when the model type has no template); Titles names them.
+	Order  []string
+	Titles map[string]string
 }
 
 // ComputeStats tallies a checkpoint (nil gives empty stats).
@@ -72,6 +58,16 @@ func ComputeStats(ck *loader.Checkpoint, classify func(string) string) *Stats {
 		if ti.Shard >= 0 && ti.Shard < len(s.ByShard) {
 			s.ByShard[ti.Shard].Add(ti)
 		}
+	}
+	mt := ConfigString(ck.Config, "model_type")
+	by := map[string]int64{}
+	for c, t := range s.ByComponent {
+		by[c] = t.Bytes
+	}
+	s.Order = core.ComponentOrder(mt, by)
+	s.Titles = map[string]string{}
+	for _, c := range s.Order {
+		s.Titles[c] = core.ComponentTitle(mt, c)
 	}
 	for d := range s.ByDType {
 		s.DTypes = append(s.DTypes, d)

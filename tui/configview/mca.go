@@ -2,10 +2,12 @@ package configview
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/tree"
@@ -44,8 +46,9 @@ func NewMCA(ctx *common.Context) *MCAModel {
 	}
 	if ctx.Ck != nil && ctx.Ck.Config != nil {
 		rroots = buildJSON(ctx.Ck.Config, "", &m.rightNodes)
+		open := textConfigRoot(common.ConfigString(ctx.Ck.Config, "model_type"))
 		for _, r := range rroots {
-			r.Expanded = !r.IsLeaf() && len(r.Children) > 0 && len(rroots) < 40 && r.Key == "thinker_config"
+			r.Expanded = !r.IsLeaf() && len(r.Children) > 0 && len(rroots) < 40 && r.Key == open
 		}
 	}
 	if p := ctx.Plan; p != nil {
@@ -253,4 +256,21 @@ func (m *MCAModel) panelKey() key.Binding {
 func (m *MCAModel) FullHelp() [][]key.Binding {
 	k := m.ctx.Keys
 	return [][]key.Binding{k.Nav(), {k.Toggle, k.Expand, k.Collapse, k.Filter, k.Back, m.panelKey()}}
+}
+
+// textConfigRoot is the top-level config.json object that holds the family's model dims
+// (e.g. "text_config"), "" for a flat config or a model type without a template.
+func textConfigRoot(modelType string) string {
+	t, err := core.LookupTemplate(modelType)
+	if err != nil {
+		return ""
+	}
+	for _, k := range t.Config {
+		if k.MCA == "hidden_size" {
+			if root, _, ok := strings.Cut(k.HF, "."); ok {
+				return root
+			}
+		}
+	}
+	return ""
 }

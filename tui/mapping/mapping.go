@@ -147,8 +147,17 @@ func (m *Model) rebuild() {
 		n.Size = int64(count)
 		return count
 	}
-	// Model order: what the language model is, then the encoders and the audio output.
-	rootRank := map[string]int{"embedding": 0, "decoder": 1, "output_layer": 2, "vision_model": 3, "audio_model": 4, "talker": 5, "code2wav": 6}
+	// Model order: what the language model is, then the family's other modules in the
+	// order its template lists them.
+	rootRank := map[string]int{"embedding": 0, "decoder": 1, "output_layer": 2}
+	if t, err := core.LookupTemplate(p.ModelType); err == nil {
+		for _, x := range t.Extras {
+			root, _, _ := strings.Cut(x.Prefix, ".")
+			if _, ok := rootRank[root]; !ok {
+				rootRank[root] = len(rootRank)
+			}
+		}
+	}
 	sort.SliceStable(top.node.Children, func(i, j int) bool {
 		ri, ok := rootRank[top.node.Children[i].Key]
 		if !ok {

@@ -126,12 +126,12 @@ func (m *Model) componentLines(w int) []string {
 		head += "  share"
 	}
 	add(st.Muted.Render(head))
-	for _, c := range common.Components {
+	for _, c := range s.Order {
 		t, ok := s.ByComponent[c]
 		if !ok && c == "other" {
 			continue
 		}
-		row := common.Pad(common.ComponentTitle(c), nameW) +
+		row := common.Pad(s.Titles[c], nameW) +
 			common.PadLeft(common.Count(int64(t.Tensors)), numW+1) +
 			common.PadLeft(common.Params(t.Params), numW+1) +
 			common.PadLeft(common.Bytes(t.Bytes), numW+1)

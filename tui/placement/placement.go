@@ -17,39 +17,23 @@ import (
 	"github.com/omnitui/omnitui/tui/common"
 )
 
-// Field identifies one editable setting.
+// Field identifies one editable setting: an index into the form's rows (see specs).
 type Field int
 
-// The editable settings, in form order.
-const (
-	FTP Field = iota
-	FPP
-	FVPP
-	FEP
-	FETP
-	FLayout
-	FAccountEmbedding
-	FAccountLoss
-	FGroupedGEMM
-	FLegacyGroupedGEMM
-	FImpl
-	FSkipUnmapped
-	FDropAudio
-	FIgnoreDeepstack
-	FAllowUneven
-	numFields
-)
-
-var fieldNames = [numFields]string{
-	"TP", "PP", "VPP", "EP", "ETP", "layout",
-	"account embedding", "account loss",
-	"grouped GEMM", "legacy GEMM", "impl",
-	"skip unmapped", "drop audio output", "ignore deepstack", "allow uneven",
+// formSpecs are the settings the Placement form shows for a model family, in order
+// (core's settings table, with the family's opt-outs).
+func formSpecs(t *core.Template) []core.SettingSpec {
+	if t == nil {
+		t = &core.Template{} // no family: omnitui's own settings only
+	}
+	var out []core.SettingSpec
+	for _, sp := range core.SettingSpecs(t) {
+		if sp.Form {
+			out = append(out, sp)
+		}
+	}
+	return out
 }
-
-func (f Field) isInt() bool  { return f <= FETP }
-func (f Field) isText() bool { return f == FLayout }
-func (f Field) isBool() bool { return f >= FAccountEmbedding && f != FImpl }
 
 // Model is the placement view.
 type Model struct {
@@ -90,6 +74,28 @@ func (m *Model) settings() core.Settings {
 	return m.ctx.Settings
 }
 
+// specs are the form's rows for the model type being converted (no family opt-outs
+// when it has no template).
+func (m *Model) specs() []core.SettingSpec {
+	var t *core.Template
+	if p, _ := m.plan(); p != nil {
+		t, _ = core.LookupTemplate(p.ModelType)
+	} else if m.ctx.Plan != nil {
+		t, _ = core.LookupTemplate(m.ctx.Plan.ModelType)
+	}
+	return formSpecs(t)
+}
+
+// fieldNamed is the row of the setting of that name (-1 if the form has none).
+func fieldNamed(specs []core.SettingSpec, name string) Field {
+	for i, sp := range specs {
+		if sp.Name == name {
+			return Field(i)
+		}
+	}
+	return -1
+}
+
 // plan is the plan of the settings shown (see common.Context.TargetPlan).
 func (m *Model) plan() (*core.Plan, error) { return m.ctx.TargetPlan() }
 
@@ -104,98 +110,42 @@ func groupOf(p *core.Plan, i int) *core.Group {
 	return nil
 }
 
-func (m *Model) value(f Field) string {
+func (m *Model) value(sp core.SettingSpec) string {
 	s := m.settings()
-	b := func(v bool) string {
-		if v {
+	v := sp.Get(s)
+	switch sp.Kind {
+	case core.SettingBool:
+		if v == "true" {
 			return "[x]"
 		}
 		return "[ ]"
+	case core.SettingChoice:
+		for i, c := range sp.Choices {
+			if c == v && i < len(sp.Shown) && sp.Shown[i] != "" {
+				return sp.Shown[i]
+			}
+		}
+		if v == "" && len(sp.Shown) > 0 {
+			return sp.Shown[0]
+		}
 	}
-	switch f {
-	case FTP:
-		return strconv.Itoa(s.TP)
-	case FPP:
-		return strconv.Itoa(s.PP)
-	case FVPP:
-		if s.VPP == 0 {
-			return "– (not set)"
-		}
-		return strconv.Itoa(s.VPP)
-	case FEP:
-		return strconv.Itoa(s.EP)
-	case FETP:
-		if s.ETP == 0 {
-			return "= TP"
-		}
-		return strconv.Itoa(s.ETP)
-	case FLayout:
-		if s.Layout == "" {
-			return "uniform"
-		}
-		return s.Layout
-	case FAccountEmbedding:
-		return b(s.AccountEmbedding)
-	case FAccountLoss:
-		return b(s.AccountLoss)
-	case FGroupedGEMM:
-		return b(s.GroupedGEMM)
-	case FLegacyGroupedGEMM:
-		return b(s.LegacyGroupedGEMM)
-	case FImpl:
-		if s.TransformerImpl == "local" {
-			return "local"
-		}
-		return "TE"
-	case FSkipUnmapped:
-		return b(s.SkipUnmapped)
-	case FDropAudio:
-		return b(s.DropAudioOutput)
-	case FIgnoreDeepstack:
-		return b(s.IgnoreDeepstack)
-	case FAllowUneven:
-		return b(s.AllowUneven)
+	if v == "" && sp.Unset != "" {
+		return sp.Unset
 	}
-	return ""
+	return v
 }
 
-// intPtr returns the int setting behind f and its minimum.
-func intPtr(s *core.Settings, f Field) (*int, int) {
-	switch f {
-	case FTP:
-		return &s.TP, 1
-	case FPP:
-		return &s.PP, 1
-	case FVPP:
-		return &s.VPP, 0
-	case FEP:
-		return &s.EP, 1
-	case FETP:
-		return &s.ETP, 0
+// nextChoice steps a choice setting to its next value.
+func nextChoice(sp core.SettingSpec, v string) string {
+	for i, c := range sp.Choices {
+		if c == v {
+			return sp.Choices[(i+1)%len(sp.Choices)]
+		}
 	}
-	return nil, 0
-}
-
-func boolPtr(s *core.Settings, f Field) *bool {
-	switch f {
-	case FAccountEmbedding:
-		return &s.AccountEmbedding
-	case FAccountLoss:
-		return &s.AccountLoss
-	case FGroupedGEMM:
-		return &s.GroupedGEMM
-	case FLegacyGroupedGEMM:
-		return &s.LegacyGroupedGEMM
-	case FSkipUnmapped:
-		return &s.SkipUnmapped
-	case FDropAudio:
-		return &s.DropAudioOutput
-	case FIgnoreDeepstack:
-		return &s.IgnoreDeepstack
-	case FAllowUneven:
-		return &s.AllowUneven
+	if len(sp.Choices) > 1 {
+		return sp.Choices[1]
 	}
-	return nil
+	return v
 }
 
 // apply sets new settings; the plan follows.
@@ -228,7 +178,23 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	s := m.settings()
-	nf := numFields
+	specs := m.specs()
+	nf := Field(len(specs))
+	if m.focus >= nf {
+		m.focus = 0
+	}
+	sp := specs[m.focus]
+	toggle := func() tea.Cmd {
+		switch sp.Kind {
+		case core.SettingBool:
+			_ = sp.Set(&s, strconv.FormatBool(!sp.On(s)))
+		case core.SettingChoice:
+			_ = sp.Set(&s, nextChoice(sp, sp.Get(s)))
+		default:
+			return nil
+		}
+		return m.apply(s)
+	}
 	switch {
 	case key.Matches(k, km.Up):
 		m.focus = (m.focus + nf - 1) % nf
@@ -250,7 +216,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			d = -1
 		}
 		switch {
-		case m.focus == FETP:
+		case sp.Name == "etp":
 			// Unset means "= TP": step from TP, and landing on TP unsets it again.
 			eff := s.ETP
 			if eff == 0 {
@@ -264,37 +230,25 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 				s.ETP = 0
 			}
 			return m.apply(s)
-		case m.focus.isInt():
-			p, lo := intPtr(&s, m.focus)
-			if *p+d < lo {
+		case sp.Kind == core.SettingInt:
+			n := sp.IntValue(s)
+			if n+d < sp.Min {
 				return nil
 			}
-			*p += d
-			return m.apply(s)
-		case m.focus.isBool():
-			p := boolPtr(&s, m.focus)
-			*p = !*p
-			return m.apply(s)
-		case m.focus == FImpl:
-			s.TransformerImpl = toggleImpl(s.TransformerImpl)
-			return m.apply(s)
-		}
-	case key.Matches(k, km.Edit):
-		switch {
-		case m.focus.isBool():
-			p := boolPtr(&s, m.focus)
-			*p = !*p
-			return m.apply(s)
-		case m.focus == FImpl:
-			s.TransformerImpl = toggleImpl(s.TransformerImpl)
+			_ = sp.Set(&s, strconv.Itoa(n+d))
 			return m.apply(s)
 		default:
+			return toggle()
+		}
+	case key.Matches(k, km.Edit):
+		switch sp.Kind {
+		case core.SettingBool, core.SettingChoice:
+			return toggle()
+		default:
 			m.editing = true
-			v := ""
-			if m.focus.isText() {
-				v = s.Layout
-			} else if p, _ := intPtr(&s, m.focus); p != nil && *p > 0 {
-				v = strconv.Itoa(*p)
+			v := sp.Get(s)
+			if sp.Kind == core.SettingInt && sp.IntValue(s) <= 0 {
+				v = ""
 			}
 			m.input.SetValue(v)
 			m.input.Focus()
@@ -306,67 +260,51 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 // Edit sets a field from text, as typing it and pressing enter does (tests use it).
 func (m *Model) commit(v string) tea.Cmd {
 	s := m.settings()
-	if m.focus.isText() {
-		s.Layout = v
-		return m.apply(s)
+	specs := m.specs()
+	if int(m.focus) >= len(specs) {
+		return nil
 	}
-	p, lo := intPtr(&s, m.focus)
-	if p == nil {
+	sp := specs[m.focus]
+	switch sp.Kind {
+	case core.SettingText:
+		_ = sp.Set(&s, v)
+		return m.apply(s)
+	case core.SettingInt:
+	default:
 		return nil
 	}
 	if v == "" || v == "-" {
-		v = strconv.Itoa(lo)
+		v = strconv.Itoa(sp.Min)
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < lo {
+	if err != nil || n < sp.Min {
 		return nil // not a valid size: keep the old value
 	}
-	*p = n
+	_ = sp.Set(&s, strconv.Itoa(n))
 	return m.apply(s)
 }
 
-func toggleImpl(s string) string {
-	if s == "local" {
-		return "transformer_engine"
-	}
-	return "local"
-}
-
-// issueField says which setting each plan issue code is about.
-var issueField = map[string]Field{
-	"tp-divisibility":        FTP,
-	"groups-lt-tp":           FTP,
-	"too-many-ranks":         FTP,
-	"etp-not-tp":             FETP,
-	"vpp-without-pp":         FVPP,
-	"vpp-at-pp1":             FVPP,
-	"pipeline-split":         FPP,
-	"deepstack-first-stage":  FIgnoreDeepstack,
-	"layout":                 FLayout,
-	"layout-with-account":    FLayout,
-	"ep-divisibility":        FEP,
-	"unmapped":               FSkipUnmapped,
-	"audio-output-disabled":  FDropAudio,
-	"audio-output-dropped":   FDropAudio,
-	"legacy-without-grouped": FLegacyGroupedGEMM,
-	"bad-impl":               FImpl,
-}
-
-// fieldOf says which setting an issue is about, if any.
-func fieldOf(is core.Issue) (Field, bool) {
-	if f, ok := issueField[is.Code]; ok {
-		if is.Code == "deepstack-first-stage" && is.Severity == core.SevError {
-			return FPP, true // the fix is a different split; the toggle only accepts it
+// fieldOf says which row an issue is about, if any: the setting whose Codes list it
+// (an error a setting's FixElsewhere sends on goes to that row), or for a bad size the
+// setting its message names.
+func fieldOf(specs []core.SettingSpec, is core.Issue) (Field, bool) {
+	for i, sp := range specs {
+		for _, c := range sp.Codes {
+			if c != is.Code {
+				continue
+			}
+			if to, ok := sp.FixElsewhere[c]; ok && is.Severity == core.SevError {
+				if f := fieldNamed(specs, to); f >= 0 {
+					return f, true // the fix is another setting; the toggle only accepts it
+				}
+			}
+			return Field(i), true
 		}
-		return f, true
 	}
 	if is.Code == "bad-size" {
-		for _, f := range []struct {
-			flag  string
-			field Field
-		}{{"--tp ", FTP}, {"--pp ", FPP}, {"--vpp ", FVPP}, {"--ep ", FEP}, {"--etp ", FETP}} {
-			if strings.HasPrefix(is.Message, f.flag) {
-				return f.field, true
+		for i, sp := range specs {
+			if sp.Kind == core.SettingInt && strings.HasPrefix(is.Message, "--"+sp.Flag+" ") {
+				return Field(i), true
 			}
 		}
 	}
@@ -399,8 +337,9 @@ func (m *Model) issuesByField() map[Field][]core.Issue {
 	if p == nil {
 		return out
 	}
+	specs := m.specs()
 	for _, is := range p.Issues {
-		if f, ok := fieldOf(is); ok {
+		if f, ok := fieldOf(specs, is); ok {
 			out[f] = append(out[f], is)
 		}
 	}
@@ -418,8 +357,10 @@ func (m *Model) form(w int) []string {
 		}
 	}
 	const nameW = 19
-	for f := Field(0); f < numFields; f++ {
-		if f == FAccountEmbedding || f == FSkipUnmapped {
+	specs := m.specs()
+	for i, sp := range specs {
+		f := Field(i)
+		if sp.Name == "account_embedding" || sp.Name == "skip_unmapped" {
 			out = append(out, st.Border.Render(strings.Repeat("╌", max(w-2, 1))))
 		}
 		cur := "  "
@@ -435,19 +376,19 @@ func (m *Model) form(w int) []string {
 			}
 			mark, style = "!", st.Warning
 		}
-		val := m.value(f)
+		val := m.value(sp)
 		if f == m.focus && m.editing {
 			val = m.input.View(max(w-nameW-4, 4), st)
-		} else if f.isInt() || f == FImpl || f.isText() {
+		} else if sp.Kind != core.SettingBool {
 			if f == m.focus {
 				val = "‹ " + val + " ›"
 			}
 		}
-		line := cur + common.Pad(fieldNames[f], nameW-2) + mark + " " + val
+		line := cur + common.Pad(sp.Label, nameW-2) + mark + " " + val
 		if f == m.focus && !st.Plain && !m.editing {
 			line = st.Selected.Render(common.Pad(line, w))
 		} else if mark != " " {
-			line = cur + common.Pad(fieldNames[f], nameW-2) + style.Render(mark) + " " + style.Render(val)
+			line = cur + common.Pad(sp.Label, nameW-2) + style.Render(mark) + " " + style.Render(val)
 		}
 		out = append(out, line)
 	}
@@ -458,7 +399,7 @@ func (m *Model) form(w int) []string {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	} else {
-		out = append(out, "", st.Muted.Render(hint(m.focus)))
+		out = append(out, "", st.Muted.Render(hint(specs, m.focus)))
 	}
 	if x := m.ctx.MCA; x != nil {
 		r := x.Recorded
@@ -467,22 +408,9 @@ func (m *Model) form(w int) []string {
 	return out
 }
 
-func hint(f Field) string {
-	switch f {
-	case FTP:
-		return "tensor parallel size"
-	case FPP:
-		return "pipeline parallel size"
-	case FVPP:
-		return "virtual pipeline size (– = not set)"
-	case FEP:
-		return "expert parallel size"
-	case FETP:
-		return "expert tensor parallel (= TP)"
-	case FLayout:
-		return "e.g. Et*12|t*12|t*12|t*12L"
-	case FImpl:
-		return "TE = transformer_engine, or local"
+func hint(specs []core.SettingSpec, f Field) string {
+	if int(f) < len(specs) && specs[f].Hint != "" {
+		return specs[f].Hint
 	}
 	return "space toggles"
 }
@@ -528,13 +456,14 @@ func (m *Model) rightLines(w int) []string {
 	default:
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
 	}
+	specs := m.specs()
 	for _, sev := range []core.Severity{core.SevError, core.SevWarning} {
 		for _, is := range p.Issues {
 			if is.Severity != sev {
 				continue
 			}
-			if f, ok := fieldOf(is); ok {
-				is.Message = fieldNames[f] + ": " + is.Message
+			if f, ok := fieldOf(specs, is); ok {
+				is.Message = specs[f].Label + ": " + is.Message
 			}
 			out = append(out, common.IssueLines(st, is, w)...)
 		}

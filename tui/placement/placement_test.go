@@ -1,55 +1,91 @@
 package placement
 
 import (
+	"strings"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/omnitui/omnitui/core"
+	_ "github.com/omnitui/omnitui/core/families"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
 )
 
+// omniSpecs are the form rows of the registered qwen3_omni_moe family.
+func omniSpecs(t *testing.T) []core.SettingSpec {
+	t.Helper()
+	tmpl, err := core.LookupTemplate("qwen3_omni_moe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return formSpecs(tmpl)
+}
+
 func TestIssuesLandOnTheirSetting(t *testing.T) {
+	specs := omniSpecs(t)
+	f := func(name string) Field {
+		t.Helper()
+		x := fieldNamed(specs, name)
+		if x < 0 {
+			t.Fatalf("no form row %q", name)
+		}
+		return x
+	}
 	tests := []struct {
 		is   core.Issue
 		want Field
 		ok   bool
 	}{
-		{core.Issue{Code: "tp-divisibility", Severity: core.SevError}, FTP, true},
-		{core.Issue{Code: "groups-lt-tp", Severity: core.SevWarning}, FTP, true},
-		{core.Issue{Code: "etp-not-tp", Severity: core.SevError}, FETP, true},
-		{core.Issue{Code: "vpp-without-pp", Severity: core.SevError}, FVPP, true},
-		{core.Issue{Code: "layout-with-account", Severity: core.SevError}, FLayout, true},
-		{core.Issue{Code: "ep-divisibility", Severity: core.SevError}, FEP, true},
-		{core.Issue{Code: "unmapped", Severity: core.SevError}, FSkipUnmapped, true},
-		{core.Issue{Code: "audio-output-disabled", Severity: core.SevError}, FDropAudio, true},
+		{core.Issue{Code: "tp-divisibility", Severity: core.SevError}, f("tp"), true},
+		{core.Issue{Code: "groups-lt-tp", Severity: core.SevWarning}, f("tp"), true},
+		{core.Issue{Code: "etp-not-tp", Severity: core.SevError}, f("etp"), true},
+		{core.Issue{Code: "vpp-without-pp", Severity: core.SevError}, f("vpp"), true},
+		{core.Issue{Code: "layout-with-account", Severity: core.SevError}, f("layout"), true},
+		{core.Issue{Code: "ep-divisibility", Severity: core.SevError}, f("ep"), true},
+		{core.Issue{Code: "unmapped", Severity: core.SevError}, f("skip_unmapped"), true},
+		{core.Issue{Code: "audio-output-disabled", Severity: core.SevError}, f("drop_audio_output"), true},
 		// A deepstack error is fixed by a different split; once accepted it is a warning on the toggle.
-		{core.Issue{Code: "deepstack-first-stage", Severity: core.SevError}, FPP, true},
-		{core.Issue{Code: "deepstack-first-stage", Severity: core.SevWarning}, FIgnoreDeepstack, true},
-		{core.Issue{Code: "bad-size", Message: "--ep 0 is out of range"}, FEP, true},
-		{core.Issue{Code: "bad-size", Message: "--vpp 99 is out of range"}, FVPP, true},
+		{core.Issue{Code: "deepstack-first-stage", Severity: core.SevError}, f("pp"), true},
+		{core.Issue{Code: "deepstack-first-stage", Severity: core.SevWarning}, f("ignore_deepstack"), true},
+		{core.Issue{Code: "bad-size", Message: "--ep 0 is out of range"}, f("ep"), true},
+		{core.Issue{Code: "bad-size", Message: "--vpp 99 is out of range"}, f("vpp"), true},
 		{core.Issue{Code: "config-key-missing"}, 0, false},
 	}
 	for _, tc := range tests {
-		f, ok := fieldOf(tc.is)
-		if ok != tc.ok || (ok && f != tc.want) {
-			t.Errorf("fieldOf(%s %q) = %v, %v; want %v, %v", tc.is.Code, tc.is.Message, fieldNames[f], ok, fieldNames[tc.want], tc.ok)
+		got, ok := fieldOf(specs, tc.is)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("fieldOf(%s %q) = %v, %v; want %v, %v", tc.is.Code, tc.is.Message, got, ok, tc.want, tc.ok)
 		}
 	}
 }
 
 func TestOptOutTogglesAreNamedLikeTheirFlags(t *testing.T) {
 	// Issue messages tell the user to toggle the opt-out by its flag's words.
-	for flag, f := range map[string]Field{
-		"allow uneven": FAllowUneven, "skip unmapped": FSkipUnmapped,
-		"drop audio output": FDropAudio, "ignore deepstack": FIgnoreDeepstack,
-	} {
-		if fieldNames[f] != flag {
-			t.Errorf("field %d is named %q, want %q", f, fieldNames[f], flag)
+	specs := omniSpecs(t)
+	for _, name := range []string{"allow_uneven", "skip_unmapped", "drop_audio_output", "ignore_deepstack"} {
+		f := fieldNamed(specs, name)
+		if f < 0 {
+			t.Fatalf("no form row %q", name)
 		}
+		if want := strings.ReplaceAll(specs[f].Flag, "-", " "); specs[f].Label != want {
+			t.Errorf("row %s is labelled %q, want %q (its flag --%s in words)", name, specs[f].Label, want, specs[f].Flag)
+		}
+	}
+}
+
+func TestFormRowsWithoutTemplate(t *testing.T) {
+	// A model type without a template gets omnitui's own settings and no family opt-outs.
+	generic := formSpecs(nil)
+	for _, sp := range generic {
+		if sp.OptOut {
+			t.Errorf("generic form has family opt-out %q", sp.Name)
+		}
+	}
+	if len(omniSpecs(t)) != len(generic)+2 {
+		t.Errorf("qwen3_omni_moe form has %d rows, want the %d generic ones plus its 2 opt-outs", len(omniSpecs(t)), len(generic))
 	}
 }
 
@@ -68,7 +104,7 @@ func TestETPStepsFromTP(t *testing.T) {
 	for _, tc := range tests {
 		ctx := newTestContext(core.Settings{TP: tc.tp, PP: 1, EP: 1, ETP: tc.etp, TransformerImpl: "transformer_engine", DType: "keep"})
 		m := New(ctx)
-		m.focus = FETP
+		m.focus = fieldNamed(formSpecs(nil), "etp")
 		for _, r := range tc.keys {
 			m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
 		}

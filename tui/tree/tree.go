@@ -22,7 +22,7 @@ import (
 type Node struct {
 	Label    string // what the row shows
 	Key      string // name among its siblings, for sorting by name
-	Path     string // full path, e.g. "thinker.model.layers.0.mlp.gate.weight"
+	Path     string // full path, e.g. "model.layers.0.mlp.gate.weight"
 	Search   string // text the filter matches; Path when empty
 	Children []*Node
 	Parent   *Node

@@ -1,0 +1,4 @@
+package core_test
+
+// The tests plan real families: register them.
+import _ "github.com/omnitui/omnitui/core/families"

@@ -1,0 +1,170 @@
+package family
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+)
+
+// Dims are the model dimensions the plan needs, read from config.json through the template.
+// Extra holds the family's own dims (set by Hooks.ReadDims); they are written to plan JSON
+// after the generic ones, sorted by key.
+type Dims struct {
+	Hidden     int            `json:"hidden_size"`
+	Heads      int            `json:"num_attention_heads"`
+	Groups     int            `json:"num_query_groups"`
+	KVChannels int            `json:"kv_channels"`
+	Layers     int            `json:"num_layers"`
+	Vocab      int            `json:"padded_vocab_size"`
+	FFN        int            `json:"ffn_hidden_size"`
+	MoEFFN     int            `json:"moe_ffn_hidden_size"`
+	Experts    int            `json:"num_moe_experts"` // 0 = dense
+	Tied       bool           `json:"tie_embeddings_and_output_weights"`
+	Extra      map[string]any `json:"-"`
+}
+
+// SetExtra records a family dim.
+func (d *Dims) SetExtra(key string, v any) {
+	if d.Extra == nil {
+		d.Extra = map[string]any{}
+	}
+	d.Extra[key] = v
+}
+
+// ExtraInt reads an integer family dim (0 when absent).
+func (d Dims) ExtraInt(key string) int {
+	v, _ := d.Extra[key].(int)
+	return v
+}
+
+// ExtraBool reads a boolean family dim (def when absent).
+func (d Dims) ExtraBool(key string, def bool) bool {
+	if v, ok := d.Extra[key].(bool); ok {
+		return v
+	}
+	return def
+}
+
+// MarshalJSON writes the generic dims, then the family's, sorted by key.
+func (d Dims) MarshalJSON() ([]byte, error) {
+	type plain Dims
+	base, err := json.Marshal(plain(d))
+	if err != nil || len(d.Extra) == 0 {
+		return base, err
+	}
+	keys := make([]string, 0, len(d.Extra))
+	for k := range d.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.Write(base[:len(base)-1])
+	for _, k := range keys {
+		kj, _ := json.Marshal(k)
+		vj, err := json.Marshal(d.Extra[k])
+		if err != nil {
+			return nil, err
+		}
+		b.WriteByte(',')
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// DistRules say where Megatron tensors go: pipeline stage extras and TP split.
+// Patterns are matched against the name with its layer/expert prefix removed
+// (fnmatch-style, '*' matches anything).
+type DistRules struct {
+	PreProcess  []string // first stage
+	PostProcess []string // last stage
+	Duplicated  []string
+	Column      []string
+	Row         []string
+	SwiGLU      []string
+	// grouped GEMM renames of expert weights
+	GroupedLegacy map[string]string // pure expert name -> layer-level name (".linear_fc1.weight" -> ".mlp.experts.weight1")
+	GroupedTE     map[string]string // pure expert name -> layer-level name prefix, expert index appended
+	TEToLocal     map[string]string // TE norm names -> local-impl names
+}
+
+// MergeDist combines rule sets, later sets adding to earlier ones (lists appended without
+// duplicates, map entries of later sets winning), as ROLL merges its dist configs.
+func MergeDist(sets ...DistRules) DistRules {
+	var out DistRules
+	list := func(dst *[]string, src []string) {
+		for _, s := range src {
+			dup := false
+			for _, x := range *dst {
+				if x == s {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				*dst = append(*dst, s)
+			}
+		}
+	}
+	mp := func(dst *map[string]string, src map[string]string) {
+		if len(src) == 0 {
+			return
+		}
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		for k, v := range src {
+			(*dst)[k] = v
+		}
+	}
+	for _, s := range sets {
+		list(&out.PreProcess, s.PreProcess)
+		list(&out.PostProcess, s.PostProcess)
+		list(&out.Duplicated, s.Duplicated)
+		list(&out.Column, s.Column)
+		list(&out.Row, s.Row)
+		list(&out.SwiGLU, s.SwiGLU)
+		mp(&out.GroupedLegacy, s.GroupedLegacy)
+		mp(&out.GroupedTE, s.GroupedTE)
+		mp(&out.TEToLocal, s.TEToLocal)
+	}
+	return out
+}
+
+// DefaultDist is the dist config every ROLL decoder shares (embedding, output layer, final
+// norm, attention, dense MLP, norms; TE → local norm names).
+var DefaultDist = DistRules{
+	PreProcess:  []string{MCAEmbedding},
+	PostProcess: []string{MCAOutputLayer, MCAFinalNorm},
+	Duplicated: []string{
+		".self_attention.linear_qkv.layer_norm_weight", ".mlp.linear_fc1.layer_norm_weight",
+		MCAFinalNorm, ".pre_mlp_layernorm.weight",
+		".self_attention.q_layernorm.weight", ".self_attention.k_layernorm.weight",
+	},
+	Column: []string{MCAEmbedding, MCAOutputLayer, ".self_attention.linear_qkv.weight", ".mlp.linear_fc1.weight"},
+	Row:    []string{".self_attention.linear_proj.weight", ".mlp.linear_fc2.weight"},
+	SwiGLU: []string{".mlp.linear_fc1.weight"},
+	TEToLocal: map[string]string{
+		".self_attention.linear_qkv.layer_norm_weight": ".input_layernorm.weight",
+		".mlp.linear_fc1.layer_norm_weight":            ".pre_mlp_layernorm.weight",
+		".pre_mlp_layernorm.weight":                    ".pre_mlp_layernorm.weight",
+	},
+}
+
+// MoEDist adds routed experts (router, per-expert fc1/fc2, grouped-GEMM names) and shared experts.
+var MoEDist = DistRules{
+	Duplicated: []string{".mlp.router.weight", ".mlp.shared_experts.gate_weight"},
+	Column:     []string{".linear_fc1.weight"},
+	Row:        []string{".linear_fc2.weight", ".mlp.shared_experts.linear_fc2.weight"},
+	SwiGLU:     []string{".linear_fc1.weight", ".mlp.shared_experts.linear_fc1.weight"},
+	GroupedLegacy: map[string]string{
+		".linear_fc1.weight": ".mlp.experts.weight1",
+		".linear_fc2.weight": ".mlp.experts.weight2",
+	},
+	GroupedTE: map[string]string{
+		".linear_fc1.weight": ".mlp.experts.linear_fc1.weight",
+		".linear_fc2.weight": ".mlp.experts.linear_fc2.weight",
+	},
+}

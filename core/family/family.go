@@ -1,0 +1,346 @@
+// Package family holds what a model family is made of: its template data (config mapping,
+// constants, converter rules, dist rules, shapes) and the hooks through which it adds
+// family-specific behaviour to the generic plan, plus the registry families add themselves to.
+//
+// It is a leaf package: it imports nothing from core, so that core can import it and the
+// families (package core/families, one file each) can import it without a cycle.
+//
+// Adding a family: write core/families/<model_type>.go with an init() calling
+// family.Register(&family.Template{...}). Programs and tests that plan checkpoints
+// blank-import github.com/omnitui/omnitui/core/families.
+package family
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/omnitui/omnitui/loader"
+)
+
+// OpKind names a converter op; its behaviour is registered in core (one file per kind).
+type OpKind string
+
+// The op kinds core implements.
+const (
+	OpRename  OpKind = "rename"
+	OpQKV     OpKind = "qkv"      // q,k,v weights fused per query group
+	OpQKVBias OpKind = "qkv_bias" // q,k,v biases fused per query group
+	OpStack   OpKind = "stack"    // gate and up kept as a pair for the swiglu split
+)
+
+// Rule is one converter op of a template. HF names are relative to the layer or expert
+// prefix when they start with '.', else they are full names; "{}" matches any suffix.
+type Rule struct {
+	Op  OpKind
+	HF  []string // op inputs, in op order (q,k,v / gate,up)
+	MCA string   // Megatron name, relative like HF
+}
+
+// Display renders the rule's HF side compactly, e.g. ".self_attn.q_proj.weight + ...".
+func (r Rule) Display() string {
+	if len(r.HF) == 1 {
+		return r.HF[0]
+	}
+	return strings.Join(r.HF, " + ")
+}
+
+// ConfigKey maps one dotted HF config path to a Megatron config field.
+type ConfigKey struct {
+	HF  string
+	MCA string
+}
+
+// Prefixed maps keys that sit under one HF config prefix (e.g. "text_config.") to Megatron
+// fields; pairs are (hf, mca). Families with a flat config pass "".
+func Prefixed(prefix string, pairs ...[2]string) []ConfigKey {
+	out := make([]ConfigKey, len(pairs))
+	for i, p := range pairs {
+		out[i] = ConfigKey{HF: prefix + p[0], MCA: p[1]}
+	}
+	return out
+}
+
+// KV is one mca_config.json field; Value is JSON text.
+type KV struct {
+	Key   string
+	Value string
+}
+
+// Megatron name constants.
+const (
+	MCALayerPrefix = "decoder.layers."
+	MCAMoEPrefix   = ".mlp.experts.local_experts."
+	MCAEmbedding   = "embedding.word_embeddings.weight"
+	MCAOutputLayer = "output_layer.weight"
+	MCAFinalNorm   = "decoder.final_layernorm.weight"
+)
+
+// Severity of a plan issue.
+type Severity string
+
+const (
+	SevError   Severity = "error"
+	SevWarning Severity = "warning"
+)
+
+// Issue is a rule a plan breaks (error) or something worth knowing (warning).
+type Issue struct {
+	Severity Severity `json:"severity"`
+	Code     string   `json:"code"`    // stable identifier, e.g. "tp-divisibility"
+	Message  string   `json:"message"` // what is wrong and what to change
+	Tensors  []string `json:"tensors,omitempty"`
+	OptOut   string   `json:"opt_out,omitempty"` // flag that accepts it, if any
+}
+
+// Stage is one (pp, vp) model chunk of the pipeline with the global decoder layers it holds.
+type Stage struct {
+	PP    int `json:"pp"`
+	VP    int `json:"vp"`
+	First int `json:"first"` // first global layer
+	Count int `json:"count"` // number of decoder layers
+}
+
+// UnmappedHint says what to do about a recognisable family of unmapped tensor names.
+type UnmappedHint struct {
+	Contains string
+	Hint     string
+}
+
+// ShapeRule is the shape a Megatron tensor must have, and the config keys it comes from.
+type ShapeRule struct {
+	Shape func(Dims) []int64
+	From  string // e.g. "vocab_size × hidden_size"
+}
+
+// Required lists the HF tensors the Megatron model cannot do without.
+type Required struct {
+	Global []string // full names
+	LMHead string   // needed unless embeddings are tied
+	Layer  []string // relative to each layer prefix
+	Bias   []string // relative to each layer prefix, when the attention has biases
+	MoE    []string // relative to each layer prefix, when the model has experts
+	Expert []string // relative to each expert prefix
+}
+
+// ComponentRule names a component by name prefix (HF names for Components, Megatron names
+// for Extras).
+type ComponentRule struct {
+	Prefix    string
+	Component string // key, e.g. "vision"
+	Label     string // shown in the UI; "" = Component
+}
+
+// Name is the label shown for the component.
+func (c ComponentRule) Name() string {
+	if c.Label != "" {
+		return c.Label
+	}
+	return c.Component
+}
+
+// OptOut is a family-specific switch that accepts one of the family's plan errors. It becomes
+// a CLI flag, a plan-JSON settings key and a Placement toggle; Settings.OptOuts[Name] holds it.
+type OptOut struct {
+	Name  string // key in Settings.OptOuts and plan JSON settings (snake_case), e.g. "skip_foo"
+	Flag  string // CLI flag without dashes, e.g. "skip-foo"
+	Help  string // one line for --help
+	Label string // Placement form label
+	// Codes are the issue codes this opt-out is about (the Placement form points at it).
+	Codes []string
+	// FixElsewhere maps an error code to the generic setting that really fixes it
+	// (e.g. "pp"): the Placement form points errors of that code there instead.
+	FixElsewhere map[string]string
+	// Reverse: the reverse conversion turns it on (it converts what the files hold,
+	// whether or not Megatron could load that layout).
+	Reverse bool
+}
+
+// Optional is a part of the model that exists only when the config enables it; with the
+// part disabled its weights are an error unless the opt-out drops them.
+type Optional struct {
+	Prefixes  []string        // Megatron name prefixes of the part
+	Present   func(Dims) bool // whether the config enables it
+	OptOut    string          // OptOut.Name that drops it
+	ErrorCode string          // issue code when present in the weights but disabled
+	ErrorMsg  string
+	DropCode  string // warning code when dropped
+	DropMsg   string
+}
+
+// Hooks are the family-specific steps of planning. Every hook is optional.
+type Hooks struct {
+	// ReadDims reads family dims from config.json into d.Extra (after the generic dims).
+	// Error issues stop the plan.
+	ReadDims func(cfg *loader.JSONNode, d *Dims) []Issue
+	// CheckStages checks the pipeline split against the family's needs; optOut reports
+	// whether the user gave one of the family's opt-outs.
+	CheckStages func(d Dims, stages []Stage, optOut func(name string) bool) []Issue
+	// MCAConfig computes extra mca_config.json fields from config.json (JSON text values),
+	// e.g. deepseek's rope_scaling → rotary_scaling_factor; it may overwrite mapped keys.
+	MCAConfig func(cfg *loader.JSONNode, kv map[string]string) []Issue
+	// RenameMCA rewrites a layer-relative Megatron name after the rule rename (forward);
+	// layer is the global decoder layer (-1 outside layers), expert -1 outside experts.
+	RenameMCA func(rel string, layer, expert int, d Dims) string
+	// UnrenameMCA is RenameMCA's inverse, applied by the reverse before rule matching.
+	UnrenameMCA func(rel string, layer, expert int, d Dims) string
+}
+
+// Template describes one HF model type: config mapping, constants, converter ops, dist
+// rules, and the family's hooks.
+type Template struct {
+	ModelType   string
+	LayerPrefix string // HF prefix of decoder layers, e.g. "model.layers."
+	MoEPrefix   string // HF infix of experts inside a layer, e.g. ".mlp.experts."
+	Config      []ConfigKey
+	Constants   []KV // Megatron fields whose value is fixed by the model family (JSON text)
+	Rules       []Rule
+	Dist        DistRules
+	// Skip lists HF name suffixes that are not weights and are left out (ROLL's hf_invalid_keys).
+	Skip     []string
+	Required Required
+	// Shapes the Megatron model builds from the config, by Megatron name (relative to its
+	// layer/expert prefix for layer tensors); a tensor of another shape would not load.
+	Shapes map[string]ShapeRule
+	// Components break the HF tensors down for the Overview, by HF name prefix (the longest
+	// matching prefix wins), in display order.
+	Components []ComponentRule
+	// Extras label the non-layer modules a pipeline chunk can hold, by Megatron name prefix,
+	// in display order.
+	Extras []ComponentRule
+	// UnmappedHints explain well-known foreign layouts when an unmapped name contains Contains.
+	UnmappedHints []UnmappedHint
+	OptOuts       []OptOut
+	Optional      []Optional
+	Hooks         Hooks
+}
+
+// Component names the top-level component of an HF tensor name by the longest matching
+// prefix; "other" when none matches.
+func (t *Template) Component(hfName string) string {
+	best, n := "other", -1
+	for _, c := range t.Components {
+		if len(c.Prefix) > n && strings.HasPrefix(hfName, c.Prefix) {
+			best, n = c.Component, len(c.Prefix)
+		}
+	}
+	return best
+}
+
+// ComponentLabel is the label of a component key ("" → the key itself).
+func (t *Template) ComponentLabel(key string) string {
+	for _, c := range t.Components {
+		if c.Component == key {
+			return c.Name()
+		}
+	}
+	return key
+}
+
+// ComponentKeys lists the template's component keys in order, then "other".
+func (t *Template) ComponentKeys() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range t.Components {
+		if !seen[c.Component] {
+			seen[c.Component] = true
+			out = append(out, c.Component)
+		}
+	}
+	if !seen["other"] {
+		out = append(out, "other")
+	}
+	return out
+}
+
+// FindOptOut returns the template's opt-out of that name.
+func (t *Template) FindOptOut(name string) (OptOut, bool) {
+	for _, o := range t.OptOuts {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return OptOut{}, false
+}
+
+// GenericComponent is the Overview breakdown without a template: the first name element.
+func GenericComponent(hfName string) string {
+	if i := strings.IndexByte(hfName, '.'); i > 0 {
+		return hfName[:i]
+	}
+	return hfName
+}
+
+// The registry is the only global state of omnitui; it is filled at init time and read-only after.
+var registry = map[string]*Template{}
+
+// Register adds a template; it panics on a duplicate or empty model type or an unknown
+// opt-out reference (programming errors at init).
+func Register(t *Template) {
+	if t.ModelType == "" {
+		panic("family: template without ModelType")
+	}
+	if _, dup := registry[t.ModelType]; dup {
+		panic("family: template registered twice: " + t.ModelType)
+	}
+	for _, o := range t.Optional {
+		if _, ok := t.FindOptOut(o.OptOut); !ok && o.OptOut != "" {
+			panic(fmt.Sprintf("family: %s optional part names unknown opt-out %q", t.ModelType, o.OptOut))
+		}
+	}
+	registry[t.ModelType] = t
+}
+
+// Lookup finds the template of a model type.
+func Lookup(modelType string) (*Template, error) {
+	if t, ok := registry[modelType]; ok {
+		return t, nil
+	}
+	return nil, &NoTemplateError{ModelType: modelType}
+}
+
+// NoTemplateError says a model type has no template.
+type NoTemplateError struct{ ModelType string }
+
+func (e *NoTemplateError) Error() string {
+	have := strings.Join(ModelTypes(), ", ")
+	if have == "" {
+		have = "(none registered)"
+	}
+	return fmt.Sprintf("no template for model_type %q; omnitui has templates for: %s", e.ModelType, have)
+}
+
+// ModelTypes lists the registered model types, sorted.
+func ModelTypes() []string {
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Templates lists the registered templates in model-type order.
+func Templates() []*Template {
+	var out []*Template
+	for _, mt := range ModelTypes() {
+		out = append(out, registry[mt])
+	}
+	return out
+}
+
+// AllOptOuts lists every registered family's opt-outs, once per name, in model-type order
+// (for CLI flags and --help, which exist before a checkpoint is opened).
+func AllOptOuts() []OptOut {
+	var out []OptOut
+	seen := map[string]bool{}
+	for _, t := range Templates() {
+		for _, o := range t.OptOuts {
+			if !seen[o.Name] {
+				seen[o.Name] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
