@@ -545,7 +545,11 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 			ex.in.Source.Release(ti)
 		}
 	}()
-	w := groupWriter{ex: ex, g: g, raw: raw, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return scratch, err
+	}
+	w := groupWriter{ex: ex, g: g, op: op, raw: raw, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
 	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
 	// Destinations that copy the same input ranges (a tensor duplicated over TP or EP ranks)
 	// stream together, so each piece is read, cast and released once for all of them.
@@ -588,6 +592,7 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 type groupWriter struct {
 	ex      *executor
 	g       *Group
+	op      Op
 	raw     [][]byte     // inputs as mapped, source dtype
 	src     loader.DType // source dtype
 	whole   [][]byte     // inputs cast to the output dtype, made only when an op needs them whole
@@ -640,10 +645,8 @@ func (w *groupWriter) release(in int, off, n int64) {
 func (w *groupWriter) dest(d Dest) error {
 	g := w.g
 	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
-	if !d.Transpose {
-		if g.Op == OpRename && g.Split == SplitRow && len(g.Shape) == 2 {
-			return w.rowBlocks(d, inElem, outElem)
-		}
+	if !d.Transpose && w.op.StreamRows(g) {
+		return w.rowBlocks(d, inElem, outElem)
 	}
 	// ops that need their inputs whole: QKV fuse and transposed grouped-GEMM parts
 	if w.whole == nil {
@@ -678,37 +681,13 @@ func (w *groupWriter) dest(d Dest) error {
 }
 
 // spans describes destination d as contiguous input ranges when it is a plain copy
-// (renames kept whole or split by rows, gate/up pairs); ok is false otherwise.
+// (the op says which); ok is false otherwise.
 func (w *groupWriter) spans(d Dest, inElem int64) ([]span, bool) {
-	g := w.g
-	rowElems := func() int64 { return numel(g.Shape[1:]) }
-	whole := func(k int) span { return span{in: k, n: int64(len(w.raw[k]))} }
-	switch {
-	case g.Op == OpRename && (g.Split == SplitDuplicated || (g.Split == SplitRow && d.TPSize == 1)):
-		return []span{whole(0)}, true
-	case g.Op == OpRename && g.Split == SplitColumn:
-		start, size, ok := ops.ChunkRange(int(g.Shape[0]), d.TPSize, d.TPRank)
-		if !ok {
-			return nil, false
-		}
-		rb := rowElems() * inElem
-		return []span{{in: 0, off: int64(start) * rb, n: int64(size) * rb}}, true
-	case g.Op == OpStack && g.Split == SplitSwiGLU:
-		start, size, ok := ops.ChunkRange(int(g.Shape[0]/2), d.TPSize, d.TPRank)
-		if !ok {
-			return nil, false
-		}
-		rb := rowElems() * inElem
-		n := int64(size) * rb
-		outN := n / inElem * int64(g.DType.Size())
-		return []span{{in: 0, off: int64(start) * rb, n: n}, {in: 1, off: int64(start) * rb, n: n, dst: outN}}, true
-	case g.Op == OpStack && g.Split == SplitDuplicated:
-		a := whole(0)
-		b := whole(1)
-		b.dst = a.n / inElem * int64(g.DType.Size())
-		return []span{a, b}, true
+	lens := make([]int64, len(w.raw))
+	for k, b := range w.raw {
+		lens[k] = int64(len(b))
 	}
-	return nil, false
+	return w.op.Spans(w.g, d, lens, inElem, int64(w.g.DType.Size()))
 }
 
 // copySpans streams spans to every destination in dests (all made of the same input
@@ -766,8 +745,8 @@ func (w *groupWriter) rowBlocks(d Dest, inElem, outElem int64) error {
 	return nil
 }
 
-// slice returns the bytes of destination d: a view of the input where possible,
-// else a buffer.
+// slice returns the bytes of destination d (the op's forward transform): a view of the
+// input where possible, else a buffer.
 func (ex *executor) slice(g *Group, d Dest, ins [][]byte, elem int, scratch *[]byte) ([]byte, error) {
 	buf := func(n int) []byte {
 		if cap(*scratch) < n {
@@ -775,71 +754,11 @@ func (ex *executor) slice(g *Group, d Dest, ins [][]byte, elem int, scratch *[]b
 		}
 		return (*scratch)[:n]
 	}
-	rowBytes := func(shape []int64) int { return int(numel(shape[1:])) * elem }
-	switch g.Split {
-	case SplitDuplicated:
-		switch g.Op {
-		case OpRename:
-			return ins[0], nil
-		case OpStack:
-			out := buf(len(ins[0]) + len(ins[1]))
-			copy(out, ins[0])
-			copy(out[len(ins[0]):], ins[1])
-			return out, nil
-		case OpQKV, OpQKVBias:
-			rb := rowBytes(g.Shape)
-			if g.Op == OpQKVBias {
-				rb = elem
-			}
-			out := buf(int(g.Shape[0]) * rb)
-			return out, ops.FuseQKV(out, ins[0], ins[1], ins[2], ex.p.Dims.Heads, ex.p.Dims.Groups, ex.p.Dims.KVChannels, rb)
-		}
-	case SplitColumn:
-		start, size, ok := ops.ChunkRange(int(g.Shape[0]), d.TPSize, d.TPRank)
-		if !ok {
-			return nil, fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
-		}
-		switch g.Op {
-		case OpRename:
-			rb := rowBytes(g.Shape)
-			return ins[0][start*rb : (start+size)*rb], nil
-		case OpQKV, OpQKVBias:
-			rb := rowBytes(g.Shape)
-			if g.Op == OpQKVBias {
-				rb = elem
-			}
-			out := buf(size * rb)
-			return out, ops.FuseQKVRows(out, ins[0], ins[1], ins[2], ex.p.Dims.Heads, ex.p.Dims.Groups, ex.p.Dims.KVChannels, rb, start, size)
-		}
-	case SplitRow:
-		if g.Op == OpRename {
-			start, size, ok := ops.ChunkRange(int(g.Shape[1]), d.TPSize, d.TPRank)
-			if !ok {
-				return nil, fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
-			}
-			if d.TPSize == 1 {
-				return ins[0], nil
-			}
-			out := buf(int(g.Shape[0]) * size * elem)
-			return out, ops.SliceDim(out, ins[0], g.Shape, elem, 1, int64(start), int64(size))
-		}
-	case SplitSwiGLU:
-		if g.Op == OpStack {
-			half := g.Shape[0] / 2
-			start, size, ok := ops.ChunkRange(int(half), d.TPSize, d.TPRank)
-			if !ok {
-				return nil, fmt.Errorf("TP slice %d of %d does not exist", d.TPRank, d.TPSize)
-			}
-			rb := rowBytes(g.Shape)
-			gate := ins[0][start*rb : (start+size)*rb]
-			up := ins[1][start*rb : (start+size)*rb]
-			out := buf(len(gate) + len(up))
-			copy(out, gate)
-			copy(out[len(gate):], up)
-			return out, nil
-		}
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no byte transform for a %s op split as %s (this is a bug in omnitui; please report it)", g.Op, g.Split)
+	return op.Slice(g, d, ins, elem, ex.p.Dims, buf)
 }
 
 func writeFileSync(path string, data []byte) error {

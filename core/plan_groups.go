@@ -162,7 +162,12 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 
-	shape, err := opShape(r.Op, ins, d)
+	op, err := LookupOp(r.Op)
+	if err != nil {
+		b.errorf("shape", "", names, "%s: %v", g.Name, err)
+		return
+	}
+	shape, err := op.Shape(ins, d)
 	if err != nil {
 		b.errorf("shape", "", names, "%s: %v", g.Name, err)
 		return
@@ -243,35 +248,6 @@ func shapeStr(s []int64) string {
 		parts[i] = fmt.Sprint(v)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-// opShape validates op inputs against the dims and returns the Megatron tensor's shape.
-func opShape(op OpKind, ins []*loader.TensorInfo, d Dims) ([]int64, error) {
-	switch op {
-	case OpRename:
-		return append([]int64(nil), ins[0].Shape...), nil
-	case OpQKV, OpQKVBias:
-		nh, ng, kc, h := int64(d.Heads), int64(d.Groups), int64(d.KVChannels), int64(d.Hidden)
-		want := [][]int64{{nh * kc, h}, {ng * kc, h}, {ng * kc, h}}
-		if op == OpQKVBias {
-			want = [][]int64{{nh * kc}, {ng * kc}, {ng * kc}}
-		}
-		for k, in := range ins {
-			if !equalShape(in.Shape, want[k]) {
-				return nil, fmt.Errorf("%s has shape %s but heads %d × head_dim %d (groups %d) and hidden %d need %s: config.json does not match the weights", in.Name, shapeStr(in.Shape), nh, kc, ng, h, shapeStr(want[k]))
-			}
-		}
-		if op == OpQKVBias {
-			return []int64{(nh + 2*ng) * kc}, nil
-		}
-		return []int64{(nh + 2*ng) * kc, h}, nil
-	case OpStack:
-		if len(ins[0].Shape) != 2 || !equalShape(ins[0].Shape, ins[1].Shape) {
-			return nil, fmt.Errorf("%s %s and %s %s must be 2-D with the same shape to be stacked", ins[0].Name, shapeStr(ins[0].Shape), ins[1].Name, shapeStr(ins[1].Shape))
-		}
-		return []int64{2 * ins[0].Shape[0], ins[0].Shape[1]}, nil
-	}
-	return nil, fmt.Errorf("unknown op %q", op)
 }
 
 func equalShape(a, b []int64) bool {

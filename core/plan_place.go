@@ -192,8 +192,11 @@ func (b *builder) place() {
 			b.errorf("no-tp-rule", "", g.HFNames, "%s has no tensor-parallel rule in the %s template", g.Name, t.ModelType)
 			continue
 		}
-		if g.Split == SplitSwiGLU && g.Op != OpStack {
-			b.errorf("no-tp-rule", "", g.HFNames, "%s is split as a gate/up pair but comes from a %s op", g.Name, g.Op)
+		if op, err := LookupOp(g.Op); err != nil {
+			b.errorf("no-tp-rule", "", g.HFNames, "%s: %v", g.Name, err)
+			continue
+		} else if err := op.CanSplit(g.Split); err != nil {
+			b.errorf("no-tp-rule", "", g.HFNames, "%s is split as %s but comes from a %s op: %v", g.Name, g.Split, g.Op, err)
 			continue
 		}
 		tpSize := s.TP

@@ -554,27 +554,13 @@ func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, nh, ng, d int) ([]s
 		for k, h := range r.HF {
 			names[k] = prefix + strings.ReplaceAll(h, "{}", wc)
 		}
-		shapes := make([][]int64, len(r.HF))
-		switch r.Op {
-		case OpRename:
-			shapes[0] = shape
-		case OpStack:
-			if len(shape) == 0 || shape[0]%2 != 0 {
-				return nil, nil, fmt.Errorf("%s has shape %s, which is no stacked gate/up pair", gi.name, shapeStr(shape))
-			}
-			h := append([]int64(nil), shape...)
-			h[0] /= 2
-			shapes[0], shapes[1] = h, append([]int64(nil), h...)
-		case OpQKV, OpQKVBias:
-			want := int64((nh + 2*ng) * d)
-			if len(shape) == 0 || shape[0] != want {
-				return nil, nil, fmt.Errorf("%s has %d rows, but %d heads in %d groups of %d channels need %d", gi.name, shape[0], nh, ng, d, want)
-			}
-			for k, rows := range []int64{int64(nh * d), int64(ng * d), int64(ng * d)} {
-				sh := append([]int64(nil), shape...)
-				sh[0] = rows
-				shapes[k] = sh
-			}
+		op, err := LookupOp(r.Op)
+		if err != nil {
+			return nil, nil, err
+		}
+		shapes, err := op.HFShapes(gi.name, shape, Dims{Heads: nh, Groups: ng, KVChannels: d})
+		if err != nil {
+			return nil, nil, err
 		}
 		return names, shapes, nil
 	}
@@ -785,24 +771,17 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 	if len(whole) != total {
 		return nil, fmt.Errorf("%s: gathered %d bytes, expected %d", g.Name, len(whole), total)
 	}
-	switch g.Op {
-	case OpRename:
-		return [][]byte{whole}, nil
-	case OpStack:
-		return [][]byte{whole[:total/2], whole[total/2:]}, nil
-	case OpQKV, OpQKVBias:
-		out := make([][]byte, 3)
-		for k, ti := range g.Inputs {
-			out[k] = make([]byte, p.Tensors[ti].Size)
-		}
-		rb := int(numel(g.Shape[1:])) * elem
-		if g.Op == OpQKVBias {
-			rb = elem
-		}
-		if err := ops.SplitQKV(out[0], out[1], out[2], whole, p.Dims.Heads, p.Dims.Groups, p.Dims.KVChannels, rb); err != nil {
-			return nil, fmt.Errorf("%s: %w", g.Name, err)
-		}
-		return out, nil
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no inverse for op %s (this is a bug in omnitui; please report it)", g.Op)
+	inSize := make([]int64, len(g.Inputs))
+	for k, ti := range g.Inputs {
+		inSize[k] = p.Tensors[ti].Size
+	}
+	out, err := op.Inverse(g, whole, inSize, elem, p.Dims)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
+	}
+	return out, nil
 }

@@ -392,74 +392,26 @@ func (m *Model) detail(w int) []string {
 	return out
 }
 
-// opDrawing explains the fused ops: the per-group QKV interleave and the
-// per-rank [gate_r; up_r] layout.
+// opDrawing draws the op kind's own explanation (core.ExplainOp): e.g. the per-group QKV
+// interleave, or the per-rank [gate_r; up_r] layout.
 func (m *Model) opDrawing(g *core.Group, w int) []string {
 	st := m.ctx.Styles
 	p := m.ctx.Plan
-	d := p.Dims
-	tp := max(p.Settings.TP, 1)
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 11)) }
-	switch g.Op {
-	case core.OpQKV, core.OpQKVBias:
-		if d.Groups <= 0 || d.Heads <= 0 {
-			return nil
-		}
-		qpg := d.Heads / d.Groups
+	var out []string
+	for _, l := range core.ExplainOp(g, p.Dims, max(p.Settings.TP, 1), w) {
 		var b strings.Builder
-		for gi := 0; gi < d.Groups; gi++ {
-			if gi > 0 {
-				b.WriteString(st.Muted.Render(" ‖ "))
-			}
-			fmt.Fprintf(&b, "g%d: q×%d | k | v", gi, qpg)
-			if b.Len() > w*3 {
-				b.WriteString(" …")
-				break
-			}
-		}
-		out := []string{lbl("interleave") + b.String()}
-		out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("per group (%d q heads + k + v) × %d = %d rows; %d groups",
-			qpg, d.KVChannels, (qpg+2)*d.KVChannels, d.Groups)))
-		if tp > 1 {
-			var parts []string
-			if d.Groups%tp == 0 {
-				per := d.Groups / tp
-				for r := 0; r < tp; r++ {
-					parts = append(parts, fmt.Sprintf("r%d: g%d–g%d", r, r*per, (r+1)*per-1))
-				}
+		b.WriteString(lbl(l.Label))
+		for _, part := range l.Parts {
+			if part.Muted {
+				b.WriteString(st.Muted.Render(part.Text))
 			} else {
-				rows := int64(d.Groups * (qpg + 2) * d.KVChannels)
-				for r := 0; r < tp; r++ {
-					a, e := chunk(rows, tp, r)
-					parts = append(parts, fmt.Sprintf("r%d: rows [%d,%d)", r, a, e))
-				}
+				b.WriteString(part.Text)
 			}
-			out = append(out, lbl("TP split")+strings.Join(parts, " · "))
 		}
-		return out
-	case core.OpStack:
-		if len(g.Shape) == 0 {
-			return nil
-		}
-		rows := g.Shape[0] / 2
-		out := []string{lbl("layout") + fmt.Sprintf("rank r holds [gate_r; up_r], gate and up %d rows each, chunked by %d", rows, tp)}
-		for r := 0; r < tp && r < 8; r++ {
-			a, e := chunk(rows, tp, r)
-			out = append(out, lbl("")+fmt.Sprintf("r%d: gate[%d:%d] ; up[%d:%d]", r, a, e, a, e))
-		}
-		if tp > 8 {
-			out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("… %d more ranks", tp-8)))
-		}
-		return out
+		out = append(out, b.String())
 	}
-	return nil
-}
-
-// chunk is torch.chunk's piece r of n rows in t chunks.
-func chunk(n int64, t, r int) (int64, int64) {
-	size := (n + int64(t) - 1) / int64(t)
-	a := min(int64(r)*size, n)
-	return a, min(a+size, n)
+	return out
 }
 
 func (m *Model) dests(g *core.Group, w int) []string {
