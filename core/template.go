@@ -59,15 +59,13 @@ func IsNoTemplate(err error) bool {
 	return errors.As(err, &nt)
 }
 
-// Component names the top-level component of an HF tensor of any registered template,
-// falling back to the name's first element.
-func Component(hfName string) string {
-	for _, t := range family.Templates() {
-		if c := t.Component(hfName); c != "other" {
-			return c
-		}
+// ComponentFor classifies HF tensor names into the model family's components (the
+// Overview's breakdown); a model type without a template gets the names' first elements.
+func ComponentFor(modelType string) func(hfName string) string {
+	if t, err := family.Lookup(modelType); err == nil {
+		return t.Component
 	}
-	return family.GenericComponent(hfName)
+	return family.GenericComponent
 }
 
 // fnmatchAny reports whether name equals or fnmatch-matches one of the patterns.

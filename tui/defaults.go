@@ -7,9 +7,9 @@ import (
 
 // The core functions the app uses unless an Option replaces them.
 var (
-	defaultPlanner    common.Planner   = core.BuildPlan
-	defaultConverter  common.Converter = core.Convert
-	defaultClassifier                  = core.Component
+	defaultPlanner    common.Planner      = core.BuildPlan
+	defaultConverter  common.Converter    = core.Convert
+	defaultClassifier func(string) string // nil: the model family's (core.ComponentFor)
 )
 
 var defaultHFConverter common.HFConverter = core.ConvertToHF

@@ -63,7 +63,7 @@ func WithPlanner(p common.Planner) Option { return func(o *options) { o.planner 
 // WithConverter replaces core.Convert.
 func WithConverter(c common.Converter) Option { return func(o *options) { o.converter = c } }
 
-// WithClassifier replaces core.Component.
+// WithClassifier replaces the model family's component classifier (core.ComponentFor).
 func WithClassifier(f func(string) string) Option { return func(o *options) { o.classify = f } }
 
 // Model is the root model.

@@ -184,6 +184,8 @@ func settingsHelp(section string) string {
 		line := head
 		if len(line) < col-1 {
 			line += strings.Repeat(" ", col-1-len(line))
+		} else {
+			line += " " // a long flag: two spaces before its help
 		}
 		for i, w := range words {
 			if i > 0 && len(line)+1+len(w) > width {

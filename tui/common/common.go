@@ -37,7 +37,7 @@ type Context struct {
 
 	Planner   Planner
 	Converter Converter
-	Classify  func(hfName string) string // top-level component of a tensor (core.Component)
+	Classify  func(hfName string) string // top-level component of a tensor (core.ComponentFor the model type)
 
 	// Selected is the tensor (index into Ck.Tensors) chosen anywhere in the app; -1 = none.
 	Selected int
@@ -58,7 +58,11 @@ type Context struct {
 func NewContext(ck *loader.Checkpoint, path string, s core.Settings, st *styles.Styles, km *keymap.KeyMap,
 	planner Planner, conv Converter, classify func(string) string) *Context {
 	if classify == nil {
-		classify = func(string) string { return "other" }
+		var cfg *loader.JSONNode
+		if ck != nil {
+			cfg = ck.Config
+		}
+		classify = core.ComponentFor(ConfigString(cfg, "model_type"))
 	}
 	c := &Context{Ck: ck, Path: path, Settings: s, Styles: st, Keys: km,
 		Planner: planner, Converter: conv, Classify: classify, Selected: -1}

@@ -95,9 +95,6 @@ type entryKey struct {
 // A checkpoint that cannot be mapped back still opens; the views say why.
 func NewMCAContext(m *mca.Checkpoint, path string, st *styles.Styles, km *keymap.KeyMap,
 	hfconv HFConverter, classify func(string) string) *Context {
-	if classify == nil {
-		classify = func(string) string { return "other" }
-	}
 	x := &MCA{Ck: m, HFConverter: hfconv}
 	rec, recErr := core.SettingsFromMCAConfig(m.Config)
 	if recErr != nil {
@@ -146,6 +143,9 @@ func NewMCAContext(m *mca.Checkpoint, path string, st *styles.Styles, km *keymap
 	set := rec
 	if plan != nil {
 		set = plan.Settings
+	}
+	if classify == nil {
+		classify = core.ComponentFor(ConfigString(ck.Config, "model_type"))
 	}
 	c := &Context{Ck: ck, Path: path, Settings: set, Plan: plan, PlanErr: err, PlanFor: set, PlanGen: 1,
 		Styles: st, Keys: km, Classify: classify, Selected: -1, MCA: x}

@@ -349,6 +349,9 @@ func (m *Model) submit() tea.Cmd {
 			m.note = "this build cannot convert (no converter)"
 			return nil
 		}
+	} else if core.IsNoTemplate(m.ctx.PlanErr) {
+		m.note = "this model type has no template: omnitui cannot convert it"
+		return nil
 	} else if m.ctx.Plan == nil || m.ctx.HasErrors() {
 		m.note = "the plan has errors: fix them in 5 Placement first"
 		return nil
@@ -522,7 +525,11 @@ func (m *Model) formView() []string {
 			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(tensors, "tensor"), common.Bytes(bytes))))
 	}
 	if ctx.HasErrors() {
-		out = append(out, m.planErrorLines("✗ the plan has errors; fix them in 5 Placement:", w)...)
+		heading := "✗ the plan has errors; fix them in 5 Placement:"
+		if core.IsNoTemplate(ctx.PlanErr) {
+			heading = "✗ omnitui cannot convert this model type (no settings fix it):"
+		}
+		out = append(out, m.planErrorLines(heading, w)...)
 	}
 	if m.note != "" {
 		out = append(out, "", st.Warning.Render(m.note))
