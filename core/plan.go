@@ -158,44 +158,76 @@ func (b *builder) configAndDims() bool {
 		b.warnf("config-key-missing", nil, "config.json lacks %d mapped key(s), left out of mca_config.json as ROLL does (Megatron defaults apply): %s", len(missing), strings.Join(missing, ", "))
 	}
 
-	ok := true
-	getInt := func(mca string, required bool, def int) int {
+	var issues []Issue
+	p.Dims, issues = readDims("config.json", func(mca string) (*loader.JSONNode, string, bool) {
 		key := b.hfKey(mca)
 		n, found := cfg.Get(key)
+		return n, key, found
+	})
+	ok := true
+	for _, is := range issues {
+		if is.Severity == SevError {
+			ok = false
+		}
+	}
+	if h := b.t.Hooks.ReadDims; h != nil {
+		for _, is := range h(cfg, &p.Dims) {
+			issues = append(issues, is)
+			if is.Severity == SevError {
+				ok = false
+			}
+		}
+	}
+	p.Issues = append(p.Issues, issues...)
+	return ok
+}
+
+// readDims reads the generic model dims. get finds the config node of a Megatron config key
+// and names the key as file knows it: the plan reads config.json through the template's
+// mapping, the reverse reads mca_config.json directly. Any error issue means the dims are
+// unusable.
+func readDims(file string, get func(mca string) (n *loader.JSONNode, key string, found bool)) (Dims, []Issue) {
+	var issues []Issue
+	bad := func(code, format string, a ...any) {
+		issues = append(issues, Issue{Severity: SevError, Code: code, Message: fmt.Sprintf(format, a...)})
+	}
+	ok := true
+	getInt := func(mca string, required bool, def int) int {
+		n, key, found := get(mca)
 		if !found || n.Kind == loader.JSONNull {
 			if required {
-				b.errorf("config-required", "", nil, "config.json lacks %s, which the conversion needs: add it or use the checkpoint's original config.json", key)
+				bad("config-required", "%s lacks %s, which the conversion needs: add it or use the checkpoint's original %s", file, key, file)
 				ok = false
 			}
 			return def
 		}
 		v, err := n.Int()
 		if err != nil {
-			b.errorf("config-type", "", nil, "config.json %s: %v: it must be a whole number", key, err)
+			bad("config-type", "%s %s: %v: it must be a whole number", file, key, err)
 			ok = false
 			return def
 		}
 		if v < 0 || v > 1<<40 {
-			b.errorf("config-range", "", nil, "config.json %s = %d is out of range: fix config.json", key, v)
+			bad("config-range", "%s %s = %d is out of range: fix %s", file, key, v, file)
 			ok = false
 			return def
 		}
 		return int(v)
 	}
-	getBool := func(key string, def bool) bool {
-		n, found := cfg.Get(key)
+	getBool := func(mca string, def bool) bool {
+		n, key, found := get(mca)
 		if !found || n.Kind == loader.JSONNull {
 			return def
 		}
 		v, err := n.Bool()
 		if err != nil {
-			b.errorf("config-type", "", nil, "config.json %s: %v: it must be true or false", key, err)
+			bad("config-type", "%s %s: %v: it must be true or false", file, key, err)
 			ok = false
 			return def
 		}
 		return v
 	}
-	d := &p.Dims
+	var d Dims
 	d.Hidden = getInt("hidden_size", true, 0)
 	d.Heads = getInt("num_attention_heads", true, 0)
 	d.Layers = getInt("num_layers", true, 0)
@@ -209,32 +241,38 @@ func (b *builder) configAndDims() bool {
 	d.FFN = getInt("ffn_hidden_size", false, 0)
 	d.Experts = getInt("num_moe_experts", false, 0)
 	d.MoEFFN = getInt("moe_ffn_hidden_size", false, 0)
-	d.Tied = getBool(b.hfKey("tie_embeddings_and_output_weights"), false)
-	if h := b.t.Hooks.ReadDims; h != nil {
-		for _, is := range h(cfg, d) {
-			b.p.Issues = append(b.p.Issues, is)
-			if is.Severity == SevError {
-				ok = false
-			}
-		}
-	}
+	d.Tied = getBool("tie_embeddings_and_output_weights", false)
 	if !ok {
-		return false
+		return d, issues
 	}
 	for _, c := range []struct {
 		v    int
 		name string
 	}{{d.Hidden, "hidden_size"}, {d.Heads, "num_attention_heads"}, {d.Layers, "num_layers"}, {d.Vocab, "padded_vocab_size"}, {d.Groups, "num_query_groups"}, {d.KVChannels, "kv_channels"}} {
 		if c.v <= 0 {
-			b.errorf("config-range", "", nil, "config.json %s must be positive, found %d: fix config.json", b.hfKey(c.name), c.v)
+			_, key, _ := get(c.name)
+			bad("config-range", "%s %s must be positive, found %d: fix %s", file, key, c.v, file)
 			ok = false
 		}
 	}
 	if ok && d.Heads%d.Groups != 0 {
-		b.errorf("config-range", "", nil, "num_attention_heads %d is not a multiple of num_key_value_heads %d: the config is inconsistent", d.Heads, d.Groups)
-		ok = false
+		bad("config-range", "num_attention_heads %d is not a multiple of num_key_value_heads %d: the config is inconsistent", d.Heads, d.Groups)
 	}
-	return ok
+	return d, issues
+}
+
+// DimsFromMCAConfig reads the model dims recorded in mca_config.json.
+func DimsFromMCAConfig(cfg *loader.JSONNode) (Dims, error) {
+	d, issues := readDims("mca_config.json", func(mca string) (*loader.JSONNode, string, bool) {
+		n, found := cfg.Get(mca)
+		return n, mca, found
+	})
+	for _, is := range issues {
+		if is.Severity == SevError {
+			return d, fmt.Errorf("%s: the checkpoint cannot be mapped back", is.Message)
+		}
+	}
+	return d, nil
 }
 
 func (b *builder) mcaConfig() {

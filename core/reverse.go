@@ -210,27 +210,11 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		return nil, err
 	}
 	// dims from mca_config.json
-	geti := func(key string, def int) int {
-		if n, ok := m.Config.Get(key); ok && n.Kind != loader.JSONNull {
-			if v, err := n.Int(); err == nil {
-				return int(v)
-			}
-		}
-		return def
+	dims, err := DimsFromMCAConfig(m.Config)
+	if err != nil {
+		return nil, err
 	}
-	heads := geti("num_attention_heads", 0)
-	groups := geti("num_query_groups", heads)
-	hidden := geti("hidden_size", 0)
-	kv := 0
-	if heads > 0 {
-		kv = hidden / heads
-	}
-	kv = geti("kv_channels", kv)
-	layers := geti("num_layers", 0)
-	experts := geti("num_moe_experts", 0)
-	if heads <= 0 || groups <= 0 || kv <= 0 || layers <= 0 {
-		return nil, fmt.Errorf("mca_config.json lacks num_attention_heads, num_query_groups, kv_channels or num_layers: the checkpoint cannot be mapped back")
-	}
+	heads, groups, kv, layers, experts := dims.Heads, dims.Groups, dims.KVChannels, dims.Layers, dims.Experts
 	var layout *Layout
 	if s.Layout != "" {
 		if layout, err = ParseLayout(s.Layout, s.PP); err != nil {
