@@ -214,7 +214,10 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	heads, groups, kv, layers, experts := dims.Heads, dims.Groups, dims.KVChannels, dims.Layers, dims.Experts
+	if h := t.Hooks.ReadDims; h != nil {
+		h(hf, &dims) // the family's own dims, for its name hooks; the forward plan reports their issues
+	}
+	layers, experts := dims.Layers, dims.Experts
 	var layout *Layout
 	if s.Layout != "" {
 		if layout, err = ParseLayout(s.Layout, s.PP); err != nil {
@@ -349,7 +352,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 			rp.errorf("shape", []string{name}, "%v", err)
 			continue
 		}
-		names, shapes, err := hfTensorsOf(t, gi, shape, heads, groups, kv)
+		names, shapes, err := hfTensorsOf(t, gi, shape, dims)
 		if err != nil {
 			rp.errorf("unmapped", []string{name}, "%v", err)
 			continue
@@ -509,7 +512,7 @@ func globalShape(t *Template, gi *globalInfo, s Settings) ([]int64, error) {
 }
 
 // hfTensorsOf inverts the template rule that produces a global Megatron tensor.
-func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, nh, ng, d int) ([]string, [][]int64, error) {
+func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) ([]string, [][]int64, error) {
 	prefix := ""
 	rel := gi.name
 	if gi.layer >= 0 {
@@ -518,6 +521,9 @@ func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, nh, ng, d int) ([]s
 		if gi.expert >= 0 {
 			prefix += fmt.Sprintf("%s%d", t.MoEPrefix, gi.expert)
 		}
+	}
+	if h := t.Hooks.UnrenameMCA; h != nil {
+		rel = h(rel, gi.layer, gi.expert, dims)
 	}
 	for _, r := range t.Rules {
 		// expert rules apply only inside experts, layer rules only to layer tensors
@@ -542,7 +548,7 @@ func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, nh, ng, d int) ([]s
 		if err != nil {
 			return nil, nil, err
 		}
-		shapes, err := op.HFShapes(gi.name, shape, Dims{Heads: nh, Groups: ng, KVChannels: d})
+		shapes, err := op.HFShapes(gi.name, shape, dims)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -344,3 +344,18 @@ func AllOptOuts() []OptOut {
 	}
 	return out
 }
+
+// TB is the part of testing.TB that RegisterForTest needs.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
+// RegisterForTest registers a template for the duration of one test (it is removed when
+// the test ends), so that tests can plan model families of their own. Tests that use it
+// must not run in parallel with tests that read the registry.
+func RegisterForTest(t TB, tmpl *Template) {
+	t.Helper()
+	Register(tmpl)
+	t.Cleanup(func() { delete(registry, tmpl.ModelType) })
+}
