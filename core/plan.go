@@ -31,11 +31,11 @@ func Build(in PlanInput, s Settings) (*Plan, error) {
 	}
 	mtNode, ok := in.Config.Get("model_type")
 	if !ok {
-		return nil, errors.New("config.json has no \"model_type\": add it (e.g. \"qwen3_omni_moe\") or point omnitui at the checkpoint's own config.json")
+		return nil, fmt.Errorf("config.json has no \"model_type\": add it (omnitui has templates for: %s) or point omnitui at the checkpoint's own config.json", strings.Join(ModelTypes(), ", "))
 	}
 	mt, err := mtNode.Str()
 	if err != nil {
-		return nil, fmt.Errorf("config.json \"model_type\": %w; it must name the model family, e.g. \"qwen3_omni_moe\"", err)
+		return nil, fmt.Errorf("config.json \"model_type\": %w; it must name the model family (omnitui has templates for: %s)", err, strings.Join(ModelTypes(), ", "))
 	}
 	t, err := LookupTemplate(mt)
 	if err != nil {

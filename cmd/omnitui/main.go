@@ -1,13 +1,14 @@
-// Command omnitui previews and performs the conversion of Hugging Face Qwen3-Omni MoE
-// checkpoints into Megatron-Core (mcore_adapter) checkpoints, in a terminal UI or headless.
+// Command omnitui previews and performs the conversion of Hugging Face checkpoints (the model
+// families of core/families) into Megatron-Core (mcore_adapter) checkpoints, in a terminal UI or headless.
 package main
 
 import (
 	"context"
-	_ "github.com/omnitui/omnitui/core/families" // the model families omnitui converts
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/omnitui/omnitui/core/families" // the model families omnitui converts
 )
 
 func main() {
