@@ -102,7 +102,7 @@ func qwen3OmniMoe() *family.Template {
 			{Op: family.OpRename, HF: []string{"talker.{}"}, MCA: "talker.{}"},
 			{Op: family.OpRename, HF: []string{"code2wav.{}"}, MCA: "code2wav.{}"},
 		},
-		Dist: family.MergeDist(family.DefaultDist, family.MoEDist, family.DistRules{
+		Dist: family.MergeDist(family.DefaultDist, family.SharedMoEDist, family.TEMoEDist, family.DistRules{
 			PreProcess:  []string{"vision_model.*", "audio_model.*"},
 			PostProcess: []string{"talker.*", "code2wav.*"},
 			Duplicated:  []string{"vision_model.*", "audio_model.*", "talker.*", "code2wav.*"},

@@ -133,38 +133,78 @@ func MergeDist(sets ...DistRules) DistRules {
 	return out
 }
 
-// DefaultDist is the dist config every ROLL decoder shares (embedding, output layer, final
-// norm, attention, dense MLP, norms; TE → local norm names).
+// The shared dist rule sets below restate ROLL's generic ones (converter/dist_converter.py,
+// without the LoRA entries); families build theirs with MergeDist, as ROLL's do with
+// merge_configs (e.g. qwen3_moe: MergeDist(DefaultDist, SharedMoEDist, TEMoEDist)).
+
+// DefaultDist is ROLL's default_dist_config: embedding, output layer, final norm, attention,
+// dense MLP and routed experts (legacy grouped-GEMM names), TE → local norm names.
 var DefaultDist = DistRules{
 	PreProcess:  []string{MCAEmbedding},
 	PostProcess: []string{MCAOutputLayer, MCAFinalNorm},
 	Duplicated: []string{
 		".self_attention.linear_qkv.layer_norm_weight", ".mlp.linear_fc1.layer_norm_weight",
-		MCAFinalNorm, ".pre_mlp_layernorm.weight",
+		MCAFinalNorm, ".mlp.router.weight", ".pre_mlp_layernorm.weight",
 		".self_attention.q_layernorm.weight", ".self_attention.k_layernorm.weight",
 	},
-	Column: []string{MCAEmbedding, MCAOutputLayer, ".self_attention.linear_qkv.weight", ".mlp.linear_fc1.weight"},
-	Row:    []string{".self_attention.linear_proj.weight", ".mlp.linear_fc2.weight"},
-	SwiGLU: []string{".mlp.linear_fc1.weight"},
-	TEToLocal: map[string]string{
-		".self_attention.linear_qkv.layer_norm_weight": ".input_layernorm.weight",
-		".mlp.linear_fc1.layer_norm_weight":            ".pre_mlp_layernorm.weight",
-		".pre_mlp_layernorm.weight":                    ".pre_mlp_layernorm.weight",
-	},
-}
-
-// MoEDist adds routed experts (router, per-expert fc1/fc2, grouped-GEMM names) and shared experts.
-var MoEDist = DistRules{
-	Duplicated: []string{".mlp.router.weight", ".mlp.shared_experts.gate_weight"},
-	Column:     []string{".linear_fc1.weight"},
-	Row:        []string{".linear_fc2.weight", ".mlp.shared_experts.linear_fc2.weight"},
-	SwiGLU:     []string{".linear_fc1.weight", ".mlp.shared_experts.linear_fc1.weight"},
+	Column: []string{MCAEmbedding, MCAOutputLayer, ".self_attention.linear_qkv.weight", ".mlp.linear_fc1.weight", ".linear_fc1.weight"},
+	Row:    []string{".self_attention.linear_proj.weight", ".mlp.linear_fc2.weight", ".linear_fc2.weight"},
+	SwiGLU: []string{".mlp.linear_fc1.weight", ".linear_fc1.weight"},
 	GroupedLegacy: map[string]string{
 		".linear_fc1.weight": ".mlp.experts.weight1",
 		".linear_fc2.weight": ".mlp.experts.weight2",
 	},
+	TEToLocal: map[string]string{
+		".self_attention.linear_qkv.layer_norm_weight": ".input_layernorm.weight",
+		".mlp.linear_fc1.layer_norm_weight":            ".pre_mlp_layernorm.weight",
+	},
+}
+
+// TEMoEDist is ROLL's te_moe_config: the Transformer-Engine grouped-GEMM expert names. ROLL
+// merges it into every family's config when TE grouped GEMM is on; omnitui reads GroupedTE
+// only in that mode, so families with experts merge it unconditionally.
+var TEMoEDist = DistRules{
 	GroupedTE: map[string]string{
 		".linear_fc1.weight": ".mlp.experts.linear_fc1.weight",
 		".linear_fc2.weight": ".mlp.experts.linear_fc2.weight",
 	},
 }
+
+// SharedMoEDist is ROLL's shared_moe_dist_config: shared experts and their gate.
+var SharedMoEDist = DistRules{
+	Duplicated: []string{".mlp.shared_experts.gate_weight"},
+	Row:        []string{".mlp.shared_experts.linear_fc2.weight"},
+	SwiGLU:     []string{".mlp.shared_experts.linear_fc1.weight"},
+	TEToLocal:  map[string]string{".pre_mlp_layernorm.weight": ".pre_mlp_layernorm.weight"},
+}
+
+// MTPDist is ROLL's mtp_config: multi-token-prediction layers.
+var MTPDist = DistRules{
+	Duplicated: []string{".enorm.weight", ".hnorm.weight", ".final_layernorm.weight"},
+	Column:     []string{".eh_proj.weight"},
+}
+
+// MLADist is ROLL's mla_dist_config (multi-head latent attention, deepseek_v3), which
+// already includes MTPDist.
+var MLADist = MergeDist(DistRules{
+	PreProcess:  []string{MCAEmbedding},
+	PostProcess: []string{MCAOutputLayer, MCAFinalNorm},
+	Duplicated: []string{
+		".self_attention.q_layernorm.weight", ".input_layernorm.weight", MCAFinalNorm,
+		".pre_mlp_layernorm.weight", ".self_attention.kv_layernorm.weight", ".mlp.router.weight",
+		".mlp.router.expert_bias", ".mlp.linear_fc1.layer_norm_weight",
+		".self_attention.linear_q_up_proj.layer_norm_weight", ".self_attention.linear_kv_up_proj.layer_norm_weight",
+	},
+	Column: []string{
+		MCAEmbedding, MCAOutputLayer,
+		".self_attention.linear_q_down_proj.weight", ".self_attention.linear_q_up_proj.weight",
+		".self_attention.linear_q_proj.weight", ".self_attention.linear_kv_down_proj.weight",
+		".self_attention.linear_kv_up_proj.weight",
+	},
+	Row:    []string{".self_attention.linear_proj.weight", ".mlp.shared_experts.linear_fc2.weight", ".linear_fc2.weight", ".mlp.linear_fc2.weight"},
+	SwiGLU: []string{".mlp.shared_experts.linear_fc1.weight", ".linear_fc1.weight", ".mlp.linear_fc1.weight"},
+	GroupedLegacy: map[string]string{
+		".linear_fc1.weight": ".mlp.experts.weight1",
+		".linear_fc2.weight": ".mlp.experts.weight2",
+	},
+}, MTPDist)
