@@ -124,3 +124,31 @@ func TestFamilyHooks(t *testing.T) {
 		t.Errorf("back to HF: %d tensors, want %d (all but the skipped one)", len(bk.Tensors), len(ck.Tensors)-1)
 	}
 }
+
+// An opt-out of another family is reported as not applying, not silently taken.
+func TestForeignOptOutWarns(t *testing.T) {
+	tm := hooksFamily(t)
+	tm.OptOuts = nil
+	tm.Optional = nil
+	tm.Hooks.CheckStages = nil
+	family.RegisterForTest(t, tm)
+	hf := filepath.Join(t.TempDir(), "hooks")
+	if err := fixture.WriteTinyAs(hf, fixture.DefaultTiny(), "hooks_test"); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := loader.OpenHF(hf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	p, err := core.BuildPlan(ck, core.DefaultSettings().WithOptOut("ignore_deepstack", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range p.Issues {
+		if is.Code == "opt-out-not-applicable" && is.Severity == core.SevWarning {
+			return
+		}
+	}
+	t.Errorf("no opt-out-not-applicable warning: %v", p.Issues)
+}

@@ -112,6 +112,11 @@ func (b *builder) warnf(code string, tensors []string, format string, a ...any) 
 func (b *builder) run() {
 	p := b.p
 	p.Issues = append(p.Issues, p.Settings.validate()...)
+	for _, name := range sortedOn(p.Settings.OptOuts) {
+		if _, ok := b.t.FindOptOut(name); !ok {
+			b.warnf("opt-out-not-applicable", nil, "the %s opt-out does not apply to %s (its template has no such rule): it is ignored", name, b.t.ModelType)
+		}
+	}
 	settingsOK := !p.HasErrors()
 	dimsOK := b.configAndDims()
 	b.mcaConfig()
@@ -365,4 +370,16 @@ func (b *builder) dominantDType() loader.DType {
 		}
 	}
 	return best
+}
+
+// sortedOn lists the names that are on, sorted.
+func sortedOn(m map[string]bool) []string {
+	var out []string
+	for k, v := range m {
+		if v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
