@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,8 +203,10 @@ func (r *PlanRecord) differences(o *PlanRecord) []string {
 	if r.Tasks != o.Tasks {
 		d = append(d, fmt.Sprintf("number of tasks: staging was planned for --tasks %d, this task has --tasks %d", r.Tasks, o.Tasks))
 	}
-	if r.Kind != o.Kind || r.Settings != o.Settings {
-		d = append(d, fmt.Sprintf("settings: staging has %s %s, this task has %s %s", r.Kind, r.Settings, o.Kind, o.Settings))
+	if r.Kind != o.Kind {
+		d = append(d, fmt.Sprintf("direction: staging is a %s conversion, this task is %s", r.Kind, o.Kind))
+	} else if r.Settings != o.Settings {
+		d = append(d, "settings: "+settingsDiff(r.Settings, o.Settings))
 	}
 	if r.InputHash != o.InputHash {
 		d = append(d, "input: "+inputDiff(r, o))
@@ -215,6 +218,53 @@ func (r *PlanRecord) differences(o *PlanRecord) []string {
 		d = append(d, "plan id")
 	}
 	return d
+}
+
+// settingsDiff names the settings that differ ("TP: staging 2, this task 1").
+func settingsDiff(a, b string) string {
+	var ma, mb map[string]any
+	if json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
+		return fmt.Sprintf("staging has %s, this task has %s", a, b)
+	}
+	flat := func(m map[string]any) map[string]string {
+		out := map[string]string{}
+		var walk func(prefix string, v any)
+		walk = func(prefix string, v any) {
+			if sub, ok := v.(map[string]any); ok {
+				for k, x := range sub {
+					walk(prefix+k+".", x)
+				}
+				return
+			}
+			b, _ := json.Marshal(v)
+			out[strings.TrimSuffix(prefix, ".")] = string(b)
+		}
+		walk("", m)
+		return out
+	}
+	fa, fb := flat(ma), flat(mb)
+	keys := map[string]bool{}
+	for k := range fa {
+		keys[k] = true
+	}
+	for k := range fb {
+		keys[k] = true
+	}
+	var d []string
+	for k := range keys {
+		if fa[k] != fb[k] {
+			d = append(d, fmt.Sprintf("%s: staging %s, this task %s", k, orNone(fa[k]), orNone(fb[k])))
+		}
+	}
+	sort.Strings(d)
+	return strings.Join(d, "; ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func inputDiff(r, o *PlanRecord) string {
