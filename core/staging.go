@@ -381,6 +381,9 @@ func RunTask(ctx context.Context, job *SplitJob, part *Partition, opt TaskOption
 		}
 		return nil, explainIO(err, out)
 	}
+	if st.gone(rec) {
+		return nil, st.goneError()
+	}
 	host, _ := os.Hostname()
 	// hash the finished files concurrently (they are in the page cache), then publish
 	// them in order
@@ -406,6 +409,9 @@ func RunTask(ctx context.Context, job *SplitJob, part *Partition, opt TaskOption
 	for k, f := range todo {
 		wf := job.Work.Files[f]
 		if sums[k].err != nil {
+			if st.gone(rec) {
+				return nil, st.goneError()
+			}
 			return nil, fmt.Errorf("reading back %s: %w", wf.Name, sums[k].err)
 		}
 		if st.gone(rec) {
@@ -844,7 +850,16 @@ type MissingError struct{ Status *StagingStatus }
 
 func (e *MissingError) Error() string {
 	m := e.Status.Missing()
-	return fmt.Sprintf("%d task(s) have files missing (tasks %s); nothing was published and the staging directory %s is kept", len(m), intsList(m), e.Status.Dir)
+	var files []string
+	for _, t := range e.Status.Tasks {
+		for _, f := range t.Missing {
+			files = append(files, fmt.Sprintf("%s of task %d (%s)", f, t.Task, t.Why[f]))
+		}
+	}
+	if len(files) > 3 {
+		files = append(files[:3], fmt.Sprintf("%d more", len(files)-3))
+	}
+	return fmt.Sprintf("%d task(s) have files missing (tasks %s: %s); nothing was published and the staging directory %s is kept", len(m), intsList(m), strings.Join(files, ", "), e.Status.Dir)
 }
 
 // CommitOptions control publishing a staged conversion.

@@ -405,7 +405,8 @@ func runCommit(o *options, target string, stdout, stderr io.Writer) int {
 	s, err := core.Commit(target, core.CommitOptions{Force: o.force, Recheck: o.tk.recheck})
 	var me *core.MissingError
 	if errors.As(err, &me) {
-		fmt.Fprintf(stderr, "omnitui: cannot commit %s: %v\n", s.Out, err)
+		fmt.Fprintf(stderr, "omnitui: cannot commit %s: task(s) %s have files missing; nothing was published and the staging directory %s is kept\n",
+			s.Out, intsComma(s.Missing()), s.Dir)
 		for _, t := range s.Tasks {
 			for _, f := range t.Missing {
 				fmt.Fprintf(stderr, "  task %d: missing %s (%s)\n", t.Task, f, t.Why[f])
@@ -490,4 +491,12 @@ func writeSplit(w io.Writer, job *core.SplitJob, part *core.Partition, rec *core
 	}
 	fmt.Fprintf(w, "  all tasks together read %s of input (%.2fx the input; files reading the same input share a task where that keeps the split balanced)\n",
 		core.HumanBytes(part.TotalRead()), float64(part.TotalRead())/float64(max(input, 1)))
+}
+
+func intsComma(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
