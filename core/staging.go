@@ -407,29 +407,58 @@ func RunTask(ctx context.Context, job *SplitJob, part *Partition, opt TaskOption
 	}
 	wg.Wait()
 	for k, f := range todo {
-		wf := job.Work.Files[f]
 		if sums[k].err != nil {
 			if st.gone(rec) {
 				return nil, st.goneError()
 			}
-			return nil, fmt.Errorf("reading back %s: %w", wf.Name, sums[k].err)
+			return nil, fmt.Errorf("reading back %s: %w", job.Work.Files[f].Name, sums[k].err)
 		}
-		if st.gone(rec) {
-			return nil, st.goneError()
-		}
-		if err := st.publish(tmp, wf.Name); err != nil {
+	}
+	if st.gone(rec) {
+		return nil, st.goneError()
+	}
+	// rename every file into out/, flush the directories that changed, and only then
+	// write the receipts (flushed concurrently, the directory once)
+	dirs := map[string]bool{}
+	for _, f := range todo {
+		name := job.Work.Files[f].Name
+		if err := st.publish(tmp, name); err != nil {
 			if st.gone(rec) {
 				return nil, st.goneError()
 			}
 			return nil, explainIO(err, out)
 		}
-		r := Receipt{PlanID: rec.ID, File: wf.Name, Size: sums[k].size, SHA256: sums[k].hash, Tensors: wf.Tensors, Task: opt.Task,
-			Host: host, PID: os.Getpid(), Time: time.Now().UTC().Format(time.RFC3339)}
-		if err := st.writeReceipt(r); err != nil {
-			return nil, explainIO(err, out)
+		dirs[filepath.Dir(st.path("out", filepath.FromSlash(name)))] = true
+	}
+	if err := parallel(func(do func(func() error)) {
+		for d := range dirs {
+			do(func() error { return syncDir(d) })
 		}
-		res.Written = append(res.Written, wf.Name)
-		res.Bytes += wf.Bytes
+	}); err != nil {
+		return nil, explainIO(err, out)
+	}
+	receipts := make([]Receipt, len(todo))
+	for k, f := range todo {
+		wf := job.Work.Files[f]
+		receipts[k] = Receipt{PlanID: rec.ID, File: wf.Name, Size: sums[k].size, SHA256: sums[k].hash, Tensors: wf.Tensors, Task: opt.Task,
+			Host: host, PID: os.Getpid(), Time: time.Now().UTC().Format(time.RFC3339)}
+	}
+	if err := parallel(func(do func(func() error)) {
+		for _, r := range receipts {
+			do(func() error { return st.writeReceipt(r) })
+		}
+	}); err != nil {
+		if st.gone(rec) {
+			return nil, st.goneError()
+		}
+		return nil, explainIO(err, out)
+	}
+	if err := syncDir(st.path("receipts")); err != nil {
+		return nil, explainIO(err, out)
+	}
+	for _, f := range todo {
+		res.Written = append(res.Written, job.Work.Files[f].Name)
+		res.Bytes += job.Work.Files[f].Bytes
 	}
 	return res, nil
 }
@@ -661,7 +690,7 @@ func (st *stage) publish(tmp, name string) error {
 	if err := os.Rename(filepath.Join(tmp, rel), dst); err != nil {
 		return fmt.Errorf("moving %s into the staging directory: %w", name, err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return nil // the caller flushes the directories
 }
 
 func (st *stage) writeReceipt(r Receipt) error {
@@ -679,7 +708,33 @@ func (st *stage) writeReceipt(r Receipt) error {
 		os.Remove(tmp)
 		return fmt.Errorf("writing the receipt of %s: %w", r.File, err)
 	}
-	return syncDir(filepath.Dir(name))
+	return nil // the caller flushes the receipts directory
+}
+
+// parallel runs the functions submit passes to do, at most 8 at once, and returns the
+// first error.
+func parallel(submit func(do func(func() error))) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	sem := make(chan struct{}, 8)
+	submit(func(f func() error) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	})
+	wg.Wait()
+	return first
 }
 
 func randHex() string {

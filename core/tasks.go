@@ -93,8 +93,14 @@ func ForwardWorkload(p *Plan, inputFile func(ti int) string) *Workload {
 		for _, d := range g.Dests {
 			// one TP slice of one group reads the same input bytes for every rank file holding it
 			k := unitKey{gi, d.TPRank, d.Part, d.TPSize}
-			u := b.unit(k, inputFile(g.Inputs[0]), numel(d.Shape)*inElem)
-			b.read(d.Rank, u)
+			n := numel(d.Shape) * inElem
+			if g.Split == SplitRow && d.TPSize > 1 && !d.Transpose {
+				// a row-parallel slice takes part of every row: the pages it touches are
+				// the whole tensor's, shared by all its TP slices
+				k = unitKey{gi, -1, d.Part, -1}
+				n = numel(g.Shape) * inElem
+			}
+			b.read(d.Rank, b.unit(k, inputFile(g.Inputs[0]), n))
 		}
 	}
 	return b.done()
