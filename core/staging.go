@@ -32,6 +32,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // stagingSuffix names the staging directory of an output: .<base>.omnitui-staging.
@@ -270,7 +271,7 @@ func orNone(s string) string {
 func inputDiff(r, o *PlanRecord) string {
 	var d []string
 	if r.Input != o.Input {
-		d = append(d, fmt.Sprintf("staging read %s, this task reads %s", r.Input, o.Input))
+		d = append(d, fmt.Sprintf("staging read %s, this task reads %s", Printable(r.Input), Printable(o.Input)))
 	}
 	old := map[string]InputFile{}
 	for _, f := range r.Inputs {
@@ -282,16 +283,16 @@ func inputDiff(r, o *PlanRecord) string {
 		p, ok := old[f.Name]
 		switch {
 		case !ok:
-			d = append(d, f.Name+" is new")
+			d = append(d, Printable(f.Name)+" is new")
 		case p.Size != f.Size:
-			d = append(d, fmt.Sprintf("%s changed size (%d -> %d bytes)", f.Name, p.Size, f.Size))
+			d = append(d, fmt.Sprintf("%s changed size (%d -> %d bytes)", Printable(f.Name), p.Size, f.Size))
 		case p.Head != f.Head:
-			d = append(d, f.Name+" changed (its header differs)")
+			d = append(d, Printable(f.Name)+" changed (its header differs)")
 		}
 	}
 	for _, f := range r.Inputs {
 		if !seen[f.Name] {
-			d = append(d, f.Name+" is gone")
+			d = append(d, Printable(f.Name)+" is gone")
 		}
 	}
 	if len(d) > 6 {
@@ -850,10 +851,10 @@ func (s *StagingStatus) WriteText(w io.Writer) {
 	for _, f := range r.Files {
 		total += f.Bytes
 	}
-	fmt.Fprintf(w, "split conversion into %s\n", s.Out)
-	fmt.Fprintf(w, "  staging %s\n", s.Dir)
-	fmt.Fprintf(w, "  plan %s: %s, %d task(s), %d file(s), %s, omnitui %s\n", r.ID, r.Kind, r.Tasks, len(r.Files), HumanBytes(total), r.Version)
-	fmt.Fprintf(w, "  input %s\n", r.Input)
+	fmt.Fprintf(w, "split conversion into %s\n", Printable(s.Out))
+	fmt.Fprintf(w, "  staging %s\n", Printable(s.Dir))
+	fmt.Fprintf(w, "  plan %s: %s, %d task(s), %d file(s), %s, omnitui %s\n", Printable(r.ID), Printable(r.Kind), r.Tasks, len(r.Files), HumanBytes(total), Printable(r.Version))
+	fmt.Fprintf(w, "  input %s\n", Printable(r.Input))
 	done := 0
 	for _, t := range s.Tasks {
 		state := "done"
@@ -872,24 +873,33 @@ func (s *StagingStatus) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "task %d: %-7s %d/%d file(s), %s of %s", t.Task, state, len(t.Done), len(t.Files), HumanBytes(t.DoneB), HumanBytes(t.Bytes))
 		if len(t.Running) > 0 {
-			fmt.Fprintf(w, "; running: %s", strings.Join(t.Running, ", "))
+			fmt.Fprintf(w, "; running: %s", Printable(strings.Join(t.Running, ", ")))
 		}
 		if t.Stale > 0 {
 			fmt.Fprintf(w, "; %d temporary dir(s) of a killed run (the next run of this task removes them)", t.Stale)
 		}
 		fmt.Fprintln(w)
 		for _, f := range t.Missing {
-			fmt.Fprintf(w, "    missing %s (%s)\n", f, t.Why[f])
+			fmt.Fprintf(w, "    missing %s (%s)\n", Printable(f), t.Why[f])
 		}
 	}
 	if s.Committer != "" {
-		fmt.Fprintf(w, "a commit is running: %s\n", s.Committer)
+		fmt.Fprintf(w, "a commit is running: %s\n", Printable(s.Committer))
 	}
 	if m := s.Missing(); len(m) > 0 {
 		fmt.Fprintf(w, "%d of %d task(s) complete; missing tasks: %s\n", done, r.Tasks, intsList(m))
 	} else {
 		fmt.Fprintf(w, "all %d task(s) complete: run omnitui --batch --commit %s\n", r.Tasks, s.Out)
 	}
+}
+
+// Printable quotes text that came from files (names, hosts) when it holds control
+// characters or invalid UTF-8, so that printing it cannot drive the terminal.
+func Printable(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func intsList(v []int) string {
@@ -908,7 +918,7 @@ func (e *MissingError) Error() string {
 	var files []string
 	for _, t := range e.Status.Tasks {
 		for _, f := range t.Missing {
-			files = append(files, fmt.Sprintf("%s of task %d (%s)", f, t.Task, t.Why[f]))
+			files = append(files, fmt.Sprintf("%s of task %d (%s)", Printable(f), t.Task, t.Why[f]))
 		}
 	}
 	if len(files) > 3 {

@@ -409,7 +409,7 @@ func runCommit(o *options, target string, stdout, stderr io.Writer) int {
 			s.Out, intsComma(s.Missing()), s.Dir)
 		for _, t := range s.Tasks {
 			for _, f := range t.Missing {
-				fmt.Fprintf(stderr, "  task %d: missing %s (%s)\n", t.Task, f, t.Why[f])
+				fmt.Fprintf(stderr, "  task %d: missing %s (%s)\n", t.Task, core.Printable(f), t.Why[f])
 			}
 		}
 		missing := s.Missing()
