@@ -207,7 +207,8 @@ const localityTolerance = 0.02
 // Partition divides the files into n tasks, balanced by output bytes: largest files
 // first onto the least loaded task (ties by name, then lowest task). Files whose main
 // input file is the same are kept on one task where that keeps the largest task
-// within 2% of the plain balanced split. The result depends only on the workload and n.
+// within 2% of the plain balanced split and leaves no task idle that it would use.
+// The result depends only on the workload and n.
 func (w *Workload) Partition(n int) (*Partition, error) {
 	if n < 1 || n > MaxTasks {
 		return nil, fmt.Errorf("--tasks %d is out of range: use 1 to %d", n, MaxTasks)
@@ -234,7 +235,7 @@ func (w *Workload) Partition(n int) (*Partition, error) {
 		return -1
 	})
 	taskOf := balanced
-	if float64(maxLoad(w, local, n)) <= limit {
+	if float64(maxLoad(w, local, n)) <= limit && busy(local, n) >= busy(balanced, n) {
 		taskOf = local
 	}
 	return w.partitionOf(n, taskOf), nil
@@ -270,6 +271,20 @@ func (w *Workload) assign(n int, order []int, prefer func(f int, loads []int64, 
 		}
 	}
 	return taskOf
+}
+
+// busy counts the tasks that got at least one file: keeping files together must not
+// leave a task idle that the plain split would have used.
+func busy(taskOf []int, n int) int {
+	used := make([]bool, n)
+	k := 0
+	for _, t := range taskOf {
+		if !used[t] {
+			used[t] = true
+			k++
+		}
+	}
+	return k
 }
 
 func maxLoad(w *Workload, taskOf []int, n int) int64 {

@@ -116,7 +116,11 @@ func TestPartitionBalanceAndLocality(t *testing.T) {
 			}
 			return 0
 		})
-		lpt := maxLoad(w, w.assign(n, order, nil), n)
+		plain := w.assign(n, order, nil)
+		lpt := maxLoad(w, plain, n)
+		if busy(p.TaskOf, n) < busy(plain, n) {
+			t.Errorf("trial %d: %d tasks get files, the plain split uses %d", trial, busy(p.TaskOf, n), busy(plain, n))
+		}
 		if got := maxLoad(w, p.TaskOf, n); float64(got) > float64(lpt)*1.02+0.5 {
 			t.Errorf("trial %d: largest task %d, balanced split %d", trial, got, lpt)
 		}
