@@ -807,6 +807,11 @@ func ReadStatus(out string, recheck bool) (*StagingStatus, error) {
 		}
 		return nil, err
 	}
+	if _, err := os.Stat(st.path("out")); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(out); err == nil {
+			return nil, &UsageError{fmt.Sprintf("%s was published by a commit of plan %s that stopped before removing the staging directory %s: remove that with omnitui --batch --abort %s", out, rec.ID, st.dir, out)}
+		}
+	}
 	s := &StagingStatus{Out: out, Dir: st.dir, Record: rec, Tasks: make([]TaskState, rec.Tasks)}
 	for i := range s.Tasks {
 		s.Tasks[i] = TaskState{Task: i, Why: map[string]string{}}
@@ -980,6 +985,15 @@ func Commit(out string, opt CommitOptions) (*StagingStatus, error) {
 	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := io.ReadAll(io.LimitReader(lf, 200))
 		return nil, &UsageError{fmt.Sprintf("another commit of %s is running (%s): wait for it to finish", out, strings.TrimSpace(string(b)))}
+	}
+	// a commit with --force killed between moving the previous output aside and
+	// publishing: put the previous output back first
+	if _, err := os.Lstat(out); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(st.path("out") + ".old"); err == nil {
+			if err := os.Rename(st.path("out")+".old", out); err != nil {
+				return nil, fmt.Errorf("restoring the previous output %s from %s: %w", out, st.path("out")+".old", err)
+			}
+		}
 	}
 	host, _ := os.Hostname()
 	lf.Truncate(0)

@@ -330,3 +330,47 @@ func TestReceiptMismatch(t *testing.T) {
 	}
 	ftSameSums(t, "output after the rerun", want, ftSums(t, out))
 }
+
+// A commit killed after publishing but before removing the staging directory, and one
+// killed (with --force) after moving the previous output aside: both explain or undo
+// themselves.
+func TestCommitInterrupted(t *testing.T) {
+	job, part, want, _ := splitSetup(t, 2)
+	out := filepath.Join(t.TempDir(), "out")
+	run := func() {
+		for i := 0; i < 2; i++ {
+			if _, err := RunTask(context.Background(), job, part, TaskOptions{Out: out, Task: i, Version: "test", Force: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run()
+	st := StagingDir(out)
+	// published, staging left behind
+	if err := os.Rename(filepath.Join(st, "out"), out); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadStatus(out, false)
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--abort") {
+		t.Fatalf("status after a half-finished commit: %v", err)
+	}
+	if _, err := Abort(out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("--abort touched the output: %v", err)
+	}
+	// --force: the previous output moved aside, then killed
+	run()
+	if err := os.Rename(out, filepath.Join(st, "out.old")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Commit(out, CommitOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	ftSameSums(t, "output after the resumed commit", want, ftSums(t, out))
+	if _, err := os.Stat(st); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("staging left: %v", err)
+	}
+}
