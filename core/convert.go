@@ -862,25 +862,27 @@ func (ex *executor) slice(g *Group, d Dest, ins [][]byte, elem int, scratch *[]b
 	return nil, fmt.Errorf("no byte transform for a %s op split as %s (this is a bug in omnitui; please report it)", g.Op, g.Split)
 }
 
-// writeMCAGlobals writes the files of a Megatron output besides the rank files:
+// mcaGlobalFiles lists the files of a Megatron output besides the rank files:
 // mca_config.json, the iteration tracker and the input's tokenizer files.
-func writeMCAGlobals(p *Plan, in Input, dir string) error {
+func mcaGlobalFiles(p *Plan, in Input) ([]GlobalFile, error) {
 	cfg, err := p.MCAConfigJSON()
+	if err != nil {
+		return nil, err
+	}
+	g := []GlobalFile{NewGlobalData("mca_config.json", cfg), NewGlobalData("latest_checkpointed_iteration.txt", []byte("1"))}
+	for _, f := range in.ExtraFiles {
+		g = append(g, GlobalFile{Name: f, From: filepath.Join(in.Dir, f)})
+	}
+	return g, nil
+}
+
+// writeMCAGlobals writes the files of mcaGlobalFiles into dir.
+func writeMCAGlobals(p *Plan, in Input, dir string) error {
+	g, err := mcaGlobalFiles(p, in)
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(dir, "mca_config.json"), cfg); err != nil {
-		return err
-	}
-	if err := writeFileSync(filepath.Join(dir, "latest_checkpointed_iteration.txt"), []byte("1")); err != nil {
-		return err
-	}
-	for _, f := range in.ExtraFiles {
-		if err := copyFile(filepath.Join(in.Dir, f), filepath.Join(dir, f)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeGlobals(g, dir)
 }
 
 func writeFileSync(path string, data []byte) error {

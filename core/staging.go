@@ -79,20 +79,6 @@ func NewGlobalData(name string, data []byte) GlobalFile {
 	return GlobalFile{Name: name, Data: data, Size: int64(len(data)), SHA256: hex.EncodeToString(s[:])}
 }
 
-// NewGlobalCopy is a global file copied from dir/name at commit; its size and hash are
-// taken now, so a change before the commit is caught.
-func NewGlobalCopy(dir, name string) (GlobalFile, error) {
-	abs, err := filepath.Abs(filepath.Join(dir, name))
-	if err != nil {
-		return GlobalFile{}, err
-	}
-	sum, size, err := hashFile(abs)
-	if err != nil {
-		return GlobalFile{}, fmt.Errorf("reading %s: %w", abs, err)
-	}
-	return GlobalFile{Name: name, From: abs, Size: size, SHA256: sum}, nil
-}
-
 // headBytes is how much of a file without a known header the fingerprint hashes
 // (its first and its last headBytes).
 const headBytes = 1 << 20
@@ -1021,10 +1007,8 @@ func Commit(out string, opt CommitOptions) (*StagingStatus, error) {
 		}
 	}
 	dst := st.path("out")
-	for _, g := range s.Record.Globals {
-		if err := writeGlobal(g, dst); err != nil {
-			return s, explainIO(err, out)
-		}
+	if err := writeGlobals(s.Record.Globals, dst); err != nil {
+		return s, explainIO(err, out)
 	}
 	if err := syncDir(dst); err != nil {
 		return s, err
@@ -1037,6 +1021,17 @@ func Commit(out string, opt CommitOptions) (*StagingStatus, error) {
 	return s, nil
 }
 
+// writeGlobals writes global files into dir; a copied file whose hash was taken at
+// planning must still have it.
+func writeGlobals(gs []GlobalFile, dir string) error {
+	for _, g := range gs {
+		if err := writeGlobal(g, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func writeGlobal(g GlobalFile, dir string) error {
 	path := filepath.Join(dir, filepath.FromSlash(g.Name))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -1044,6 +1039,9 @@ func writeGlobal(g GlobalFile, dir string) error {
 	}
 	if g.From == "" {
 		return writeFileSync(path, g.Data)
+	}
+	if g.SHA256 == "" {
+		return copyFile(g.From, path)
 	}
 	sum, size, err := hashFile(g.From)
 	if err != nil {

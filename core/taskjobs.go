@@ -21,16 +21,24 @@ func settingsText(v any) string {
 	return string(b)
 }
 
-func copies(dir string, names []string) ([]GlobalFile, error) {
-	var out []GlobalFile
-	for _, n := range names {
-		g, err := NewGlobalCopy(dir, n)
+// hashed takes the size and hash of every copied global file now, so that a change
+// before the commit is caught.
+func hashed(gs []GlobalFile) ([]GlobalFile, error) {
+	for i, g := range gs {
+		if g.From == "" {
+			continue
+		}
+		abs, err := filepath.Abs(g.From)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, g)
+		sum, size, err := hashFile(abs)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", abs, err)
+		}
+		gs[i].From, gs[i].Size, gs[i].SHA256 = abs, size, sum
 	}
-	return out, nil
+	return gs, nil
 }
 
 func fingerprints(dir string, names []string, heads []int64) ([]InputFile, error) {
@@ -43,17 +51,6 @@ func fingerprints(dir string, names []string, heads []int64) ([]InputFile, error
 		out[i] = f
 	}
 	return out, nil
-}
-
-// mcaGlobals are the files of a Megatron output besides the rank files.
-func mcaGlobals(p *Plan, dir string, extras []string) ([]GlobalFile, error) {
-	cfg, err := p.MCAConfigJSON()
-	if err != nil {
-		return nil, err
-	}
-	g := []GlobalFile{NewGlobalData("mca_config.json", cfg), NewGlobalData("latest_checkpointed_iteration.txt", []byte("1"))}
-	c, err := copies(dir, extras)
-	return append(g, c...), err
 }
 
 // ForwardJob is a Hugging Face -> Megatron conversion of ck with plan p as a split job.
@@ -78,7 +75,11 @@ func ForwardJob(ck *loader.Checkpoint, p *Plan, opt ConvertOptions) (*SplitJob, 
 	if err != nil {
 		return nil, err
 	}
-	globals, err := mcaGlobals(p, dir, ck.ExtraFiles)
+	g, err := mcaGlobalFiles(p, CheckpointInput(ck))
+	if err != nil {
+		return nil, err
+	}
+	globals, err := hashed(g)
 	if err != nil {
 		return nil, err
 	}
@@ -121,18 +122,13 @@ func ReverseJob(rp *ReversePlan, opt ToHFOptions) (*SplitJob, error) {
 		return nil, err
 	}
 	shards := rp.PlanHFShards(opt.MaxShardSize)
-	globals := []GlobalFile{NewGlobalData("config.json", rp.Config)}
-	c, err := copies(dir, rp.Source.ExtraFiles)
+	g, err := hfGlobalFiles(rp, shards)
 	if err != nil {
 		return nil, err
 	}
-	globals = append(globals, c...)
-	if len(shards) > 1 {
-		idx, err := hfIndexJSON(rp.Forward, shards)
-		if err != nil {
-			return nil, err
-		}
-		globals = append(globals, NewGlobalData("model.safetensors.index.json", idx))
+	globals, err := hashed(g)
+	if err != nil {
+		return nil, err
 	}
 	settings := settingsText(struct {
 		MaxShardSize int64
@@ -153,7 +149,11 @@ func ReshardJob(rs *ReshardPlan, gopt GatherOptions, opt ConvertOptions) (*Split
 	if err != nil {
 		return nil, err
 	}
-	globals, err := mcaGlobals(rs.Plan, dir, rs.Reverse.Source.ExtraFiles)
+	g, err := mcaGlobalFiles(rs.Plan, ReshardInput(rs, gopt))
+	if err != nil {
+		return nil, err
+	}
+	globals, err := hashed(g)
 	if err != nil {
 		return nil, err
 	}

@@ -181,25 +181,30 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 	return res, nil
 }
 
-// writeHFGlobals writes the files of a Hugging Face output besides the shards:
+// hfGlobalFiles lists the files of a Hugging Face output besides the shards:
 // config.json, the tokenizer files and, for several shards, the index.
-func writeHFGlobals(rp *ReversePlan, shards []HFShard, dir string) error {
-	if err := writeFileSync(filepath.Join(dir, "config.json"), rp.Config); err != nil {
-		return err
-	}
+func hfGlobalFiles(rp *ReversePlan, shards []HFShard) ([]GlobalFile, error) {
+	g := []GlobalFile{NewGlobalData("config.json", rp.Config)}
 	for _, f := range rp.Source.ExtraFiles {
-		if err := copyFile(filepath.Join(rp.Source.Dir, f), filepath.Join(dir, f)); err != nil {
-			return err
+		g = append(g, GlobalFile{Name: f, From: filepath.Join(rp.Source.Dir, f)})
+	}
+	if len(shards) > 1 {
+		b, err := hfIndexJSON(rp.Forward, shards)
+		if err != nil {
+			return nil, err
 		}
+		g = append(g, NewGlobalData("model.safetensors.index.json", b))
 	}
-	if len(shards) <= 1 {
-		return nil
-	}
-	b, err := hfIndexJSON(rp.Forward, shards)
+	return g, nil
+}
+
+// writeHFGlobals writes the files of hfGlobalFiles into dir.
+func writeHFGlobals(rp *ReversePlan, shards []HFShard, dir string) error {
+	g, err := hfGlobalFiles(rp, shards)
 	if err != nil {
 		return err
 	}
-	return writeFileSync(filepath.Join(dir, "model.safetensors.index.json"), b)
+	return writeGlobals(g, dir)
 }
 
 // hfIndexJSON is model.safetensors.index.json for the planned shards.
