@@ -4,13 +4,14 @@
 # split conversions through it on a multi-MB synthetic checkpoint:
 #   1. the script printed by --emit slurm, run as printed: byte-identical to one process
 #   2. --to-hf as a plain `sbatch --array=1-4` (index from SLURM_ARRAY_TASK_MIN) plus a
-#      commit job with --dependency=afterok: byte-identical
+#      commit job with --dependency=afterok, and a Megatron reshard the same way:
+#      byte-identical
 #   3. an array submitted without index 2: the commit fails naming task 2 and printing the
 #      resubmission; running that line resubmits only task 2 and the commit completes
 #   4. a task with other settings into the same staging directory is refused
 # Prints "SKIP: ..." and exits 0 where Slurm cannot be installed or started, unless
 # OMNITUI_REQUIRE_SLURM=1 (CI), where that is a failure.
-# Usage: testdata/slurm/run.sh [WORKDIR]
+# Usage: testdata/slurm/run.sh [WORKDIR]   (a WORKDIR given is kept for inspection)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -21,6 +22,7 @@ skip() {
   echo "SKIP: slurm test: $*"; exit 0
 }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+quiet() { "$@" 2>"$W/last.log" >/dev/null || { cat "$W/last.log" >&2; fail "$*"; }; }
 
 if [ "$(id -u)" != 0 ]; then skip "needs root to run munged and slurmd"; fi
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null; then
@@ -29,6 +31,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     || skip "apt-get install slurmctld slurmd munge failed"
 fi
 
+KEEP=${1:+yes}
 W=${1:-$(mktemp -d /tmp/omnitui-slurm.XXXX)}
 mkdir -p "$W"
 W=$(cd "$W" && pwd)
@@ -60,8 +63,8 @@ same() { # A B: byte-identical trees
 }
 
 cd "$W"
-"$OMNI" --batch "${SET[@]}" --out "$W/ref-mca" "$W/hf" 2>/dev/null
-"$OMNI" --batch --to-hf --max-shard-size 2MB --out "$W/ref-hf" "$W/ref-mca" 2>/dev/null
+quiet "$OMNI" --batch "${SET[@]}" --out "$W/ref-mca" "$W/hf"
+quiet "$OMNI" --batch --to-hf --max-shard-size 2MB --out "$W/ref-hf" "$W/ref-mca"
 
 echo "== 1. --emit slurm, run as printed"
 "$OMNI" --batch "${SET[@]}" --tasks 4 --emit slurm --max-parallel 2 --out "$W/mca" "$W/hf" > "$W/submit.sh"
@@ -78,6 +81,14 @@ sbatch --parsable --dependency=afterok:"${arr%%;*}" --output="$W/commit-hf.log" 
 wait_idle
 [ -d "$W/hf-back" ] || { cat "$W/commit-hf.log"; fail "the --to-hf commit did not publish"; }
 same "$W/hf-back" "$W/ref-hf"
+
+echo "== 2b. a Megatron -> Megatron reshard (TP 1 PP 2 EP 4) as a 4-task array + afterok commit"
+quiet "$OMNI" --batch --tp 1 --pp 2 --ep 4 --out "$W/ref-rs" "$W/mca"
+arr=$(sbatch --parsable --array=0-3 --wrap "$OMNI --batch --tp 1 --pp 2 --ep 4 --tasks 4 --out $W/rs $W/mca")
+sbatch --parsable --dependency=afterok:"${arr%%;*}" --output="$W/commit-rs.log" --wrap "$OMNI --batch --commit $W/rs" >/dev/null
+wait_idle
+[ -d "$W/rs" ] || { cat "$W/commit-rs.log"; fail "the reshard commit did not publish"; }
+same "$W/rs" "$W/ref-rs"
 
 echo "== 3. an array without index 2: the commit names it; resubmitting only task 2 completes"
 TASK=("$OMNI" --batch "${SET[@]}" --tasks 4 --task-base 0 --out "$W/mca3" "$W/hf")
@@ -105,5 +116,6 @@ if sbatch --wait --array=1 --output="$W/b4-%a.log" --wrap "$OMNI --batch --tp 1 
 fi
 cat "$W/b4-1.log"
 grep -q 'they differ in' "$W/b4-1.log" && grep -q 'settings' "$W/b4-1.log" || fail "the refusal does not name the settings"
-"$OMNI" --batch --abort "$W/mca4" 2>/dev/null
+quiet "$OMNI" --batch --abort "$W/mca4"
 echo "PASS: slurm split conversions ($W)"
+if [ -z "$KEEP" ]; then cleanup; trap - EXIT; cd /; rm -rf "$W"; fi
