@@ -595,3 +595,12 @@ func TestTaskDiskFullTmpfs(t *testing.T) {
 		t.Error("the output appeared")
 	}
 }
+
+// The Slurm scripts CI runs (.ci/run) at least parse here, where no cluster may start.
+func TestSlurmScriptsParse(t *testing.T) {
+	for _, f := range []string{"../../testdata/slurm/run.sh", "../../testdata/slurm/cluster.sh", "../../testdata/bench/tasks.sh"} {
+		if b, err := exec.Command("bash", "-n", f).CombinedOutput(); err != nil {
+			t.Errorf("bash -n %s: %v\n%s", f, err, b)
+		}
+	}
+}
