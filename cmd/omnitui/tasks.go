@@ -169,6 +169,12 @@ func runTasks(ctx context.Context, o *options, pos []string, stdout, stderr io.W
 			fmt.Fprintln(stderr, "omnitui: --emit needs --out OUT")
 			return exitBadUsage, true
 		}
+		for _, a := range cmd {
+			if strings.ContainsAny(a, "\n\r") {
+				fmt.Fprintf(stderr, "omnitui: --emit: the argument %q holds a line break, which a job script cannot carry: rename the path\n", a)
+				return exitBadUsage, true
+			}
+		}
 		if t.emit == "slurm" {
 			writeSlurm(stdout, t, cmd, rec)
 		} else {
