@@ -27,7 +27,11 @@ echo "input: $W/hf, $(awk -v b="$in_bytes" 'BEGIN{printf "%.2f GB", b/1e9}'), $L
 can_drop=0
 if [ -w /proc/sys/vm/drop_caches ]; then can_drop=1; fi
 
-rm -rf "$W/ref"; "$O" --batch "${SET[@]}" --out "$W/ref" "$W/hf" 2>/dev/null
+cat "$W"/hf/*.safetensors > /dev/null
+rm -rf "$W/ref"; sync
+/usr/bin/time -f "%e %M" -o "$W/one.txt" "$O" --batch "${SET[@]}" --out "$W/ref" "$W/hf" 2>/dev/null
+read -r one_s one_rss < "$W/one.txt"
+awk -v s="$one_s" -v r="$one_rss" 'BEGIN { printf "one process (no split): %.2f s, peak RSS %.1f MB\n", s, r/1024 }'
 
 printf "%-6s %9s %12s %14s %14s %12s\n" tasks "wall s" "peak RSS MB" "plan read GB" "disk read GB" identical
 for N in 1 2 4; do
