@@ -330,10 +330,20 @@ type executor struct {
 	beforeWrite func(n int) error // ConvertOptions.beforeWrite (tests only)
 	piece       int64             // streaming piece size in bytes
 	sel         []bool            // ConvertOptions.Select: the rank files to write (nil = all)
+	nSel        int               // with sel: the groups with a destination in them
 }
 
 // wants reports whether rank file ri is written by this run.
 func (ex *executor) wants(ri int) bool { return ex.sel == nil || (ri < len(ex.sel) && ex.sel[ri]) }
+
+// groupsTotal is the number of op groups this run converts (all, or those with a
+// destination in the selected rank files).
+func (ex *executor) groupsTotal() int {
+	if ex.sel == nil {
+		return len(ex.p.Groups)
+	}
+	return ex.nSel
+}
 
 // groupWanted reports whether group gi has a destination in a rank file this run writes.
 func (ex *executor) groupWanted(gi int) bool {
@@ -352,7 +362,7 @@ func (ex *executor) snapshot(kind ProgressKind, msg string) Progress {
 	}
 	name, _ := ex.lastTensor.Load().(string)
 	return Progress{Kind: kind, BytesDone: ex.bytesDone.Load(), BytesTotal: ex.totalBytes,
-		TensorsDone: int(ex.tensorsDone.Load()), TensorsTotal: len(ex.p.Groups), Tensor: name,
+		TensorsDone: int(ex.tensorsDone.Load()), TensorsTotal: ex.groupsTotal(), Tensor: name,
 		RankBytes: rb, Elapsed: time.Since(ex.start), Message: msg}
 }
 
@@ -404,6 +414,13 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 		res.Tensors += rf.Tensors
 	}
 	res.Bytes = ex.totalBytes
+	if ex.sel != nil {
+		for gi := range p.Groups {
+			if ex.groupWanted(gi) {
+				ex.nSel++
+			}
+		}
+	}
 	ex.emit(ex.snapshot(ProgStart, ""))
 
 	workers := opt.Workers
