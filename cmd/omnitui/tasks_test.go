@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,9 +81,23 @@ func TestTasksKilledThenResubmitted(t *testing.T) {
 	taskArgs := func(i int) []string {
 		return append(append([]string(nil), slowArgs...), "--tasks", fmt.Sprint(n), "--task", fmt.Sprint(i), "--out", out, slow)
 	}
+	// the files of each task, so that a run that finished before the kill could land is
+	// undone (its receipts removed) before the next attempt
+	code, planOut, stderr := runCLI(t, append(append([]string(nil), slowArgs...), "--plan", "--json", "--tasks", fmt.Sprint(n), slow)...)
+	var split splitJSON
+	if code != 0 || json.Unmarshal([]byte(planOut), &split) != nil || len(split.PerTask) != n {
+		t.Fatalf("--plan --tasks: exit %d\n%s%s", code, planOut, stderr)
+	}
+	undo := func(i int) func() {
+		return func() {
+			for _, f := range split.PerTask[i].Files {
+				os.Remove(filepath.Join(core.StagingDir(out), "receipts", url.PathEscape(f)+".json"))
+			}
+		}
+	}
 	for _, i := range order {
 		if killed[i] {
-			_, sig, stderr, first := faultMidRun(t, taskArgs(i), func() {}, func(p *os.Process) { p.Signal(syscall.SIGKILL) })
+			_, sig, stderr, first := faultMidRun(t, taskArgs(i), undo(i), func(p *os.Process) { p.Signal(syscall.SIGKILL) })
 			if sig != syscall.SIGKILL {
 				t.Fatalf("task %d was not killed (signal %v)\n%s", i, sig, stderr)
 			}
@@ -112,7 +127,7 @@ func TestTasksKilledThenResubmitted(t *testing.T) {
 			t.Errorf("--status does not show task %d done:\n%s", i, status)
 		}
 	}
-	code, stderr := runBin(t, "--batch", "--commit", out)
+	code, stderr = runBin(t, "--batch", "--commit", out)
 	var missing []string
 	for i := range n {
 		if killed[i] {
