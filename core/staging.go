@@ -131,6 +131,7 @@ type PlanRecord struct {
 	Files     []RecordFile `json:"files"`
 	Globals   []GlobalFile `json:"globals"`
 	Command   []string     `json:"command,omitempty"` // a task's command line without --task (for resubmission)
+	Sbatch    []string     `json:"sbatch,omitempty"`  // sbatch options of the first task's Slurm job (partition, account, QOS)
 	Out       string       `json:"out"`
 }
 
@@ -298,6 +299,7 @@ type TaskOptions struct {
 	Recheck  bool // re-hash files whose receipts exist instead of trusting size and receipt
 	Version  string
 	Command  []string // recorded for resubmission
+	Sbatch   []string // recorded for resubmission under Slurm
 	Progress func(Progress)
 }
 
@@ -325,7 +327,7 @@ func RunTask(ctx context.Context, job *SplitJob, part *Partition, opt TaskOption
 		return nil, &UsageError{err.Error()}
 	}
 	rec := NewPlanRecord(job, part, opt.Version, out)
-	rec.Command = opt.Command
+	rec.Command, rec.Sbatch = opt.Command, opt.Sbatch
 	st, err := openStaging(out, rec)
 	if err != nil {
 		return nil, err

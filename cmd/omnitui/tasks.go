@@ -186,7 +186,7 @@ func runTasks(ctx context.Context, o *options, pos []string, stdout, stderr io.W
 	pr.task = &task
 	start := time.Now()
 	res, err := core.RunTask(ctx, job, part, core.TaskOptions{Out: o.out, Task: task, Force: o.force, Recheck: t.recheck,
-		Version: version, Command: cmd, Progress: pr.event})
+		Version: version, Command: cmd, Sbatch: slurmJobOptions(os.Getenv), Progress: pr.event})
 	pr.finish()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -428,7 +428,11 @@ func runCommit(o *options, target string, stdout, stderr io.Writer) int {
 			cmd = []string{"omnitui", "--batch", fmt.Sprintf("--tasks=%d", s.Record.Tasks), "--out=" + s.Out, s.Record.Input, "(plus the flags of the other tasks)"}
 		}
 		fmt.Fprintln(stderr, "Resubmit only the missing task(s), then commit again:")
-		fmt.Fprintf(stderr, "  sbatch --array=%s --wrap %s\n", strings.Join(list, ","), shellQuote(shellJoin(append(slices.Clone(cmd), "--task-base=0"))))
+		sb := ""
+		if len(s.Record.Sbatch) > 0 {
+			sb = shellJoin(s.Record.Sbatch) + " "
+		}
+		fmt.Fprintf(stderr, "  sbatch --array=%s %s--wrap %s\n", strings.Join(list, ","), sb, shellQuote(shellJoin(append(slices.Clone(cmd), "--task-base=0"))))
 		fmt.Fprintf(stderr, "  or here: for i in %s; do %s --task $i; done\n", strings.Join(list, " "), shellJoin(cmd))
 		fmt.Fprintf(stderr, "  then: %s --batch --commit %s\n", shellQuote(cmd[0]), shellQuote(s.Out))
 		return exitFailed
@@ -505,4 +509,19 @@ func intsComma(v []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
+}
+
+// slurmJobOptions are the sbatch options of the Slurm job a task runs in that a
+// resubmission must repeat and the job's environment tells: partition, account, QOS.
+func slurmJobOptions(env func(string) string) []string {
+	if env("SLURM_JOB_ID") == "" {
+		return nil
+	}
+	var out []string
+	for _, o := range []struct{ env, flag string }{{"SLURM_JOB_PARTITION", "--partition"}, {"SLURM_JOB_ACCOUNT", "--account"}, {"SLURM_JOB_QOS", "--qos"}} {
+		if v := strings.TrimSpace(env(o.env)); v != "" && !strings.ContainsAny(v, "\n\r") {
+			out = append(out, o.flag+"="+v)
+		}
+	}
+	return out
 }

@@ -619,3 +619,14 @@ func TestSlurmScriptsParse(t *testing.T) {
 		}
 	}
 }
+
+func TestSlurmJobOptionsForResubmission(t *testing.T) {
+	env := map[string]string{"SLURM_JOB_ID": "7", "SLURM_JOB_PARTITION": "cpu", "SLURM_JOB_QOS": "normal"}
+	got := strings.Join(slurmJobOptions(func(k string) string { return env[k] }), " ")
+	if got != "--partition=cpu --qos=normal" {
+		t.Errorf("got %q", got)
+	}
+	if o := slurmJobOptions(func(string) string { return "" }); o != nil {
+		t.Errorf("outside Slurm: %v", o)
+	}
+}
