@@ -87,12 +87,15 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	if emit == nil {
 		emit = func(Progress) {}
 	}
-	st, err := stageOutput(opt.Out, in.Dir, opt.Force, emit)
-	if err != nil {
-		return nil, explainIO(err, opt.Out)
+	st := &staging{out: opt.Out, tmp: opt.Out, selected: true}
+	if opt.Select == nil {
+		var err error
+		if st, err = stageOutput(opt.Out, in.Dir, opt.Force, emit); err != nil {
+			return nil, explainIO(err, opt.Out)
+		}
 	}
 	tmp, out := st.tmp, st.out
-	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite, piece: opt.pieceBytes}
+	ex := &executor{in: in, p: p, tmp: tmp, emit: emit, start: time.Now(), beforeWrite: opt.beforeWrite, piece: opt.pieceBytes, sel: opt.Select}
 	if ex.piece <= 0 {
 		ex.piece = pieceBytes
 	}
@@ -129,6 +132,7 @@ func explainIO(err error, out string) error {
 type staging struct {
 	out, tmp string
 	force    bool
+	selected bool // ConvertOptions.Select: files go straight into out; the caller publishes them
 }
 
 // stageOutput validates the output path (never the input, never an existing output without
@@ -172,6 +176,9 @@ func stageOutput(outArg, inputDir string, force bool, emit func(Progress)) (*sta
 // finish renames the finished output into place when err is nil; otherwise (or if that
 // fails) it removes the temporary directory. It returns the error that ended the run.
 func (st *staging) finish(err error) error {
+	if st.selected {
+		return err
+	}
 	if err == nil {
 		err = commit(st.tmp, st.out, st.force)
 	}
@@ -322,6 +329,30 @@ type executor struct {
 
 	beforeWrite func(n int) error // ConvertOptions.beforeWrite (tests only)
 	piece       int64             // streaming piece size in bytes
+	sel         []bool            // ConvertOptions.Select: the rank files to write (nil = all)
+	nSel        int               // with sel: the groups with a destination in them
+}
+
+// wants reports whether rank file ri is written by this run.
+func (ex *executor) wants(ri int) bool { return ex.sel == nil || (ri < len(ex.sel) && ex.sel[ri]) }
+
+// groupsTotal is the number of op groups this run converts (all, or those with a
+// destination in the selected rank files).
+func (ex *executor) groupsTotal() int {
+	if ex.sel == nil {
+		return len(ex.p.Groups)
+	}
+	return ex.nSel
+}
+
+// groupWanted reports whether group gi has a destination in a rank file this run writes.
+func (ex *executor) groupWanted(gi int) bool {
+	for _, d := range ex.p.Groups[gi].Dests {
+		if ex.wants(d.Rank) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ex *executor) snapshot(kind ProgressKind, msg string) Progress {
@@ -331,7 +362,7 @@ func (ex *executor) snapshot(kind ProgressKind, msg string) Progress {
 	}
 	name, _ := ex.lastTensor.Load().(string)
 	return Progress{Kind: kind, BytesDone: ex.bytesDone.Load(), BytesTotal: ex.totalBytes,
-		TensorsDone: int(ex.tensorsDone.Load()), TensorsTotal: len(ex.p.Groups), Tensor: name,
+		TensorsDone: int(ex.tensorsDone.Load()), TensorsTotal: ex.groupsTotal(), Tensor: name,
 		RankBytes: rb, Elapsed: time.Since(ex.start), Message: msg}
 }
 
@@ -345,18 +376,8 @@ func (ex *executor) abort() {
 
 func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error) {
 	p := ex.p
-	cfg, err := p.MCAConfigJSON()
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFileSync(filepath.Join(ex.tmp, "mca_config.json"), cfg); err != nil {
-		return nil, err
-	}
-	if err := writeFileSync(filepath.Join(ex.tmp, "latest_checkpointed_iteration.txt"), []byte("1")); err != nil {
-		return nil, err
-	}
-	for _, f := range ex.in.ExtraFiles {
-		if err := copyFile(filepath.Join(ex.in.Dir, f), filepath.Join(ex.tmp, f)); err != nil {
+	if ex.sel == nil {
+		if err := writeMCAGlobals(p, ex.in, ex.tmp); err != nil {
 			return nil, err
 		}
 	}
@@ -365,6 +386,9 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 	ex.writers = make([]*pt.Writer, len(p.Ranks))
 	ex.base = make([][]int, len(p.Ranks))
 	for ri, rf := range p.Ranks {
+		if !ex.wants(ri) {
+			continue
+		}
 		path := filepath.Join(ex.tmp, filepath.FromSlash(rf.Path))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
@@ -390,6 +414,13 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 		res.Tensors += rf.Tensors
 	}
 	res.Bytes = ex.totalBytes
+	if ex.sel != nil {
+		for gi := range p.Groups {
+			if ex.groupWanted(gi) {
+				ex.nSel++
+			}
+		}
+	}
 	ex.emit(ex.snapshot(ProgStart, ""))
 
 	workers := opt.Workers
@@ -440,7 +471,7 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 	}()
 feed:
 	for gi := range p.Groups {
-		if len(p.Groups[gi].Dests) == 0 {
+		if len(p.Groups[gi].Dests) == 0 || !ex.groupWanted(gi) {
 			continue
 		}
 		select {
@@ -466,6 +497,9 @@ feed:
 	sem := make(chan struct{}, 8)
 	var cw sync.WaitGroup
 	for ri, w := range ex.writers {
+		if w == nil {
+			continue
+		}
 		cw.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -554,6 +588,9 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 	// Destinations that copy the same input ranges (a tensor duplicated over TP or EP ranks)
 	// stream together, so each piece is read, cast and released once for all of them.
 	done := make([]bool, len(g.Dests))
+	for i, d := range g.Dests {
+		done[i] = !ex.wants(d.Rank) // a rank file another task writes
+	}
 	for i, d := range g.Dests {
 		if done[i] || d.Transpose {
 			continue
@@ -759,6 +796,29 @@ func (ex *executor) slice(g *Group, d Dest, ins [][]byte, elem int, scratch *[]b
 		return nil, err
 	}
 	return op.Slice(g, d, ins, elem, ex.p.Dims, buf)
+}
+
+// mcaGlobalFiles lists the files of a Megatron output besides the rank files:
+// mca_config.json, the iteration tracker and the input's tokenizer files.
+func mcaGlobalFiles(p *Plan, in Input) ([]GlobalFile, error) {
+	cfg, err := p.MCAConfigJSON()
+	if err != nil {
+		return nil, err
+	}
+	g := []GlobalFile{NewGlobalData("mca_config.json", cfg), NewGlobalData("latest_checkpointed_iteration.txt", []byte("1"))}
+	for _, f := range in.ExtraFiles {
+		g = append(g, GlobalFile{Name: f, From: filepath.Join(in.Dir, f)})
+	}
+	return g, nil
+}
+
+// writeMCAGlobals writes the files of mcaGlobalFiles into dir.
+func writeMCAGlobals(p *Plan, in Input, dir string) error {
+	g, err := mcaGlobalFiles(p, in)
+	if err != nil {
+		return err
+	}
+	return writeGlobals(g, dir)
 }
 
 func writeFileSync(path string, data []byte) error {

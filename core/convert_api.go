@@ -39,6 +39,11 @@ type ConvertOptions struct {
 	Workers  int            // 0 = runtime.NumCPU()
 	NoSync   bool           // skip fsync of the rank files before the rename (faster; not durable across a power loss)
 
+	// Select, when not nil, writes only the rank files it marks (by Plan.Ranks index),
+	// straight into Out, which must exist: no global files, no temporary sibling, no
+	// rename. One task of a split conversion uses it and publishes the files itself.
+	Select []bool
+
 	// beforeWrite is a test seam (set only by this package's tests): when set, it is
 	// called with the size of every tensor write into a rank file, from the writing
 	// goroutine, and an error it returns fails that write (e.g. ENOSPC after N bytes

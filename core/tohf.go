@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -21,6 +22,11 @@ type ToHFOptions struct {
 	MaxShardSize int64 // bytes per safetensors file; 0 = DefaultMaxShardSize
 	TakeRank0    bool
 	Progress     func(Progress)
+
+	// Select, when not nil, writes only the shards it marks (by PlanHFShards index)
+	// straight into Out, which must exist: no config, index or tokenizer files, no
+	// temporary sibling, no rename. One task of a split conversion uses it.
+	Select []bool
 }
 
 // HFShard is one planned output file.
@@ -67,9 +73,12 @@ func ConvertToHF(ctx context.Context, rp *ReversePlan, opt ToHFOptions) (*Result
 	if emit == nil {
 		emit = func(Progress) {}
 	}
-	st, err := stageOutput(opt.Out, rp.Source.Dir, opt.Force, emit)
-	if err != nil {
-		return nil, explainIO(err, opt.Out)
+	st := &staging{out: opt.Out, tmp: opt.Out, selected: true}
+	if opt.Select == nil {
+		var err error
+		if st, err = stageOutput(opt.Out, rp.Source.Dir, opt.Force, emit); err != nil {
+			return nil, explainIO(err, opt.Out)
+		}
 	}
 	tmp, out := st.tmp, st.out
 	start := time.Now()
@@ -86,19 +95,16 @@ func ConvertToHF(ctx context.Context, rp *ReversePlan, opt ToHFOptions) (*Result
 
 func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, emit func(Progress), start time.Time) (*Result, error) {
 	p := rp.Forward
-	if err := writeFileSync(filepath.Join(tmp, "config.json"), rp.Config); err != nil {
-		return nil, err
-	}
-	for _, f := range rp.Source.ExtraFiles {
-		if err := copyFile(filepath.Join(rp.Source.Dir, f), filepath.Join(tmp, f)); err != nil {
+	shards := rp.PlanHFShards(opt.MaxShardSize)
+	wants := func(si int) bool { return opt.Select == nil || (si < len(opt.Select) && opt.Select[si]) }
+	if opt.Select == nil {
+		if err := writeHFGlobals(rp, shards, tmp); err != nil {
 			return nil, err
 		}
 	}
-	shards := rp.PlanHFShards(opt.MaxShardSize)
 	res := &Result{}
 	writers := make([]*loader.SafetensorsWriter, len(shards))
 	fileOf := make([]int, len(p.Tensors))
-	weightMap := map[string]string{}
 	abort := func() {
 		for _, w := range writers {
 			if w != nil {
@@ -107,12 +113,16 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 		}
 	}
 	for si, sh := range shards {
+		for _, ti := range sh.Tensors {
+			fileOf[ti] = si
+		}
+		if !wants(si) {
+			continue
+		}
 		specs := make([]loader.WriteTensorSpec, len(sh.Tensors))
 		for k, ti := range sh.Tensors {
 			t := p.Tensors[ti]
 			specs[k] = loader.WriteTensorSpec{Name: t.Name, DType: t.DType, Shape: t.Shape}
-			fileOf[ti] = si
-			weightMap[t.Name] = sh.File
 		}
 		w, err := loader.NewSafetensorsWriter(filepath.Join(tmp, sh.File), specs, map[string]string{"format": "pt"})
 		if err != nil {
@@ -122,8 +132,8 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 		writers[si] = w
 		res.Files = append(res.Files, sh.File)
 		res.Bytes += sh.Bytes
+		res.Tensors += len(sh.Tensors)
 	}
-	res.Tensors = len(p.Tensors)
 	emit(Progress{Kind: ProgStart, BytesTotal: res.Bytes, TensorsTotal: res.Tensors})
 	ga := rp.newGatherer()
 	var st GatherStats
@@ -135,12 +145,18 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 			return nil, err
 		}
 		g := &p.Groups[gi]
+		if !slices.ContainsFunc(g.Inputs, func(ti int) bool { return wants(fileOf[ti]) }) {
+			continue // every tensor of the group is in a shard another task writes
+		}
 		data, err := ga.gather(gi, GatherOptions{TakeRank0: opt.TakeRank0}, &st)
 		if err != nil {
 			abort()
 			return nil, err
 		}
 		for k, ti := range g.Inputs {
+			if !wants(fileOf[ti]) {
+				continue
+			}
 			if err := writers[fileOf[ti]].WriteTensor(p.Tensors[ti].Name, data[k]); err != nil {
 				abort()
 				return nil, fmt.Errorf("writing %s: %w", p.Tensors[ti].Name, err)
@@ -151,6 +167,9 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 		emit(Progress{Kind: ProgTensor, Tensor: g.HFNames[0], BytesDone: done, BytesTotal: res.Bytes, TensorsDone: n, TensorsTotal: res.Tensors, Elapsed: time.Since(start)})
 	}
 	for i, w := range writers {
+		if w == nil {
+			continue
+		}
 		if err := w.Close(); err != nil {
 			writers[i] = nil
 			abort()
@@ -158,19 +177,53 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 		}
 		writers[i] = nil
 	}
+	sort.Strings(res.Files)
+	return res, nil
+}
+
+// hfGlobalFiles lists the files of a Hugging Face output besides the shards:
+// config.json, the tokenizer files and, for several shards, the index.
+func hfGlobalFiles(rp *ReversePlan, shards []HFShard) ([]GlobalFile, error) {
+	g := []GlobalFile{NewGlobalData("config.json", rp.Config)}
+	for _, f := range rp.Source.ExtraFiles {
+		g = append(g, GlobalFile{Name: f, From: filepath.Join(rp.Source.Dir, f)})
+	}
 	if len(shards) > 1 {
-		idx := struct {
-			Metadata  map[string]any    `json:"metadata"`
-			WeightMap map[string]string `json:"weight_map"`
-		}{map[string]any{"total_size": res.Bytes}, weightMap}
-		b, err := json.MarshalIndent(idx, "", "  ")
+		b, err := hfIndexJSON(rp.Forward, shards)
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileSync(filepath.Join(tmp, "model.safetensors.index.json"), append(b, '\n')); err != nil {
-			return nil, err
-		}
+		g = append(g, NewGlobalData("model.safetensors.index.json", b))
 	}
-	sort.Strings(res.Files)
-	return res, nil
+	return g, nil
+}
+
+// writeHFGlobals writes the files of hfGlobalFiles into dir.
+func writeHFGlobals(rp *ReversePlan, shards []HFShard, dir string) error {
+	g, err := hfGlobalFiles(rp, shards)
+	if err != nil {
+		return err
+	}
+	return writeGlobals(g, dir)
+}
+
+// hfIndexJSON is model.safetensors.index.json for the planned shards.
+func hfIndexJSON(p *Plan, shards []HFShard) ([]byte, error) {
+	weightMap := map[string]string{}
+	var total int64
+	for _, sh := range shards {
+		for _, ti := range sh.Tensors {
+			weightMap[p.Tensors[ti].Name] = sh.File
+		}
+		total += sh.Bytes
+	}
+	idx := struct {
+		Metadata  map[string]any    `json:"metadata"`
+		WeightMap map[string]string `json:"weight_map"`
+	}{map[string]any{"total_size": total}, weightMap}
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }

@@ -80,6 +80,24 @@ without Hugging Face files on disk):
   account-* not given are unset, PP is kept unless given. --dtype and the opt-outs come from the
   flags. --take-rank0 works as for --to-hf.
 
+Split one conversion into N independent tasks (Slurm job array, Kubernetes Indexed Job, xargs -P):
+  omnitui --batch --plan --tasks N [flags] CKPT          show which task writes which files
+  omnitui --batch --tasks N [--task I] --out OUT [flags] CKPT   run task I (every direction above);
+                         without --task, I is $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN or
+                         $JOB_COMPLETION_INDEX. Tasks write into .OUT.omnitui-staging beside OUT
+  omnitui --batch --commit OUT     publish OUT once every task's files are receipted
+  omnitui --batch --status OUT     what is done and missing, per task
+  omnitui --batch --abort OUT      remove the staging directory (OUT itself is never touched)
+  --recheck              re-hash finished files against their receipts (tasks and --commit)
+  --task-base B          the array index of task 0 (default $SLURM_ARRAY_TASK_MIN)
+  --emit slurm|k8s       print a job script (array + commit job) for the tasks, instead of running
+  --max-parallel N       with --emit: at most N tasks at once (sbatch --array=0-7%N, parallelism N)
+  --sbatch-args ARGS     with --emit slurm: extra sbatch options (e.g. "--partition=cpu --time=2:00:00")
+  --k8s-image IMAGE      with --emit k8s: container image (default debian:bookworm-slim)
+  --k8s-input-volume V, --k8s-output-volume V, --k8s-bin-volume V
+                         with --emit k8s: a host path, or pvc:NAME, mounted at the input, the
+                         output's parent and omnitui's folder (default: those host paths)
+
 Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a plan with errors.
 `
 }
@@ -97,6 +115,9 @@ type options struct {
 	atol, rtol              float64
 
 	given map[string]bool // flags given on the command line (a reshard keeps the source's settings for the others)
+
+	tk taskOptions   // split conversions (tasks.go)
+	fs *flag.FlagSet // the parsed flags, to print a task's command line
 }
 
 func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
@@ -125,6 +146,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.StringVar(&o.maxShardSize, "max-shard-size", "5GB", "")
 	fs.Float64Var(&o.atol, "atol", 0, "")
 	fs.Float64Var(&o.rtol, "rtol", 0, "")
+	o.tk.flags(fs)
+	o.fs = fs
 	// flags may follow the checkpoint path
 	var pos []string
 	for {
@@ -241,6 +264,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	if code, handled := runTasks(ctx, o, pos, stdout, stderr); handled {
+		return code
+	}
 	if code, handled := runReverse(ctx, o, pos, stdout, stderr); handled {
 		return code
 	}
@@ -349,6 +375,7 @@ func outputExists(o *options, stderr io.Writer) bool {
 type progressPrinter struct {
 	stdout, stderr io.Writer
 	json, tty      bool
+	task           *int // a split conversion's task index, added to JSON events
 	last           time.Time
 	dirty          bool
 }
@@ -369,6 +396,13 @@ func (pp *progressPrinter) event(ev core.Progress) {
 		}
 		pp.last = time.Now()
 		ev2.RankBytes = nil
+		if pp.task != nil {
+			json.NewEncoder(pp.stdout).Encode(struct {
+				core.Progress
+				Task int `json:"task"`
+			}{ev2, *pp.task})
+			return
+		}
 		json.NewEncoder(pp.stdout).Encode(ev2)
 		return
 	}

@@ -59,11 +59,12 @@ func (m *Model) at() int { return m.fields()[m.focus] }
 
 // Model is the Convert view.
 type Model struct {
-	ctx   *common.Context
-	state State
-	focus int
-	out   common.Input
-	note  string // a one-line message under the form
+	ctx    *common.Context
+	state  State
+	focus  int
+	out    common.Input
+	note   string // a one-line message under the form
+	staged staged // a split conversion staged for the output (staged.go)
 
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
 	takeRank0      bool // Megatron input: keep the first copy where copies disagree
@@ -531,6 +532,7 @@ func (m *Model) formView() []string {
 		}
 		out = append(out, m.planErrorLines(heading, w)...)
 	}
+	out = append(out, m.stagedLines(w)...)
 	if m.note != "" {
 		out = append(out, "", st.Warning.Render(m.note))
 	}

@@ -100,6 +100,7 @@ func (m *Model) mcaFormView() []string {
 	if x.Reverse == nil || ctx.HasErrors() {
 		out = append(out, m.planErrorLines("✗ the checkpoint does not map back to Hugging Face:", w)...)
 	}
+	out = append(out, m.stagedLines(w)...)
 	if m.note != "" {
 		out = append(out, "", st.Warning.Render(m.note))
 	}

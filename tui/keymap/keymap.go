@@ -44,6 +44,10 @@ type KeyMap struct {
 	No      key.Binding
 	Cancel  key.Binding
 	Restart key.Binding
+
+	// 5 Placement: split the conversion into tasks (a job array); more, fewer.
+	Tasks     key.Binding
+	FewerTask key.Binding
 }
 
 // Default returns the default bindings.
@@ -87,6 +91,9 @@ func Default() *KeyMap {
 		No:      b([]string{"n", "N", "esc"}, "n", "no"),
 		Cancel:  b([]string{"esc"}, "esc", "cancel"),
 		Restart: b([]string{"enter", "esc"}, "enter", "back to form"),
+
+		Tasks:     b([]string{"t"}, "t", "split into more tasks"),
+		FewerTask: b([]string{"T"}, "T", "fewer tasks"),
 	}
 }
 

@@ -44,6 +44,7 @@ type Model struct {
 	right   common.Scroller
 	rightN  int
 	note    string // why a key did nothing (read-only layouts)
+	split   split  // the split into tasks shown (tasks.go)
 
 	width, height int
 }
@@ -204,6 +205,8 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		m.focus = 0
 	case key.Matches(k, km.Bottom):
 		m.focus = nf - 1
+	case key.Matches(k, km.Tasks), key.Matches(k, km.FewerTask):
+		m.split.step(key.Matches(k, km.Tasks))
 	case key.Matches(k, km.PageDown):
 		m.right.Offset += max(m.height-2, 1)
 		m.right.Clamp(m.rightN, m.height)
@@ -474,6 +477,10 @@ func (m *Model) rightLines(w int) []string {
 	out = append(out, m.experts(p, w)...)
 	out = append(out, "")
 	out = append(out, m.rankBars(p, w)...)
+	if tl := m.taskLines(p, w); len(tl) > 0 {
+		out = append(out, "")
+		out = append(out, tl...)
+	}
 	if sel := m.selected(p, w); len(sel) > 0 {
 		out = append(out, "")
 		out = append(out, sel...)
@@ -664,5 +671,5 @@ func (m *Model) ShortHelp() []key.Binding {
 // FullHelp is the full help.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.ctx.Keys
-	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom}, {k.Dec, k.Inc, k.Edit, k.PageUp, k.PageDown, k.Convert}}
+	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom}, {k.Dec, k.Inc, k.Edit, k.PageUp, k.PageDown, k.Convert}, {k.Tasks, k.FewerTask}}
 }
