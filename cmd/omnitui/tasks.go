@@ -268,7 +268,7 @@ func buildSplitJob(o *options, path string, stderr io.Writer) (*core.SplitJob, f
 		}
 		closer := func() { m.Close() }
 		if o.toHF {
-			if o.anyGiven(targetFlags) {
+			if o.anyGiven(targetFlags()) {
 				fmt.Fprintln(stderr, "omnitui: --to-hf writes Hugging Face safetensors, which have no parallel layout or Megatron options: drop the --tp/--pp/... flags, or drop --to-hf to reshard")
 				return nil, closer, exitBadUsage
 			}
