@@ -265,7 +265,7 @@ func TestTaskRefusals(t *testing.T) {
 		{"index out of range", task(out, "--tasks", "3", "--task", "3"), nil, exitBadUsage, []string{"task index 3 is out of range", "0 to 2"}},
 		{"no index", task(out, "--tasks", "3"), nil, exitBadUsage, []string{"SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "--task"}},
 		{"other N", task(out, "--tasks", "4", "--task", "1"), nil, exitBadUsage, []string{"number of tasks", "--tasks 3", "--tasks 4"}},
-		{"other settings", task(out, "--tasks", "3", "--task", "1", "--dtype", "fp32"), nil, exitBadUsage, []string{"settings", "DType", "\"fp32\""}},
+		{"other settings", task(out, "--tasks", "3", "--task", "1", "--dtype", "fp32"), nil, exitBadUsage, []string{"settings", "dtype", "\"fp32\""}},
 		{"other input", append(append(append([]string(nil), set...), "--tasks", "3", "--task", "1", "--out", out), changed), nil, exitBadUsage, []string{"input", "config.json changed"}},
 		{"other version", task(out, "--tasks", "3", "--task", "1"), func() func() {
 			old := version
