@@ -119,6 +119,25 @@ type unpickler struct {
 	stack []any
 	marks []int
 	memo  map[uint64]any
+	// allow, when set, must accept every global (PickleOptions.Allow).
+	allow func(module, name string) error
+	// noPersistent refuses persistent ids (PickleOptions.NoPersistent).
+	noPersistent bool
+}
+
+// global validates a global reference against the built-in refusals and the
+// caller's allow-list.
+func (u *unpickler) global(module, name string) (*pyGlobal, error) {
+	g, err := findGlobal(module, name)
+	if err != nil {
+		return nil, err
+	}
+	if u.allow != nil {
+		if err := u.allow(g.module, g.name); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
 }
 
 func unpickle(data []byte) (any, error) {
@@ -528,7 +547,7 @@ func (u *unpickler) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			g, err := findGlobal(module, name)
+			g, err := u.global(module, name)
 			if err != nil {
 				return nil, err
 			}
@@ -547,7 +566,7 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, fmt.Errorf("STACK_GLOBAL needs two strings: %w", errCorrupt)
 			}
-			g, err := findGlobal(ms, ns)
+			g, err := u.global(ms, ns)
 			if err != nil {
 				return nil, err
 			}
@@ -603,7 +622,7 @@ func (u *unpickler) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			g, err := findGlobal(module, name)
+			g, err := u.global(module, name)
 			if err != nil {
 				return nil, err
 			}
@@ -640,6 +659,9 @@ func (u *unpickler) run() (any, error) {
 				return nil, fmt.Errorf("BUILD on a %s: %w", typeName(t), errCorrupt)
 			}
 		case opPersID:
+			if u.noPersistent {
+				return nil, fmt.Errorf("persistent id (a torch storage) in a pickle that cannot hold one: %w", errCorrupt)
+			}
 			s, err := u.line()
 			if err != nil {
 				return nil, err
@@ -650,6 +672,9 @@ func (u *unpickler) run() (any, error) {
 			}
 			u.push(v)
 		case opBinPersID:
+			if u.noPersistent {
+				return nil, fmt.Errorf("persistent id (a torch storage) in a pickle that cannot hold one: %w", errCorrupt)
+			}
 			pid, err := u.pop()
 			if err != nil {
 				return nil, err
