@@ -128,7 +128,7 @@ func offsetsKey(o []int64) string {
 // decodeMetadata decodes the pickled Metadata of a .metadata file (path is
 // used in errors).
 func decodeMetadata(path string, data []byte) (*Metadata, error) {
-	v, err := pt.DecodePickle(data, pt.PickleOptions{Allow: allowMetadata, NoPersistent: true, Name: ".metadata"})
+	v, err := pt.DecodePickle(data, pt.PickleOptions{Allow: allowMetadata, NoPersistent: true, Name: "pickle"})
 	if err != nil {
 		return nil, &loader.FileError{File: path, Kind: loader.ErrCorrupt, Detail: err.Error(),
 			Fix: "omnitui reads only the .metadata PyTorch's distributed checkpoint writes; restore it from the original save", Err: err}
