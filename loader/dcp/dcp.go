@@ -54,8 +54,9 @@ type Checkpoint struct {
 	Objects        []Object  // every bytes item, in .metadata order
 	Files          []*DataFile
 
-	byKey map[string]*Tensor
-	files map[string]*DataFile
+	byKey    map[string]*Tensor
+	files    map[string]*DataFile
+	manifest *manifest // integrity.json, when present
 
 	mu     sync.Mutex
 	closed bool
@@ -138,6 +139,10 @@ func Open(dir string) (*Checkpoint, error) {
 		c.HasCommonPT = true
 	}
 	if err := c.index(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.checkManifest(); err != nil {
 		c.Close()
 		return nil, err
 	}

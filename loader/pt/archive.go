@@ -100,8 +100,19 @@ func EncodeTensorArchive(archive string, dtype loader.DType, shape []int64, data
 	p := newPickleWriter()
 	p.tensor(st, "0", shape)
 	p.op(opStop)
-	contents := [][]byte{p.buf, data, []byte("3\n"), []byte("little")}
-	names := []string{archive + "/data.pkl", archive + "/data/0", archive + "/version", archive + "/byteorder"}
+	return encodeArchive([]string{archive + "/data.pkl", archive + "/data/0", archive + "/version", archive + "/byteorder"},
+		[][]byte{p.buf, data, []byte("3\n"), []byte("little")}), nil
+}
+
+// EncodeArchive returns a torch.save archive whose data.pkl is pickle and
+// which holds no storages (torch.save of plain Python data). Tests use it to
+// build common.pt-like files.
+func EncodeArchive(archive string, pickle []byte) []byte {
+	return encodeArchive([]string{archive + "/data.pkl", archive + "/version", archive + "/byteorder"},
+		[][]byte{pickle, []byte("3\n"), []byte("little")})
+}
+
+func encodeArchive(names []string, contents [][]byte) []byte {
 	sizes := make([]int64, len(contents))
 	for i, c := range contents {
 		sizes[i] = int64(len(c))
@@ -115,5 +126,5 @@ func EncodeTensorArchive(archive string, dtype loader.DType, shape []int64, data
 		copy(out[r.dataOff:], contents[i])
 	}
 	copy(out[l.cdOff:], l.trailer())
-	return out, nil
+	return out
 }
