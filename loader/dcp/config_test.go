@@ -2,6 +2,7 @@ package dcp
 
 import (
 	"encoding/json"
+	"github.com/omnitui/omnitui/loader/dcp/dcptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,35 +11,12 @@ import (
 	"github.com/omnitui/omnitui/loader/pt"
 )
 
-// commonPickle is torch.save's data.pkl for {"args": Namespace(num_layers=L,
-// num_experts=E), "iteration": 7}, wrapped in a list when inList (the
-// common_state item of megatron-core 0.19+).
-func commonPickle(layers, experts int64, inList bool) []byte {
-	p := &pk{}
-	p.op(0x80, 2)
-	if inList {
-		p.op(']', '(')
-	}
-	p.dict(func() { p.str("args") }, func() {
-		p.obj("argparse", "Namespace", func() {
-			p.dict(func() { p.str("num_layers") }, func() { p.int(layers) },
-				func() { p.str("num_experts") }, func() { p.int(experts) },
-				func() { p.str("params_dtype") }, func() { p.global("torch", "bfloat16") })
-		})
-	}, func() { p.str("iteration") }, func() { p.int(7) })
-	if inList {
-		p.op('e')
-	}
-	p.op('.')
-	return p.b
-}
-
 func TestDiscoverConfig(t *testing.T) {
 	t.Run("common_state item", func(t *testing.T) {
-		f := tinyMoE()
-		for i := range f.objects {
-			if f.objects[i].key == "common_state/shard_0_1" {
-				f.objects[i].data = pt.EncodeArchive("archive", commonPickle(2, 4, true))
+		f := dcptest.TinyMoE()
+		for i := range f.Objects {
+			if f.Objects[i].Key == "common_state/shard_0_1" {
+				f.Objects[i].Data = pt.EncodeArchive("archive", dcptest.CommonPickle(2, 4, true))
 			}
 		}
 		c := openFixture(t, f)
@@ -51,8 +29,8 @@ func TestDiscoverConfig(t *testing.T) {
 		}
 	})
 	t.Run("common.pt disagreeing", func(t *testing.T) {
-		dir := tinyMoE().write(t, filepath.Join(t.TempDir(), "iter_0000001"))
-		if err := os.WriteFile(filepath.Join(dir, CommonName), pt.EncodeArchive("common", commonPickle(3, 4, false)), 0o644); err != nil {
+		dir := dcptest.TinyMoE().Write(t, filepath.Join(t.TempDir(), "iter_0000001"))
+		if err := os.WriteFile(filepath.Join(dir, CommonName), pt.EncodeArchive("common", dcptest.CommonPickle(3, 4, false)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		c, err := Open(dir)
@@ -70,7 +48,7 @@ func TestDiscoverConfig(t *testing.T) {
 	})
 	t.Run("mca_config.json two levels up", func(t *testing.T) {
 		root := t.TempDir()
-		dir := tinyMoE().write(t, filepath.Join(root, "iter_0000005", "dist_model"))
+		dir := dcptest.TinyMoE().Write(t, filepath.Join(root, "iter_0000005", "dist_model"))
 		if err := os.WriteFile(filepath.Join(root, mcaConfigName), []byte(`{"num_layers": 2, "num_moe_experts": 4}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +63,7 @@ func TestDiscoverConfig(t *testing.T) {
 		}
 	})
 	t.Run("none", func(t *testing.T) {
-		c := openFixture(t, tinySingleton())
+		c := openFixture(t, dcptest.TinySingleton())
 		vc, err := c.DiscoverConfig()
 		if err != nil || vc.Layers != 0 || !strings.Contains(vc.Source, "none found") {
 			t.Fatalf("%+v, %v", vc, err)
@@ -95,7 +73,7 @@ func TestDiscoverConfig(t *testing.T) {
 
 func TestIntegrityManifest(t *testing.T) {
 	write := func(t *testing.T, drop string, damage bool) string {
-		dir := tinyMoE().write(t, t.TempDir())
+		dir := dcptest.TinyMoE().Write(t, t.TempDir())
 		files := map[string]string{}
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {

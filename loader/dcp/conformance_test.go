@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/omnitui/omnitui/loader/dcp/dcptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,7 +33,7 @@ type fixtureInfo struct {
 // (testdata/torch_dist/gen.py): the view equals the legacy save of the same
 // weights, merged to TP = EP = 1, byte for byte.
 func TestConformance(t *testing.T) {
-	infos, _ := filepath.Glob("../../testdata/torch_dist/*/*/fixture.json")
+	infos, _ := filepath.Glob("../../testdata/torch_dist/*/*/dcptest.Fixture.json")
 	if len(infos) == 0 {
 		if os.Getenv("OMNITUI_REQUIRE_TORCH_DIST") != "" {
 			t.Fatal("no torch_dist fixtures in testdata/torch_dist")
@@ -60,7 +61,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			if vc.Layers != fi.Model.Layers || vc.Experts != fi.Model.Experts {
-				t.Errorf("config from %s: %d layers %d experts, fixture.json says %d and %d", vc.Source, vc.Layers, vc.Experts, fi.Model.Layers, fi.Model.Experts)
+				t.Errorf("config from %s: %d layers %d experts, dcptest.Fixture.json says %d and %d", vc.Source, vc.Layers, vc.Experts, fi.Model.Layers, fi.Model.Experts)
 			}
 			v, err := c.View(vc)
 			if err != nil {
@@ -235,9 +236,9 @@ func mergeShards(name string, shape []int64, shards [][]byte, shapes [][]int64) 
 }
 
 // The checker above is itself checked on hand-made files: a legacy TP=2
-// EP=2 save written with loader/pt from the same global tensors as tinyMoE.
+// EP=2 save written with loader/pt from the same global tensors as dcptest.TinyMoE.
 func TestConformanceCheckerOnHandMadeFiles(t *testing.T) {
-	f := tinyMoE()
+	f := dcptest.TinyMoE()
 	c := openFixture(t, f)
 	v, err := c.View(ViewConfig{Layers: 2, Experts: 4})
 	if err != nil {

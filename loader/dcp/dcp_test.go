@@ -3,13 +3,14 @@ package dcp
 import (
 	"bytes"
 	"fmt"
+	"github.com/omnitui/omnitui/loader/dcp/dcptest"
 	"strings"
 	"testing"
 )
 
-func openFixture(t *testing.T, f *fixture) *Checkpoint {
+func openFixture(t *testing.T, f *dcptest.Fixture) *Checkpoint {
 	t.Helper()
-	dir := f.write(t, t.TempDir())
+	dir := f.Write(t, t.TempDir())
 	c, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -18,9 +19,9 @@ func openFixture(t *testing.T, f *fixture) *Checkpoint {
 	return c
 }
 
-func fxByKey(f *fixture, key string) fxTensor {
-	for _, t := range f.tensors {
-		if t.key == key {
+func fxByKey(f *dcptest.Fixture, key string) dcptest.Tensor {
+	for _, t := range f.Tensors {
+		if t.Key == key {
 			return t
 		}
 	}
@@ -33,10 +34,10 @@ func TestStackedMoEView(t *testing.T) {
 		newTorch, mcore15 bool
 	}{{"torch2.1-props", false, false}, {"torch2.4+", true, false}, {"mcore0.15", true, true}} {
 		t.Run(variant.name, func(t *testing.T) {
-			f := tinyMoE()
-			f.newTorch, f.mcore15 = variant.newTorch, variant.mcore15
+			f := dcptest.TinyMoE()
+			f.NewTorch, f.MCore15 = variant.newTorch, variant.mcore15
 			c := openFixture(t, f)
-			if len(c.Files) != 4 || len(c.Tensors) != len(f.tensors) || len(c.Objects) != 3 {
+			if len(c.Files) != 4 || len(c.Tensors) != len(f.Tensors) || len(c.Objects) != 3 {
 				t.Fatalf("files %d tensors %d objects %d", len(c.Files), len(c.Tensors), len(c.Objects))
 			}
 			v, err := c.View(ViewConfig{Layers: 2, Experts: 4, Source: "test"})
@@ -92,7 +93,7 @@ func TestStackedMoEView(t *testing.T) {
 				for d := range size[:len(ck.off)-len(ck.shape)] {
 					size[d] = 1
 				}
-				if want := boxBytes(ft, ck.off, size); !bytes.Equal(got, want) {
+				if want := dcptest.BoxBytes(ft, ck.off, size); !bytes.Equal(got, want) {
 					t.Errorf("%s: bytes differ from the stored global tensor", ck.name)
 				}
 				if v.FileOf(i) == "" {
@@ -104,7 +105,7 @@ func TestStackedMoEView(t *testing.T) {
 }
 
 func TestSingletonSwiGLUView(t *testing.T) {
-	f := tinySingleton()
+	f := dcptest.TinySingleton()
 	c := openFixture(t, f)
 	v, err := c.View(ViewConfig{Layers: 2, Experts: 2, Source: "test"})
 	if err != nil {
@@ -125,7 +126,7 @@ func TestSingletonSwiGLUView(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := append(globalBytes(fxByKey(f, tc.w)), globalBytes(fxByKey(f, tc.vv))...)
+		want := append(dcptest.GlobalBytes(fxByKey(f, tc.w)), dcptest.GlobalBytes(fxByKey(f, tc.vv))...)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s is not [gate; up]", tc.name)
 		}
@@ -139,7 +140,7 @@ func TestSingletonSwiGLUView(t *testing.T) {
 }
 
 func TestReadBoxAcrossChunks(t *testing.T) {
-	f := &fixture{tensors: []fxTensor{grid("w", "F32", []int64{6, 8, 4}, []int64{3, 2, 2}, "__0_0.distcp", "__1_0.distcp")}}
+	f := &dcptest.Fixture{Tensors: []dcptest.Tensor{dcptest.Grid("w", "F32", []int64{6, 8, 4}, []int64{3, 2, 2}, "__0_0.distcp", "__1_0.distcp")}}
 	c := openFixture(t, f)
 	for _, box := range [][2][]int64{
 		{{0, 0, 0}, {6, 8, 4}},
@@ -151,7 +152,7 @@ func TestReadBoxAcrossChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := boxBytes(f.tensors[0], box[0], box[1]); !bytes.Equal(got, want) {
+		if want := dcptest.BoxBytes(f.Tensors[0], box[0], box[1]); !bytes.Equal(got, want) {
 			t.Errorf("box %v+%v differs", box[0], box[1])
 		}
 	}

@@ -3,6 +3,7 @@ package dcp
 import (
 	"bytes"
 	"errors"
+	"github.com/omnitui/omnitui/loader/dcp/dcptest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,114 +19,118 @@ const qkv = "decoder.layers.self_attention.linear_qkv.weight"
 // Every hostile input fails Open (or View, or a read) with an error that
 // names the file and, where one is concerned, the key, and says what to do.
 func TestHostileCheckpoints(t *testing.T) {
-	oneDim := func(key string, chunks ...[2]int64) *fixture {
-		ft := fxTensor{key: key, dtype: loader.F32, shape: []int64{4}}
+	oneDim := func(key string, chunks ...[2]int64) *dcptest.Fixture {
+		ft := dcptest.Tensor{Key: key, DType: loader.F32, Shape: []int64{4}}
 		for _, c := range chunks {
-			ft.chunks = append(ft.chunks, fxChunk{off: []int64{c[0]}, size: []int64{c[1]}, file: "__0_0.distcp"})
+			ft.Chunks = append(ft.Chunks, dcptest.Chunk{Off: []int64{c[0]}, Size: []int64{c[1]}, File: "__0_0.distcp"})
 		}
-		return &fixture{tensors: []fxTensor{ft}}
+		return &dcptest.Fixture{Tensors: []dcptest.Tensor{ft}}
 	}
 	cases := []struct {
 		name  string
-		fx    func() *fixture
+		fx    func() *dcptest.Fixture
 		after func(t *testing.T, dir string) // breaks the written directory
 		kind  error
 		want  []string // substrings of the message
 	}{
-		{"metadata.json missing", tinyMoE, func(t *testing.T, dir string) { rm(t, dir, ConfigName) },
+		{"metadata.json missing", dcptest.TinyMoE, func(t *testing.T, dir string) { rm(t, dir, ConfigName) },
 			loader.ErrMissingFile, []string{"metadata.json", "incomplete"}},
-		{"other backend", func() *fixture { f := tinyMoE(); f.metadataJSON = `{"sharded_backend": "zarr"}`; return f }, nil,
+		{"other backend", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.MetadataJSON = `{"sharded_backend": "zarr"}`
+			return f
+		}, nil,
 			loader.ErrNotCheckpoint, []string{"metadata.json", `"zarr"`, "torch_dist"}},
-		{"metadata.json not JSON", func() *fixture { f := tinyMoE(); f.metadataJSON = `{"sharded_backend": `; return f }, nil,
+		{"metadata.json not JSON", func() *dcptest.Fixture { f := dcptest.TinyMoE(); f.MetadataJSON = `{"sharded_backend": `; return f }, nil,
 			loader.ErrCorrupt, []string{"metadata.json"}},
-		{".metadata missing", tinyMoE, func(t *testing.T, dir string) { rm(t, dir, MetadataName) },
+		{".metadata missing", dcptest.TinyMoE, func(t *testing.T, dir string) { rm(t, dir, MetadataName) },
 			loader.ErrMissingFile, []string{".metadata", "incomplete"}},
-		{".metadata truncated", tinyMoE, func(t *testing.T, dir string) { truncFile(t, dir, MetadataName, 0.6) },
+		{".metadata truncated", dcptest.TinyMoE, func(t *testing.T, dir string) { truncFile(t, dir, MetadataName, 0.6) },
 			loader.ErrCorrupt, []string{".metadata", "truncated"}},
-		{".metadata empty", tinyMoE, func(t *testing.T, dir string) { truncFile(t, dir, MetadataName, 0) },
+		{".metadata empty", dcptest.TinyMoE, func(t *testing.T, dir string) { truncFile(t, dir, MetadataName, 0) },
 			loader.ErrCorrupt, []string{".metadata"}},
-		{"class outside the allow-list", func() *fixture {
-			f := tinyMoE()
-			f.editPickle = func(p *pk, where string) bool {
+		{"class outside the allow-list", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditPickle = func(p *dcptest.Pickler, where string) bool {
 				if where != "tensor:"+qkv {
 					return false
 				}
-				p.obj("numpy.core.multiarray", "_reconstruct", func() { p.none() })
+				p.Obj("numpy.core.multiarray", "_reconstruct", func() { p.None() })
 				return true
 			}
 			return f
 		}, nil, pt.ErrNotAllowed, []string{".metadata", "numpy.core.multiarray._reconstruct", "allow-list"}},
-		{"code-running global", func() *fixture {
-			f := tinyMoE()
-			f.editPickle = func(p *pk, where string) bool {
+		{"code-running global", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditPickle = func(p *dcptest.Pickler, where string) bool {
 				if where != "root-state" {
 					return false
 				}
-				p.global("os", "system")
-				p.op('(')
-				p.str("true")
-				p.op('t', 'R')
+				p.Global("os", "system")
+				p.Op('(')
+				p.Str("true")
+				p.Op('t', 'R')
 				return true
 			}
 			return f
 		}, nil, pt.ErrUnsafe, []string{".metadata", "os.system"}},
-		{"safetensors-serialised DCP", func() *fixture {
-			f := tinyMoE()
-			f.editPickle = func(p *pk, where string) bool {
+		{"safetensors-serialised DCP", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditPickle = func(p *dcptest.Pickler, where string) bool {
 				if where != "storage:"+qkv {
 					return false
 				}
-				p.obj("torch.distributed.checkpoint._hf_utils", "_HFStorageInfo", func() { p.none() })
+				p.Obj("torch.distributed.checkpoint._hf_utils", "_HFStorageInfo", func() { p.None() })
 				return true
 			}
 			return f
 		}, nil, pt.ErrNotAllowed, []string{".metadata", "safetensors"}},
-		{"stream transforms", func() *fixture {
-			f := tinyMoE()
-			f.editPickle = func(p *pk, where string) bool {
+		{"stream transforms", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditPickle = func(p *dcptest.Pickler, where string) bool {
 				if where != "storage:"+qkv {
 					return false
 				}
-				p.obj("torch.distributed.checkpoint.filesystem", "_StorageInfo", func() {
-					p.dict(func() { p.str("relative_path") }, func() { p.str("__0_0.distcp") },
-						func() { p.str("offset") }, func() { p.int(0) },
-						func() { p.str("length") }, func() { p.int(10) },
-						func() { p.str("transform_descriptors") }, func() { p.op(']'); p.str("zstd"); p.op('a') })
+				p.Obj("torch.distributed.checkpoint.filesystem", "_StorageInfo", func() {
+					p.Dict(func() { p.Str("relative_path") }, func() { p.Str("__0_0.distcp") },
+						func() { p.Str("offset") }, func() { p.Int(0) },
+						func() { p.Str("length") }, func() { p.Int(10) },
+						func() { p.Str("transform_descriptors") }, func() { p.Op(']'); p.Str("zstd"); p.Op('a') })
 				})
 				return true
 			}
 			return f
 		}, nil, loader.ErrNotCheckpoint, []string{".metadata", qkv, "transforms", "zstd"}},
-		{"path outside the directory", func() *fixture {
-			f := tinyMoE()
-			f.editPickle = func(p *pk, where string) bool {
+		{"path outside the directory", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditPickle = func(p *dcptest.Pickler, where string) bool {
 				if where != "storage:"+qkv {
 					return false
 				}
-				p.obj("torch.distributed.checkpoint.filesystem", "_StorageInfo", func() {
-					p.dict(func() { p.str("relative_path") }, func() { p.str("../../etc/passwd") },
-						func() { p.str("offset") }, func() { p.int(0) },
-						func() { p.str("length") }, func() { p.int(10) })
+				p.Obj("torch.distributed.checkpoint.filesystem", "_StorageInfo", func() {
+					p.Dict(func() { p.Str("relative_path") }, func() { p.Str("../../etc/passwd") },
+						func() { p.Str("offset") }, func() { p.Int(0) },
+						func() { p.Str("length") }, func() { p.Int(10) })
 				})
 				return true
 			}
 			return f
 		}, nil, loader.ErrCorrupt, []string{".metadata", qkv, "not a file name inside"}},
-		{"chunk past the end of its file", tinyMoE, func(t *testing.T, dir string) { truncFile(t, dir, "__3_0.distcp", 0.5) },
+		{"chunk past the end of its file", dcptest.TinyMoE, func(t *testing.T, dir string) { truncFile(t, dir, "__3_0.distcp", 0.5) },
 			loader.ErrTruncated, []string{"__3_0.distcp", "spans bytes"}},
-		{"chunk in a missing .distcp", tinyMoE, func(t *testing.T, dir string) { rm(t, dir, "__2_0.distcp") },
+		{"chunk in a missing .distcp", dcptest.TinyMoE, func(t *testing.T, dir string) { rm(t, dir, "__2_0.distcp") },
 			loader.ErrMissingFile, []string{"__2_0.distcp", "missing"}},
-		{"overlapping chunks", func() *fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{1, 2}) }, nil,
+		{"overlapping chunks", func() *dcptest.Fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{1, 2}) }, nil,
 			loader.ErrCorrupt, []string{".metadata", `"w"`, "overlap"}},
-		{"overlapping chunks, too many elements", func() *fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{1, 2}, [2]int64{3, 1}) }, nil,
+		{"overlapping chunks, too many elements", func() *dcptest.Fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{1, 2}, [2]int64{3, 1}) }, nil,
 			loader.ErrCorrupt, []string{".metadata", `"w"`, "overlap"}},
-		{"gap between chunks", func() *fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{3, 1}) }, nil,
+		{"gap between chunks", func() *dcptest.Fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{3, 1}) }, nil,
 			loader.ErrCorrupt, []string{".metadata", `"w"`, "cover 3 of the 4"}},
-		{"chunk exceeding the global shape", func() *fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{3, 2}) }, nil,
+		{"chunk exceeding the global shape", func() *dcptest.Fixture { return oneDim("w", [2]int64{0, 2}, [2]int64{3, 2}) }, nil,
 			loader.ErrCorrupt, []string{".metadata", `"w"`, "exceeds the global shape"}},
-		{"chunk archive of another dtype", func() *fixture {
-			f := tinyMoE()
-			f.editChunk = func(key string, off []int64, arc []byte) []byte {
+		{"chunk archive of another dtype", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditChunk = func(key string, off []int64, arc []byte) []byte {
 				if key != qkv || off[0] != 1 {
 					return arc
 				}
@@ -137,9 +142,9 @@ func TestHostileCheckpoints(t *testing.T) {
 			}
 			return f
 		}, nil, loader.ErrCorrupt, []string{".distcp", qkv, "HalfStorage", "bfloat16"}},
-		{"chunk archive of another size", func() *fixture {
-			f := tinyMoE()
-			f.editChunk = func(key string, off []int64, arc []byte) []byte {
+		{"chunk archive of another size", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditChunk = func(key string, off []int64, arc []byte) []byte {
 				if key != qkv || off[0] != 1 {
 					return arc
 				}
@@ -151,9 +156,9 @@ func TestHostileCheckpoints(t *testing.T) {
 			}
 			return f
 		}, nil, loader.ErrCorrupt, []string{".distcp", qkv, "shape [1 8 12]", "sizes [1 12 8]"}},
-		{"chunk bytes that are no archive", func() *fixture {
-			f := tinyMoE()
-			f.editChunk = func(key string, off []int64, arc []byte) []byte {
+		{"chunk bytes that are no archive", func() *dcptest.Fixture {
+			f := dcptest.TinyMoE()
+			f.EditChunk = func(key string, off []int64, arc []byte) []byte {
 				if key != qkv {
 					return arc
 				}
@@ -161,13 +166,13 @@ func TestHostileCheckpoints(t *testing.T) {
 			}
 			return f
 		}, nil, loader.ErrCorrupt, []string{".distcp", qkv, "no torch.save archive"}},
-		{"stray .distcp of another save", tinyMoE, func(t *testing.T, dir string) {
+		{"stray .distcp of another save", dcptest.TinyMoE, func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, "__9_0.distcp"), []byte("x"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}, loader.ErrCorrupt, []string{".metadata", "__9_0.distcp", "two saves"}},
-		{".distcp from another save", tinyMoE, func(t *testing.T, dir string) {
-			other := tinySingleton().write(t, t.TempDir())
+		{".distcp from another save", dcptest.TinyMoE, func(t *testing.T, dir string) {
+			other := dcptest.TinySingleton().Write(t, t.TempDir())
 			data, err := os.ReadFile(filepath.Join(other, "__1_0.distcp"))
 			if err != nil {
 				t.Fatal(err)
@@ -176,7 +181,7 @@ func TestHostileCheckpoints(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, nil, []string{"__1_0.distcp"}},
-		{".distcp with trailing bytes", tinyMoE, func(t *testing.T, dir string) {
+		{".distcp with trailing bytes", dcptest.TinyMoE, func(t *testing.T, dir string) {
 			f, err := os.OpenFile(filepath.Join(dir, "__0_0.distcp"), os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -187,7 +192,7 @@ func TestHostileCheckpoints(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := tc.fx().write(t, t.TempDir())
+			dir := tc.fx().Write(t, t.TempDir())
 			if tc.after != nil {
 				tc.after(t, dir)
 			}
@@ -214,7 +219,7 @@ func TestHostileCheckpoints(t *testing.T) {
 }
 
 func TestHostileView(t *testing.T) {
-	c := openFixture(t, tinyMoE())
+	c := openFixture(t, dcptest.TinyMoE())
 	for _, tc := range []struct {
 		cfg  ViewConfig
 		want string
@@ -227,13 +232,13 @@ func TestHostileView(t *testing.T) {
 			t.Errorf("View(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	s := tinySingleton()
+	s := dcptest.TinySingleton()
 	cs := openFixture(t, s)
 	if _, err := cs.View(ViewConfig{Layers: 1, Source: "x"}); err == nil || !strings.Contains(err.Error(), "layer 1 is stored but the config (x) has 1 layers") {
 		t.Errorf("explicit layer past the config: %v", err)
 	}
 	// A _w without its _v.
-	s.tensors = s.tensors[:1]
+	s.Tensors = s.Tensors[:1]
 	co := openFixture(t, s)
 	if _, err := co.View(ViewConfig{}); err == nil || !strings.Contains(err.Error(), "weight_v is not") {
 		t.Errorf("lone SwiGLU half: %v", err)
@@ -241,8 +246,8 @@ func TestHostileView(t *testing.T) {
 }
 
 func TestDamagedChunkDataFailsItsCRC(t *testing.T) {
-	f := tinyMoE()
-	f.editChunk = func(key string, off []int64, arc []byte) []byte {
+	f := dcptest.TinyMoE()
+	f.EditChunk = func(key string, off []int64, arc []byte) []byte {
 		if key == qkv && off[0] == 1 && off[1] == 0 {
 			arc = append([]byte(nil), arc...)
 			a, err := pt.OpenReaderAt("chunk", bytes.NewReader(arc), int64(len(arc)))
@@ -277,14 +282,14 @@ func TestDamagedChunkDataFailsItsCRC(t *testing.T) {
 // Shared references make a pickle's value graph exponentially larger than
 // the pickle; decoding must stay linear.
 func TestMetadataSharedReferenceBomb(t *testing.T) {
-	p := &pk{}
-	p.op(0x80, 2)
-	p.op(')')
+	p := &dcptest.Pickler{}
+	p.Op(0x80, 2)
+	p.Op(')')
 	for i := 0; i < 80; i++ {
-		p.op('2', 0x86) // DUP, TUPLE2: (x, x)
+		p.Op('2', 0x86) // DUP, TUPLE2: (x, x)
 	}
-	p.op('.')
-	_, err := decodeMetadata("/x/.metadata", p.b)
+	p.Op('.')
+	_, err := decodeMetadata("/x/.metadata", p.Bytes())
 	if err == nil || !strings.Contains(err.Error(), "not a torch.distributed.checkpoint Metadata") {
 		t.Fatalf("err = %v", err)
 	}
@@ -313,9 +318,9 @@ func truncFile(t *testing.T, dir, name string, frac float64) {
 // an error or a Metadata, never panic, and never allocate more than a small
 // multiple of its input (every length is checked against the bytes left).
 func FuzzMetadata(f *testing.F) {
-	for _, fx := range []*fixture{tinyMoE(), tinySingleton(), func() *fixture { x := tinyMoE(); x.mcore15 = true; return x }()} {
+	for _, fx := range []*dcptest.Fixture{dcptest.TinyMoE(), dcptest.TinySingleton(), func() *dcptest.Fixture { x := dcptest.TinyMoE(); x.MCore15 = true; return x }()} {
 		dir := f.TempDir()
-		fx.write(f, dir)
+		fx.Write(f, dir)
 		b, err := os.ReadFile(filepath.Join(dir, MetadataName))
 		if err != nil {
 			f.Fatal(err)
@@ -337,7 +342,7 @@ func FuzzMetadata(f *testing.F) {
 // an error or a Metadata whose tensors each have a dtype name and a shape.
 func TestMetadataMutations(t *testing.T) {
 	dir := t.TempDir()
-	tinyMoE().write(t, dir)
+	dcptest.TinyMoE().Write(t, dir)
 	b, err := os.ReadFile(filepath.Join(dir, MetadataName))
 	if err != nil {
 		t.Fatal(err)
