@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/pt"
@@ -72,6 +73,7 @@ type Tensor struct {
 	// Reformulated marks megatron-core 0.15 flattened-range items (distributed
 	// optimizer state), whose stored shape is not the tensor's.
 	Reformulated bool
+	maxLen0      int64 // largest chunk extent along axis 0, for ReadBox's search
 }
 
 // Chunk is one stored piece of a global tensor.
@@ -83,6 +85,7 @@ type Chunk struct {
 	ref            pt.TensorRef
 	span           pt.Span // valid when contiguous
 	contiguous     bool
+	crcOK          atomic.Bool // the chunk's bytes passed their CRC-32 once
 }
 
 // Object is one bytes item (a pickled Megatron ShardedObject: Transformer
@@ -294,6 +297,11 @@ func (c *Checkpoint) index() error {
 		}
 		if err := checkTiling(mpath, t); err != nil {
 			return err
+		}
+		for _, ch := range t.Chunks {
+			if len(ch.Sizes) > 0 {
+				t.maxLen0 = max(t.maxLen0, ch.Sizes[0])
+			}
 		}
 		for _, ch := range t.Chunks {
 			if err := c.openChunk(t, ch); err != nil {

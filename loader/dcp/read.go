@@ -56,11 +56,7 @@ func (c *Checkpoint) readBox(t *Tensor, off, size []int64) ([]byte, error) {
 	// binary search on the largest chunk extent along axis 0.
 	start := 0
 	if len(off) > 0 {
-		var maxLen int64
-		for _, ch := range t.Chunks {
-			maxLen = max(maxLen, ch.Sizes[0])
-		}
-		lo := off[0] - maxLen
+		lo := off[0] - t.maxLen0
 		start = sort.Search(len(t.Chunks), func(i int) bool { return t.Chunks[i].Offsets[0] > lo })
 	}
 	var covered int64
@@ -149,11 +145,12 @@ func (c *Checkpoint) chunkBytes(t *Tensor, ch *Chunk) ([]byte, error) {
 	}
 	window := ch.File.data[ch.Off : ch.Off+ch.Len]
 	b := window[ch.span.Off : ch.span.Off+ch.span.Len]
-	if ch.span.WholeRecord {
+	if ch.span.WholeRecord && !ch.crcOK.Load() {
 		if got := crc32.ChecksumIEEE(b); got != ch.span.CRC {
 			return nil, fileErr(path, t.Key, loader.ErrCorrupt, "the file is damaged: restore it from the original save",
 				"the chunk at offsets %v fails its CRC-32 (stored %08x, computed %08x)", ch.Offsets, ch.span.CRC, got)
 		}
+		ch.crcOK.Store(true)
 	}
 	return b, nil
 }

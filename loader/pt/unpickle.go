@@ -123,11 +123,18 @@ type unpickler struct {
 	allow func(module, name string) error
 	// noPersistent refuses persistent ids (PickleOptions.NoPersistent).
 	noPersistent bool
+	// globals caches accepted globals: pickles without memoization name the
+	// same class thousands of times.
+	globals map[[2]string]*pyGlobal
 }
 
 // global validates a global reference against the built-in refusals and the
 // caller's allow-list.
 func (u *unpickler) global(module, name string) (*pyGlobal, error) {
+	key := [2]string{module, name}
+	if g, ok := u.globals[key]; ok {
+		return g, nil
+	}
 	g, err := findGlobal(module, name)
 	if err != nil {
 		return nil, err
@@ -137,6 +144,10 @@ func (u *unpickler) global(module, name string) (*pyGlobal, error) {
 			return nil, err
 		}
 	}
+	if u.globals == nil {
+		u.globals = map[[2]string]*pyGlobal{}
+	}
+	u.globals[key] = g
 	return g, nil
 }
 

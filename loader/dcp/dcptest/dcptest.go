@@ -160,7 +160,6 @@ func GlobalBytes(t Tensor) []byte {
 // the reader's run-copying).
 func BoxBytes(t Tensor, off, size []int64) []byte {
 	es := int64(t.DType.Size())
-	g := GlobalBytes(t)
 	n, _ := volume(size)
 	out := make([]byte, 0, n*es)
 	idx := make([]int64, len(size))
@@ -180,7 +179,7 @@ func BoxBytes(t Tensor, off, size []int64) []byte {
 			out = append(out, make([]byte, es)...)
 			continue
 		}
-		out = append(out, g[flat*es:(flat+1)*es]...)
+		out = append(out, Value(t.Key, flat, int(es))...)
 	}
 	return out
 }
