@@ -83,8 +83,7 @@ type Chunk struct {
 	Off, Len       int64 // byte range of its torch.save archive in File
 	arc            *pt.File
 	ref            pt.TensorRef
-	span           pt.Span // valid when contiguous
-	contiguous     bool
+	span           pt.Span     // where the chunk's bytes lie in its archive
 	crcOK          atomic.Bool // the chunk's bytes passed their CRC-32 once
 }
 
@@ -482,12 +481,13 @@ func (c *Checkpoint) openChunk(t *Tensor, ch *Chunk) error {
 	if !equalInts(ref.Shape, ch.Sizes) {
 		return fileErr(path, t.Key, loader.ErrCorrupt, fix, "the chunk at offsets %v holds a tensor of shape %v but .metadata records sizes %v", ch.Offsets, ref.Shape, ch.Sizes)
 	}
-	ch.arc, ch.ref = arc, ref
-	if sp, err := arc.ContiguousSpan(ref); err == nil {
-		ch.span, ch.contiguous = sp, true
+	sp, err := arc.ContiguousSpan(ref)
+	if err != nil {
+		// The writers save every chunk with its own compact storage; a strided
+		// or broadcast view would let a few stored bytes stand for many.
+		return &loader.FileError{File: path, Tensor: t.Key, Kind: loader.ErrCorrupt, Detail: fmt.Sprintf("the chunk at offsets %v is not one contiguous run of its archive: %v", ch.Offsets, err), Fix: fix, Err: err}
 	}
-	// Strided views (never written by the known writers) are read through
-	// ReadTensor, which checks their bounds.
+	ch.arc, ch.ref, ch.span = arc, ref, sp
 	return nil
 }
 

@@ -237,6 +237,14 @@ func TestHostileView(t *testing.T) {
 	if _, err := cs.View(ViewConfig{Layers: 1, Source: "x"}); err == nil || !strings.Contains(err.Error(), "layer 1 is stored but the config (x) has 1 layers") {
 		t.Errorf("explicit layer past the config: %v", err)
 	}
+	// An empty tensor claiming a million stacked layers: the view must not
+	// loop over them.
+	empty := &dcptest.Fixture{Tensors: []dcptest.Tensor{{Key: "decoder.layers.mlp.router.weight", DType: loader.F32, Shape: []int64{1 << 20, 0},
+		Chunks: []dcptest.Chunk{{Off: []int64{0, 0}, Size: []int64{1, 0}, File: "__0_0.distcp"}}}}}
+	ce := openFixture(t, empty)
+	if _, err := ce.View(ViewConfig{}); err == nil || !strings.Contains(err.Error(), "1048576 slots but only 1 chunks") {
+		t.Errorf("a million empty layers: %v", err)
+	}
 	// A _w without its _v.
 	s.Tensors = s.Tensors[:1]
 	co := openFixture(t, s)

@@ -132,17 +132,9 @@ func (c *Checkpoint) copyChunk(t *Tensor, ch *Chunk, off, size []int64, out []by
 }
 
 // chunkBytes returns the chunk's row-major bytes: a slice of the mapped file
-// when the archive stores them in one run (always, for the known writers),
-// else a copy gathered by the .pt reader.
+// (Open checked that the archive stores them in one run).
 func (c *Checkpoint) chunkBytes(t *Tensor, ch *Chunk) ([]byte, error) {
 	path := filepath.Join(c.Dir, ch.File.Name)
-	if !ch.contiguous {
-		b, err := ch.arc.ReadTensor(ch.ref)
-		if err != nil {
-			return nil, &loader.FileError{File: path, Tensor: t.Key, Kind: loader.ErrCorrupt, Detail: err.Error(), Fix: "restore the file from the original save", Err: err}
-		}
-		return b, nil
-	}
 	window := ch.File.data[ch.Off : ch.Off+ch.Len]
 	b := window[ch.span.Off : ch.span.Off+ch.span.Len]
 	if ch.span.WholeRecord && !ch.crcOK.Load() {

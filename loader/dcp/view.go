@@ -234,6 +234,12 @@ func (vw *View) add(t *Tensor, base string, second *Tensor, cfg ViewConfig, bad 
 	} else if explicitExpert >= 0 && cfg.Experts > 0 && explicitExpert >= cfg.Experts {
 		return bad(t.Key, "expert %d is stored but the config (%s) has %d experts", explicitExpert, cfg.Source, cfg.Experts)
 	}
+	// Megatron stores one chunk per stacked (layer, expert) slot at least
+	// (prepended axes have chunk size 1), so more slots than chunks is no
+	// Megatron layout; the check also bounds the loop below by the file.
+	if prepend > 0 && int64(nLayers)*int64(nExperts) > int64(len(t.Chunks)) {
+		return bad(t.Key, "the stacked axes of shape %v have %d slots but only %d chunks are stored", t.Shape[:prepend], int64(nLayers)*int64(nExperts), len(t.Chunks))
+	}
 	local := t.Shape[prepend:]
 	if second != nil && len(local) == 0 {
 		return bad(t.Key, "a SwiGLU half is a scalar")
