@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,13 +18,23 @@ import (
 // iteration folder was saved with ckpt_format torch_dist, that folder (or one
 // folder inside it).
 func torchDistDir(path string) (string, bool) {
+	// A .metadata, or a metadata.json naming a sharded_backend (any: other
+	// backends are refused by name); a stray metadata.json in a Hugging Face
+	// folder does not count.
 	looks := func(d string) bool {
-		for _, n := range []string{dcp.ConfigName, dcp.MetadataName} {
-			if st, err := os.Stat(filepath.Join(d, n)); err == nil && st.Mode().IsRegular() {
-				return true
-			}
+		if st, err := os.Stat(filepath.Join(d, dcp.MetadataName)); err == nil && st.Mode().IsRegular() {
+			return true
 		}
-		return false
+		b, err := os.ReadFile(filepath.Join(d, dcp.ConfigName))
+		if err != nil || len(b) > 1<<20 {
+			return false
+		}
+		var cfg map[string]json.RawMessage
+		if json.Unmarshal(b, &cfg) != nil {
+			return false
+		}
+		_, ok := cfg["sharded_backend"]
+		return ok
 	}
 	if looks(path) {
 		return path, true

@@ -45,6 +45,22 @@ func TestTorchDistPlan(t *testing.T) {
 	}
 }
 
+// A metadata.json that names no sharded_backend (some Hugging Face folders
+// carry one) does not make a folder a torch_dist checkpoint.
+func TestTorchDistNotClaimingOtherFolders(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "metadata.json"), []byte(`{"format": "pt"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := torchDistDir(dir); ok {
+		t.Fatal("a folder with an unrelated metadata.json was taken for torch_dist")
+	}
+	_, out, errOut := runCLI(t, "--batch", "--plan", dir)
+	if strings.Contains(out+errOut, "torch_dist") {
+		t.Fatalf("message speaks of torch_dist:\n%s%s", out, errOut)
+	}
+}
+
 func TestTorchDistHostilePlan(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
