@@ -246,6 +246,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "omnitui", version)
 		return exitOK
 	}
+	if code, handled := runTorchDist(o, pos, stdout, stderr); handled {
+		return code
+	}
 	if !o.batch && !o.plan && !o.jsonOut && !o.toHF && !o.verify && len(pos) == 1 && mca.IsMCA(pos[0]) {
 		// The interactive app over a Megatron (mcore_adapter) checkpoint.
 		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {

@@ -51,6 +51,7 @@ type File struct {
 	dicts   []string
 	tensors map[string][]TensorRef
 	extras  map[string][]string
+	root    any // the unpickled data.pkl
 }
 
 // maxPickle bounds data.pkl. A rank file of the real 28,010-tensor model has a data.pkl of a few
@@ -131,6 +132,7 @@ func openReader(path string, f io.ReaderAt, size int64) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pt: %s: %w", path, err)
 	}
+	pf.root = root
 	pf.index(root)
 	return pf, nil
 }
@@ -209,11 +211,7 @@ func (f *File) index(root any) {
 				isState = false
 				break
 			}
-			refs = append(refs, TensorRef{
-				Name: n, DType: t.dtype, TypeName: t.typeName, Shape: t.shape, Stride: t.stride,
-				StorageOffset: t.offset, Storage: t.storage.key, StorageNumel: t.storage.numel,
-				storageElem: t.storage.dtype.Size(),
-			})
+			refs = append(refs, refOf(n, t))
 		}
 		if !isState || (len(refs) == 0 && !modelKey.MatchString(ks)) {
 			continue

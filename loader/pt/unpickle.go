@@ -119,6 +119,36 @@ type unpickler struct {
 	stack []any
 	marks []int
 	memo  map[uint64]any
+	// allow, when set, must accept every global (PickleOptions.Allow).
+	allow func(module, name string) error
+	// noPersistent refuses persistent ids (PickleOptions.NoPersistent).
+	noPersistent bool
+	// globals caches accepted globals: pickles without memoization name the
+	// same class thousands of times.
+	globals map[[2]string]*pyGlobal
+}
+
+// global validates a global reference against the built-in refusals and the
+// caller's allow-list.
+func (u *unpickler) global(module, name string) (*pyGlobal, error) {
+	key := [2]string{module, name}
+	if g, ok := u.globals[key]; ok {
+		return g, nil
+	}
+	g, err := findGlobal(module, name)
+	if err != nil {
+		return nil, err
+	}
+	if u.allow != nil {
+		if err := u.allow(g.module, g.name); err != nil {
+			return nil, err
+		}
+	}
+	if u.globals == nil {
+		u.globals = map[[2]string]*pyGlobal{}
+	}
+	u.globals[key] = g
+	return g, nil
 }
 
 func unpickle(data []byte) (any, error) {
@@ -528,7 +558,7 @@ func (u *unpickler) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			g, err := findGlobal(module, name)
+			g, err := u.global(module, name)
 			if err != nil {
 				return nil, err
 			}
@@ -547,7 +577,7 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, fmt.Errorf("STACK_GLOBAL needs two strings: %w", errCorrupt)
 			}
-			g, err := findGlobal(ms, ns)
+			g, err := u.global(ms, ns)
 			if err != nil {
 				return nil, err
 			}
@@ -603,7 +633,7 @@ func (u *unpickler) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			g, err := findGlobal(module, name)
+			g, err := u.global(module, name)
 			if err != nil {
 				return nil, err
 			}
@@ -640,6 +670,9 @@ func (u *unpickler) run() (any, error) {
 				return nil, fmt.Errorf("BUILD on a %s: %w", typeName(t), errCorrupt)
 			}
 		case opPersID:
+			if u.noPersistent {
+				return nil, fmt.Errorf("persistent id (a torch storage) in a pickle that cannot hold one: %w", errCorrupt)
+			}
 			s, err := u.line()
 			if err != nil {
 				return nil, err
@@ -650,6 +683,9 @@ func (u *unpickler) run() (any, error) {
 			}
 			u.push(v)
 		case opBinPersID:
+			if u.noPersistent {
+				return nil, fmt.Errorf("persistent id (a torch storage) in a pickle that cannot hold one: %w", errCorrupt)
+			}
 			pid, err := u.pop()
 			if err != nil {
 				return nil, err
