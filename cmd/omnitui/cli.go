@@ -15,6 +15,7 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/mca"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"github.com/omnitui/omnitui/tui"
 )
 
@@ -188,11 +189,26 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
+// run is the whole command. Everything it prints passes through safetext: tensor names,
+// paths and config values come from input files and must not drive the terminal.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	rawStdout := stdout
+	serr := safetext.NewWriter(stderr)
+	defer serr.Flush()
+	stderr = serr
 	o, pos, err := parseArgs(args, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\nRun 'omnitui --help' for usage.\n", err)
 		return exitBadUsage
+	}
+	if o.jsonOut {
+		jw := safetext.NewJSONWriter(stdout)
+		defer jw.Flush()
+		stdout = jw
+	} else {
+		sw := safetext.NewWriter(stdout)
+		defer sw.Flush()
+		stdout = sw
 	}
 	if o.help {
 		fmt.Fprint(stdout, usageText)
@@ -204,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !o.batch && !o.plan && !o.jsonOut && !o.toHF && !o.verify && len(pos) == 1 && mca.IsMCA(pos[0]) {
 		// The interactive app over a Megatron (mcore_adapter) checkpoint.
-		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+		if f, ok := rawStdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
 			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --to-hf --out DIR")
 			return exitBadUsage
 		}
@@ -246,7 +262,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer ck.Close()
 
 	if !o.batch {
-		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+		if f, ok := rawStdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
 			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --out DIR")
 			return exitBadUsage
 		}
@@ -327,14 +343,18 @@ func outputExists(o *options, stderr io.Writer) bool {
 // a live line on a terminal, plain lines (at most one per second) otherwise.
 type progressPrinter struct {
 	stdout, stderr io.Writer
+	raw            io.Writer // stderr without escaping, for the live line's own control sequences
 	json, tty      bool
 	last           time.Time
 	dirty          bool
 }
 
 func newProgressPrinter(stdout, stderr io.Writer, jsonOut bool) *progressPrinter {
-	pp := &progressPrinter{stdout: stdout, stderr: stderr, json: jsonOut}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(f.Fd()) {
+	pp := &progressPrinter{stdout: stdout, stderr: stderr, raw: stderr, json: jsonOut}
+	if sw, ok := stderr.(*safetext.Writer); ok {
+		pp.raw = sw.Raw()
+	}
+	if f, ok := pp.raw.(*os.File); ok && term.IsTerminal(f.Fd()) {
 		pp.tty = true
 	}
 	return pp
@@ -362,9 +382,9 @@ func (pp *progressPrinter) event(ev core.Progress) {
 		return
 	}
 	pp.last = time.Now()
-	line := progressLine(ev)
+	line := safetext.Escape(progressLine(ev))
 	if pp.tty {
-		fmt.Fprintf(pp.stderr, "\r\033[K%s", line)
+		fmt.Fprintf(pp.raw, "\r\033[K%s", line)
 		pp.dirty = true
 		return
 	}
@@ -373,14 +393,14 @@ func (pp *progressPrinter) event(ev core.Progress) {
 
 func (pp *progressPrinter) clear() {
 	if pp.dirty {
-		fmt.Fprint(pp.stderr, "\r\033[K")
+		fmt.Fprint(pp.raw, "\r\033[K")
 		pp.dirty = false
 	}
 }
 
 func (pp *progressPrinter) finish() {
 	if pp.dirty {
-		fmt.Fprintln(pp.stderr)
+		fmt.Fprintln(pp.raw)
 		pp.dirty = false
 	}
 }
