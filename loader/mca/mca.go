@@ -48,20 +48,28 @@ type Chunk struct {
 	Tensors []pt.TensorRef
 }
 
-// IsMCA reports whether dir looks like an mcore_adapter checkpoint.
+// IsMCA reports whether dir looks like an mcore_adapter checkpoint: it holds an
+// mca_config.json (of any type: Open says what is wrong with one that is not a
+// regular file).
 func IsMCA(dir string) bool {
-	st, err := os.Stat(filepath.Join(dir, ConfigName))
-	return err == nil && st.Mode().IsRegular()
+	_, err := os.Stat(filepath.Join(dir, ConfigName))
+	return err == nil
 }
+
+// maxConfigBytes bounds mca_config.json (it embeds config.json: kilobytes to megabytes).
+const maxConfigBytes = 1 << 30
 
 var chunkKey = regexp.MustCompile(`^model([0-9]*)$`)
 
 // Open reads an mcore_adapter checkpoint directory.
 func Open(dir string) (*Checkpoint, error) {
 	cfgPath := filepath.Join(dir, ConfigName)
-	data, err := os.ReadFile(cfgPath)
+	data, err := loader.ReadRegular(cfgPath, maxConfigBytes)
 	if err != nil {
-		return nil, fmt.Errorf("mca: %w: an mcore_adapter checkpoint needs %s next to its iter_* folder", err, ConfigName)
+		if errors.Is(err, loader.ErrMissingFile) {
+			return nil, fmt.Errorf("mca: %w: an mcore_adapter checkpoint needs %s next to its iter_* folder", err, ConfigName)
+		}
+		return nil, fmt.Errorf("mca: %w", err)
 	}
 	cfg, err := loader.ParseJSONTree(data)
 	if err != nil {
@@ -114,12 +122,15 @@ func Open(dir string) (*Checkpoint, error) {
 // iterDir finds the iteration folder named by latest_checkpointed_iteration.txt.
 func iterDir(dir string) (string, error) {
 	tracker := filepath.Join(dir, "latest_checkpointed_iteration.txt")
-	b, err := os.ReadFile(tracker)
-	if err != nil {
+	if _, err := os.Lstat(tracker); err != nil {
 		if st, err2 := os.Stat(filepath.Join(dir, "release")); err2 == nil && st.IsDir() {
 			return "release", nil
 		}
 		return "", fmt.Errorf("mca: %w: the checkpoint needs latest_checkpointed_iteration.txt (or a release folder) naming its iteration", err)
+	}
+	b, err := loader.ReadRegular(tracker, 4096)
+	if err != nil {
+		return "", fmt.Errorf("mca: %w", err)
 	}
 	s := strings.TrimSpace(string(b))
 	name := "release"
@@ -159,7 +170,7 @@ func (c *Checkpoint) openRanks() error {
 				want[rd] = true
 				rel := filepath.Join(c.IterDir, rd, "model_optim_rng.pt")
 				path := filepath.Join(c.Dir, rel)
-				if _, err := os.Stat(path); err != nil {
+				if _, err := os.Lstat(path); err != nil {
 					missing = append(missing, rel)
 					continue
 				}

@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -68,14 +67,10 @@ var modelKey = regexp.MustCompile(`^model[0-9]*$`)
 // read later by ReadTensor. The pickle is interpreted by a restricted
 // unpickler; a file referencing code-running globals fails with ErrUnsafe.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	// Type-checked before opening: a named pipe would block the open forever.
+	f, st, err := loader.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("pt: cannot open %s: %w", path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("pt: cannot stat %s: %w", path, err)
+		return nil, fmt.Errorf("pt: %w", err)
 	}
 	pf, err := openReader(path, f, st.Size())
 	if err != nil {
