@@ -1,18 +1,96 @@
 package core
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/omnitui/omnitui/loader"
 )
 
+// jsonString is json.Marshal(s), byte for byte (HTML-safe escapes, \ufffd for
+// invalid UTF-8, \u2028/\u2029), built in one allocation of the exact size:
+// hf_config_json embeds all of config.json, and json.Marshal's growing buffer
+// and copies cost several times a big config's size.
 func jsonString(s string) (string, error) {
-	b, err := json.Marshal(s)
-	return string(b), err
+	var b strings.Builder
+	b.Grow(jsonStringLen(s))
+	walkJSONString(s, func(lit string, esc string) {
+		b.WriteString(lit)
+		b.WriteString(esc)
+	})
+	return b.String(), nil
+}
+
+func jsonStringLen(s string) int {
+	n := 0
+	walkJSONString(s, func(lit, esc string) { n += len(lit) + len(esc) })
+	return n
+}
+
+// jsonEscape is json.Marshal's escape of an ASCII byte, "" when it has none.
+func jsonEscape(c byte) string {
+	switch c {
+	case '\b':
+		return `\b`
+	case '\f':
+		return `\f`
+	case '\n':
+		return `\n`
+	case '\r':
+		return `\r`
+	case '\t':
+		return `\t`
+	case '"':
+		return `\"`
+	case '\\':
+		return `\\`
+	case '<':
+		return `\u003c`
+	case '>':
+		return `\u003e`
+	case '&':
+		return `\u0026`
+	}
+	if c < 0x20 {
+		const c0 = `\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f`
+		return c0[6*int(c) : 6*int(c)+6]
+	}
+	return ""
+}
+
+// walkJSONString calls emit with runs of literal text and the escape that follows each.
+func walkJSONString(s string, emit func(lit, esc string)) {
+	emit("", `"`)
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if esc := jsonEscape(c); esc != "" {
+				emit(s[start:i], esc)
+				start = i + 1
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			emit(s[start:i], `\ufffd`)
+		case r == '\u2028':
+			emit(s[start:i], `\u2028`)
+		case r == '\u2029':
+			emit(s[start:i], `\u2029`)
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	emit(s[start:], `"`)
 }
 
 // listNames renders at most n names and a count of the rest.

@@ -224,7 +224,7 @@ func readConfig(c *Checkpoint) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &FileError{File: p, Kind: ErrCorrupt, Detail: "file is empty", Fix: "re-download config.json from the model repository"}
 	}
-	root, err := ParseJSONTree(data)
+	root, err := parseJSONTreeShared(data) // data is kept, unmodified, as ConfigBytes
 	if err != nil {
 		return &FileError{File: p, Kind: ErrCorrupt, Detail: err.Error(),
 			Fix: "fix the JSON or re-download config.json from the model repository", Err: err}

@@ -25,9 +25,9 @@ const ConfigName = "mca_config.json"
 type Checkpoint struct {
 	Dir         string
 	Config      *loader.JSONNode // mca_config.json as an ordered tree
-	ConfigBytes []byte
-	IterDir     string // e.g. "iter_0000001" or "release"
-	TP, PP, EP  int    // parallel sizes from mca_config.json
+	ConfigBytes []byte           // read-only: Config shares its memory
+	IterDir     string           // e.g. "iter_0000001" or "release"
+	TP, PP, EP  int              // parallel sizes from mca_config.json
 	Ranks       []*Rank
 	ExtraFiles  []string // tokenizer/processor files next to mca_config.json
 }
@@ -71,7 +71,7 @@ func Open(dir string) (*Checkpoint, error) {
 		}
 		return nil, fmt.Errorf("mca: %w", err)
 	}
-	cfg, err := loader.ParseJSONTree(data)
+	cfg, err := loader.ParseJSONTreeShared(data) // data is kept, unmodified, as ConfigBytes
 	if err != nil {
 		return nil, fmt.Errorf("mca: %s: %w: fix or restore the file", cfgPath, err)
 	}
