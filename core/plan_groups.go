@@ -229,11 +229,11 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 
 	if pg.layer >= d.Layers {
-		b.errorf("layer-range", "", names, "%s belongs to layer %d but the config has %d layers (num_hidden_layers): the config does not match the weights", names[0], pg.layer, d.Layers)
+		b.noteError("layer-range", "", names, fmt.Sprintf("tensors of layers beyond the %d layers the config has (num_hidden_layers): the config does not match the weights; use the checkpoint's own config.json", d.Layers))
 		return
 	}
 	if pg.expert >= 0 && pg.expert >= d.Experts {
-		b.errorf("expert-range", "", names, "%s belongs to expert %d but the config has %d experts: the config does not match the weights", names[0], pg.expert, d.Experts)
+		b.noteError("expert-range", "", names, fmt.Sprintf("tensors of experts beyond the %d experts the config has: the config does not match the weights; use the checkpoint's own config.json", d.Experts))
 		return
 	}
 	// talker/code2wav without audio output

@@ -1932,8 +1932,35 @@ func TestPlanTensorIssues(t *testing.T) {
 		ts = append(ts, loader.TensorInfo{Name: "thinker.model.layers.9.self_attn.o_proj.weight", DType: loader.BF16, Shape: []int64{32, 32}, Size: 2048},
 			loader.TensorInfo{Name: "thinker.model.layers.0.mlp.experts.8.down_proj.weight", DType: loader.BF16, Shape: []int64{32, 16}, Size: 1024})
 		p := buildFrom(t, in(ts), core.DefaultSettings())
-		mustContain(t, "layer-range", requireIssue(t, p, "layer-range", core.SevError).Message, "layer 9", "4 layers")
-		mustContain(t, "expert-range", requireIssue(t, p, "expert-range", core.SevError).Message, "expert 8", "8 experts")
+		lr := requireIssue(t, p, "layer-range", core.SevError)
+		mustContain(t, "layer-range", lr.Message, "4 layers", "does not match")
+		mustContain(t, "layer-range", lr.TensorsBrief(3), "thinker.model.layers.9.self_attn.o_proj.weight")
+		er := requireIssue(t, p, "expert-range", core.SevError)
+		mustContain(t, "expert-range", er.Message, "8 experts", "does not match")
+		mustContain(t, "expert-range", er.TensorsBrief(3), "thinker.model.layers.0.mlp.experts.8.down_proj.weight")
+	})
+	t.Run("layer-range-aggregated", func(t *testing.T) {
+		// a config with far fewer layers than the weights: one issue, a bounded message
+		ts := slices.Clone(ck.Tensors)
+		for l := 4; l < 104; l++ {
+			ts = append(ts, loader.TensorInfo{Name: fmt.Sprintf("thinker.model.layers.%d.self_attn.o_proj.weight", l), DType: loader.BF16, Shape: []int64{32, 32}, Size: 2048})
+		}
+		p := buildFrom(t, in(ts), core.DefaultSettings())
+		is := requireIssue(t, p, "layer-range", core.SevError)
+		if len(is.Tensors) != 100 {
+			t.Errorf("layer-range lists %d tensors, want 100", len(is.Tensors))
+		}
+		mustContain(t, "brief", is.TensorsBrief(3), "100 tensors, e.g. thinker.model.layers.4.self_attn.o_proj.weight", "and 97 more")
+		var text strings.Builder
+		if err := p.WriteText(&text, "ck", false); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(text.String(), "layers beyond"); n != 1 {
+			t.Errorf("the plan text says %d times that layers are out of range, want once", n)
+		}
+		if n := strings.Count(text.String(), "o_proj.weight"); n > 10 {
+			t.Errorf("the plan text names o_proj tensors %d times: not bounded", n)
+		}
 	})
 }
 

@@ -297,6 +297,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "omnitui: the plan for %s has errors; nothing was written:\n", path)
 		for _, is := range p.Errors() {
 			fmt.Fprintf(stderr, "  - [%s] %s\n", is.Code, is.Message)
+			if brief := is.TensorsBrief(3); brief != "" {
+				fmt.Fprintf(stderr, "      %s\n", brief)
+			}
 		}
 		fmt.Fprintln(stderr, "Run with --batch --plan to see the whole plan.")
 		return exitBadUsage

@@ -130,6 +130,9 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 		fmt.Fprintf(stderr, "omnitui: the reshard plan for %s has errors; nothing was written:\n", path)
 		for _, is := range rs.Errors() {
 			fmt.Fprintf(stderr, "  - [%s] %s\n", is.Code, is.Message)
+			if brief := is.TensorsBrief(3); brief != "" {
+				fmt.Fprintf(stderr, "      %s\n", brief)
+			}
 		}
 		fmt.Fprintln(stderr, "Run with --batch --plan (and the same flags) to see the whole plan.")
 		return exitBadUsage, true

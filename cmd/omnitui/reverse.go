@@ -166,5 +166,8 @@ func writeReversePlan(w io.Writer, rp *core.ReversePlan, maxShard int64) {
 	}
 	for _, is := range rp.Issues {
 		fmt.Fprintf(w, "%s [%s] %s\n", is.Severity, is.Code, is.Message)
+		if brief := is.TensorsBrief(3); brief != "" {
+			fmt.Fprintf(w, "    %s\n", brief)
+		}
 	}
 }
