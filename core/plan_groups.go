@@ -333,6 +333,67 @@ func equalShape(a, b []int64) bool {
 	return true
 }
 
+// missingCause says why tensors are missing, from what the weights hold: a
+// config claiming more layers than the weights have, tensors under names no rule
+// knows (a naming mismatch), or else files missing from the download.
+func (b *builder) missingCause(lack []string) string {
+	t, d := b.t, b.p.Dims
+	layerOf := func(name string) int {
+		rest, ok := strings.CutPrefix(name, t.LayerPrefix)
+		if !ok {
+			return -1
+		}
+		if i := strings.IndexByte(rest, '.'); i > 0 {
+			if l, err := strconv.Atoi(rest[:i]); err == nil {
+				return l
+			}
+		}
+		return -1
+	}
+	expertOf := func(name string) int {
+		if t.MoEPrefix == "" {
+			return -1
+		}
+		i := strings.Index(name, t.MoEPrefix)
+		if i < 0 {
+			return -1
+		}
+		rest := name[i+len(t.MoEPrefix):]
+		if j := strings.IndexByte(rest, '.'); j > 0 {
+			if e, err := strconv.Atoi(rest[:j]); err == nil {
+				return e
+			}
+		}
+		return -1
+	}
+	hi, hiExpert := -1, -1
+	for i := range b.in.Tensors {
+		hi = max(hi, layerOf(b.in.Tensors[i].Name))
+		hiExpert = max(hiExpert, expertOf(b.in.Tensors[i].Name))
+	}
+	beyond, beyondExperts := hi+1 < d.Layers, hiExpert >= 0 && hiExpert+1 < d.Experts
+	for _, n := range lack {
+		if layerOf(n) <= hi {
+			beyond = false
+		}
+		if expertOf(n) <= hiExpert {
+			beyondExperts = false
+		}
+	}
+	if beyondExperts && !beyond {
+		return fmt.Sprintf("config.json says %d experts but the weights hold %d: the config does not match the weights; use the checkpoint's own config.json", d.Experts, hiExpert+1)
+	}
+	for _, is := range b.p.Issues {
+		if is.Code == "unmapped" && is.Severity == SevError && !beyond {
+			return "Tensors under names no rule knows are reported too (unmapped): the checkpoint names its weights differently from what omnitui expects for this config (another export tool or version), not a broken download; convert from an unmodified Hugging Face checkpoint"
+		}
+	}
+	if beyond {
+		return fmt.Sprintf("config.json says %d layers but the weights hold %d: the config does not match the weights; use the checkpoint's own config.json", d.Layers, hi+1)
+	}
+	return "A shard may be missing from the download (re-download the checkpoint), or config.json does not match the weights"
+}
+
 // completeness checks that every tensor the Megatron model needs has an HF source.
 func (b *builder) completeness() {
 	p, t, d := b.p, b.t, b.p.Dims
@@ -387,6 +448,6 @@ func (b *builder) completeness() {
 			count = "at least " + count
 		}
 		p.Issues = append(p.Issues, Issue{Severity: SevError, Code: "missing-tensor", Tensors: lack,
-			Message: fmt.Sprintf("the checkpoint lacks %s tensor(s) the Megatron model needs (its loader rejects missing keys): %s. Re-download the checkpoint, or check that config.json matches the weights", count, listNames(lack, 5))})
+			Message: fmt.Sprintf("the checkpoint lacks %s tensor(s) the Megatron model needs (its loader rejects missing keys): %s. %s", count, listNames(lack, 5), b.missingCause(lack))})
 	}
 }

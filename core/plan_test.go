@@ -1860,7 +1860,33 @@ func TestPlanTensorIssues(t *testing.T) {
 				t.Errorf("missing-tensor does not list %s: %v", g, is.Tensors)
 			}
 		}
-		mustContain(t, "missing-tensor", is.Message, "3 tensor(s)", "Re-download")
+		mustContain(t, "missing-tensor", is.Message, "3 tensor(s)", "re-download")
+	})
+	t.Run("missing-tensor-config-has-more-layers", func(t *testing.T) {
+		// the weights hold layers 0-1 of the config's 4: a config mismatch, not a download problem
+		var ts []loader.TensorInfo
+		for _, ti := range ck.Tensors {
+			if !strings.HasPrefix(ti.Name, "thinker.model.layers.2.") && !strings.HasPrefix(ti.Name, "thinker.model.layers.3.") {
+				ts = append(ts, ti)
+			}
+		}
+		is := requireIssue(t, buildFrom(t, in(ts), core.DefaultSettings()), "missing-tensor", core.SevError)
+		mustContain(t, "missing-tensor", is.Message, "config.json says 4 layers but the weights hold 2", "use the checkpoint's own config.json")
+		if strings.Contains(strings.ToLower(is.Message), "re-download") {
+			t.Errorf("a config mismatch is not a download problem: %s", is.Message)
+		}
+	})
+	t.Run("missing-tensor-naming-mismatch", func(t *testing.T) {
+		// every o_proj renamed: the tensors are there under names no rule knows
+		ts := slices.Clone(ck.Tensors)
+		for i := range ts {
+			ts[i].Name = strings.Replace(ts[i].Name, ".self_attn.o_proj.", ".self_attn.out_proj.", 1)
+		}
+		is := requireIssue(t, buildFrom(t, in(ts), core.DefaultSettings()), "missing-tensor", core.SevError)
+		mustContain(t, "missing-tensor", is.Message, "names its weights differently", "not a broken download")
+		if strings.Contains(strings.ToLower(is.Message), "re-download") {
+			t.Errorf("a naming mismatch is not a download problem: %s", is.Message)
+		}
 	})
 	t.Run("missing-expert", func(t *testing.T) {
 		p := buildFrom(t, in(without("thinker.model.layers.0.mlp.experts.4.gate_proj.weight",

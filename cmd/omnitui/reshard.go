@@ -81,7 +81,7 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 	if o.out == "" && !(o.plan && target) {
 		return 0, false
 	}
-	if !o.plan && outputExists(o, stderr) {
+	if !o.plan && (outputOverlaps(o.out, path, stderr) || outputExists(o, stderr)) {
 		return exitBadUsage, true
 	}
 	m, err := mca.Open(path)

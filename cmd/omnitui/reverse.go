@@ -90,7 +90,7 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		fmt.Fprintln(stderr, "omnitui: --to-hf needs --out DIR")
 		return exitBadUsage, true
 	}
-	if !o.plan && outputExists(o, stderr) {
+	if !o.plan && (outputOverlaps(o.out, path, stderr) || outputExists(o, stderr)) {
 		return exitBadUsage, true
 	}
 	m, err := mca.Open(path)
