@@ -89,6 +89,9 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)
 		return exitBadUsage, true
 	}
+	for _, msg := range m.Warnings {
+		fmt.Fprintf(stderr, "omnitui: warning [rank-copy] %s\n", msg)
+	}
 	defer m.Close()
 	src, err := core.SettingsFromMCAConfig(m.Config)
 	if err != nil {

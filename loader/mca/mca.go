@@ -30,6 +30,7 @@ type Checkpoint struct {
 	TP, PP, EP  int              // parallel sizes from mca_config.json
 	Ranks       []*Rank
 	ExtraFiles  []string // tokenizer/processor files next to mca_config.json
+	Warnings    []string // what looks wrong but does not stop reading (e.g. a rank file copied over another)
 }
 
 // Rank is one model_optim_rng.pt.
@@ -109,6 +110,7 @@ func Open(dir string) (*Checkpoint, error) {
 		c.Close()
 		return nil, err
 	}
+	c.Warnings = append(c.Warnings, copiedRanks(c.Ranks)...)
 	if ents, err := os.ReadDir(dir); err == nil {
 		for _, e := range ents {
 			if e.Type().IsRegular() && e.Name() != ConfigName && loader.IsExtraFile(e.Name()) {
@@ -145,6 +147,27 @@ func iterDir(dir string) (string, error) {
 		return "", fmt.Errorf("mca: %s names iteration %s but %s is not a folder: restore it or fix the tracker file", tracker, s, filepath.Join(dir, name))
 	}
 	return name, nil
+}
+
+// copiedRanks warns about rank files that are byte-identical to another: every
+// record (data.pkl and each tensor storage) has the same name, size and CRC-32.
+// Different ranks hold different slices (TP), layers (PP) or experts (EP), so an
+// identical pair means one file was copied over the other, e.g. mp_rank_01 a copy
+// of mp_rank_00; its "slices" would silently duplicate rank 0's. The check reads
+// only the zip directories, already in memory.
+func copiedRanks(ranks []*Rank) []string {
+	first := map[string]*Rank{}
+	var warn []string
+	for _, r := range ranks {
+		d := r.File.Digest()
+		if o, seen := first[d]; seen {
+			warn = append(warn, fmt.Sprintf("rank files %s (tp=%d pp=%d ep=%d) and %s (tp=%d pp=%d ep=%d) are byte-identical (every record has the same size and CRC-32), but different ranks must hold different slices, layers or experts: one is probably a copy of the other; restore it from the original checkpoint (its tensors are wrong, and --take-rank0 would not fix that)",
+				o.Path, o.TP, o.PP, o.EP, r.Path, r.TP, r.PP, r.EP))
+			continue
+		}
+		first[d] = r
+	}
+	return warn
 }
 
 // RankDir is the legacy folder name of a rank.
