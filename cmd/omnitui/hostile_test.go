@@ -265,3 +265,24 @@ func TestHostileNamePlanJSON(t *testing.T) {
 		t.Errorf("no unmapped issue naming the exact hostile tensor:\n%s", stdout)
 	}
 }
+
+// TestHostilePathInErrors: a path holding escape sequences, given on the command
+// line or found on disk, is printed escaped in every error.
+func TestHostilePathInErrors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ck"+fixture.HostileRaw)
+	for _, args := range [][]string{
+		{"--batch", "--plan", dir},
+		{"--batch", "--out", filepath.Join(t.TempDir(), "o"), dir},
+		{"--batch", "--verify", dir, dir},
+		{"--batch", "--plan", "--json", dir},
+	} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitBadUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitBadUsage)
+		}
+		assertTerminalSafe(t, stdout+stderr)
+		if !strings.Contains(stderr, fixture.HostileText) {
+			t.Errorf("%v: the path is not shown escaped:\n%s", args, stderr)
+		}
+	}
+}
