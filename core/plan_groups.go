@@ -229,11 +229,11 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 
 	if pg.layer >= d.Layers {
-		b.noteError("layer-range", "", names, fmt.Sprintf("tensors of layers beyond the %d layers the config has (num_hidden_layers): the config does not match the weights; use the checkpoint's own config.json", d.Layers))
+		b.noteError("layer-range", "", names, fmt.Sprintf("tensors of layers beyond the config's num_hidden_layers = %d: the config does not match the weights; use the checkpoint's own config.json", d.Layers))
 		return
 	}
 	if pg.expert >= 0 && pg.expert >= d.Experts {
-		b.noteError("expert-range", "", names, fmt.Sprintf("tensors of experts beyond the %d experts the config has: the config does not match the weights; use the checkpoint's own config.json", d.Experts))
+		b.noteError("expert-range", "", names, fmt.Sprintf("tensors of experts beyond the config's expert count (%d): the config does not match the weights; use the checkpoint's own config.json", d.Experts))
 		return
 	}
 	// talker/code2wav without audio output

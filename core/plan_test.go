@@ -1959,10 +1959,10 @@ func TestPlanTensorIssues(t *testing.T) {
 			loader.TensorInfo{Name: "thinker.model.layers.0.mlp.experts.8.down_proj.weight", DType: loader.BF16, Shape: []int64{32, 16}, Size: 1024})
 		p := buildFrom(t, in(ts), core.DefaultSettings())
 		lr := requireIssue(t, p, "layer-range", core.SevError)
-		mustContain(t, "layer-range", lr.Message, "4 layers", "does not match")
+		mustContain(t, "layer-range", lr.Message, "num_hidden_layers = 4", "does not match")
 		mustContain(t, "layer-range", lr.TensorsBrief(3), "thinker.model.layers.9.self_attn.o_proj.weight")
 		er := requireIssue(t, p, "expert-range", core.SevError)
-		mustContain(t, "expert-range", er.Message, "8 experts", "does not match")
+		mustContain(t, "expert-range", er.Message, "expert count (8)", "does not match")
 		mustContain(t, "expert-range", er.TensorsBrief(3), "thinker.model.layers.0.mlp.experts.8.down_proj.weight")
 	})
 	t.Run("layer-range-aggregated", func(t *testing.T) {
