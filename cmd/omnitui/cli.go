@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -331,58 +330,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 var version = "dev"
 
 // outputOverlaps reports (and says) that --out is the input checkpoint, lies inside
-// it or contains it: bad usage, refused before anything is opened. Paths are
-// compared after resolving symbolic links, so another spelling of the same
-// folder is caught too.
+// it or contains it: bad usage, refused before anything is opened.
 func outputOverlaps(out, input string, stderr io.Writer) bool {
 	if out == "" {
 		return false
 	}
-	in := resolvePath(input)
-	if fi, err := os.Stat(in); err == nil && !fi.IsDir() {
-		in = filepath.Dir(in) // a .safetensors or index file: its folder is the checkpoint
-	}
-	o := resolvePath(out)
-	var what string
-	switch {
-	case o == in:
-		what = "is the input checkpoint itself"
-	case within(o, in):
-		what = "lies inside the input checkpoint " + in
-	case within(in, o):
-		what = "contains the input checkpoint " + in + " (replacing it would delete the input)"
-	default:
+	what := core.OutputOverlap(out, input)
+	if what == "" {
 		return false
 	}
 	fmt.Fprintf(stderr, "omnitui: --out %s %s: choose an output directory outside the input\n", out, what)
 	return true
-}
-
-// within reports whether path a lies strictly inside directory b.
-func within(a, b string) bool {
-	rel, err := filepath.Rel(b, a)
-	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
-// resolvePath makes p absolute and resolves the symbolic links of its longest
-// existing prefix (the rest may not exist yet, like an output directory).
-func resolvePath(p string) string {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return filepath.Clean(p)
-	}
-	cur, rest := abs, ""
-	for {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			return filepath.Join(r, rest)
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return abs
-		}
-		rest = filepath.Join(filepath.Base(cur), rest)
-		cur = parent
-	}
 }
 
 // outputExists reports (and says) that --out already exists when --force was not given:
