@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -105,10 +106,12 @@ func escape(s string, multiline bool) string {
 	return b.String()
 }
 
-// Writer escapes everything written through it like Multiline. A UTF-8 sequence
+// Writer escapes everything written through it like Multiline; it is safe for
+// concurrent use. A UTF-8 sequence
 // split across two writes is held back until it is complete; Flush writes what
 // is held (escaped as invalid bytes).
 type Writer struct {
+	mu      sync.Mutex
 	w       io.Writer
 	pending []byte
 }
@@ -120,6 +123,8 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 func (w *Writer) Raw() io.Writer { return w.w }
 
 func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	n := len(p)
 	if len(w.pending) > 0 {
 		p = append(w.pending, p...)
@@ -151,6 +156,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // Flush writes a held-back incomplete sequence.
 func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if len(w.pending) == 0 {
 		return nil
 	}
@@ -166,6 +173,7 @@ func (w *Writer) Flush() error {
 // so the output decodes to the same values and is plain ASCII where it matters
 // when a person reads it on a terminal.
 type JSONWriter struct {
+	mu      sync.Mutex
 	w       io.Writer
 	pending []byte
 }
@@ -174,6 +182,8 @@ type JSONWriter struct {
 func NewJSONWriter(w io.Writer) *JSONWriter { return &JSONWriter{w: w} }
 
 func (w *JSONWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	n := len(p)
 	if len(w.pending) > 0 {
 		p = append(w.pending, p...)
@@ -225,6 +235,8 @@ func (w *JSONWriter) Write(p []byte) (int, error) {
 
 // Flush writes a held-back incomplete sequence unchanged.
 func (w *JSONWriter) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if len(w.pending) == 0 {
 		return nil
 	}

@@ -45,7 +45,7 @@ func noControls(t *testing.T, s string, lines bool) {
 		if lines && (r == '\n' || r == '\t') {
 			continue
 		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0xfffd {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
 			t.Fatalf("output holds %U: %q", r, s)
 		}
 	}
@@ -124,4 +124,27 @@ func TestFrameKeepsStylesOnly(t *testing.T) {
 	if !strings.Contains(rest, `\x1b]0;pwned\x07b\x1b[2J`) {
 		t.Errorf("escape sequences not shown: %q", rest)
 	}
+}
+
+// FuzzEscape: whatever the input, the escaped forms hold nothing a terminal acts
+// on, and safe text is returned unchanged.
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{"", "plain", hostile, "\x1b[31mred\x1b[0m", "\u202e\u2066", "\xc2\x9b", "\xe2\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		noControls(t, Escape(s), false)
+		noControls(t, Multiline(s), true)
+		if Safe(s) && Escape(s) != s {
+			t.Fatalf("safe text changed: %q", s)
+		}
+		fr := Frame(s)
+		for i := 0; i < len(fr); i++ {
+			if fr[i] == 0x1b {
+				if sgrEnd(fr, i) < 0 {
+					t.Fatalf("Frame let a non-SGR escape through: %q", fr)
+				}
+			}
+		}
+	})
 }
