@@ -264,6 +264,41 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 }
 
+// maxIssuesPerCode bounds the issues of one code and severity: beyond it (a
+// config that disagrees with every layer, say) they become one issue that keeps
+// the first message, says how many more there are and lists every tensor.
+const maxIssuesPerCode = 3
+
+// boundIssues merges the issues of any code that has more than maxIssuesPerCode.
+func (b *builder) boundIssues() {
+	type key struct {
+		sev  Severity
+		code string
+	}
+	count := map[key]int{}
+	for _, is := range b.p.Issues {
+		count[key{is.Severity, is.Code}]++
+	}
+	out := b.p.Issues[:0:0]
+	merged := map[key]int{}
+	for _, is := range b.p.Issues {
+		k := key{is.Severity, is.Code}
+		if count[k] <= maxIssuesPerCode {
+			out = append(out, is)
+			continue
+		}
+		if i, ok := merged[k]; ok {
+			out[i].Tensors = append(out[i].Tensors, is.Tensors...)
+			continue
+		}
+		is.Message = fmt.Sprintf("%s (and %d more %s issues like it)", is.Message, count[k]-1, is.Code)
+		is.Tensors = append([]string(nil), is.Tensors...)
+		merged[k] = len(out)
+		out = append(out, is)
+	}
+	b.p.Issues = out
+}
+
 // noteDropped and noteError aggregate per-code issues so that thousands of tensors make one issue.
 func (b *builder) noteDropped(code string, names []string, msg string) {
 	b.note(SevWarning, code, "", names, msg)

@@ -1965,6 +1965,25 @@ func TestPlanTensorIssues(t *testing.T) {
 		mustContain(t, "expert-range", er.Message, "expert count (8)", "does not match")
 		mustContain(t, "expert-range", er.TensorsBrief(3), "thinker.model.layers.0.mlp.experts.8.down_proj.weight")
 	})
+	t.Run("many-issues-of-one-code-merged", func(t *testing.T) {
+		// every layer's k_proj in another dtype: one mixed-dtype issue per layer, merged into one
+		ts := slices.Clone(ck.Tensors)
+		n := 0
+		for i := range ts {
+			if strings.HasPrefix(ts[i].Name, "thinker.model.layers.") && strings.HasSuffix(ts[i].Name, ".self_attn.k_proj.weight") {
+				ts[i].DType = loader.F16
+				n++
+			}
+		}
+		if n <= 3 {
+			t.Fatalf("the fixture has %d layers; the test needs more than 3", n)
+		}
+		is := requireIssue(t, buildFrom(t, in(ts), core.DefaultSettings()), "mixed-dtype", core.SevError)
+		mustContain(t, "mixed-dtype", is.Message, "BF16", "F16", fmt.Sprintf("and %d more mixed-dtype issues like it", n-1))
+		if len(is.Tensors) != 3*n {
+			t.Errorf("the merged issue lists %d tensors, want the %d of all the q/k/v groups", len(is.Tensors), 3*n)
+		}
+	})
 	t.Run("layer-range-aggregated", func(t *testing.T) {
 		// a config with far fewer layers than the weights: one issue, a bounded message
 		ts := slices.Clone(ck.Tensors)
