@@ -190,12 +190,8 @@ func (st *staging) finish(err error) error {
 
 // checkOutput refuses outputs that would clobber something without --force, or the input.
 func checkOutput(out, input string, force bool) error {
-	in, err := filepath.Abs(input)
-	if err != nil {
-		return fmt.Errorf("input path %q: %w", input, err)
-	}
-	if inside(out, in) || inside(in, out) {
-		return fmt.Errorf("output %s overlaps the input checkpoint %s: choose an --out outside the input directory", out, in)
+	if what := OutputOverlap(out, input); what != "" {
+		return fmt.Errorf("output %s %s: choose an output directory outside the input", out, what)
 	}
 	st, err := os.Lstat(out)
 	switch {
@@ -209,9 +205,53 @@ func checkOutput(out, input string, force bool) error {
 	return nil
 }
 
+// OutputOverlap says how an output directory overlaps the input checkpoint
+// ("is the input checkpoint itself", "lies inside the input checkpoint ...",
+// "contains the input checkpoint ..."), or "" when it does not. Both paths are
+// compared absolute with their symbolic links resolved (the output's existing
+// part), so another spelling of the same folder is caught too; an input that
+// is a file (a .safetensors or index) stands for its folder.
+func OutputOverlap(out, input string) string {
+	in := resolvePath(input)
+	if fi, err := os.Stat(in); err == nil && !fi.IsDir() {
+		in = filepath.Dir(in)
+	}
+	o := resolvePath(out)
+	switch {
+	case o == in:
+		return "is the input checkpoint itself"
+	case inside(o, in):
+		return "lies inside the input checkpoint " + in
+	case inside(in, o):
+		return "contains the input checkpoint " + in + " (replacing it would delete the input)"
+	}
+	return ""
+}
+
+// resolvePath makes p absolute and resolves the symbolic links of its longest
+// existing prefix (the rest may not exist yet, like an output directory).
+func resolvePath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	cur, rest := abs, ""
+	for {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
+}
+
 func inside(a, b string) bool {
 	rel, err := filepath.Rel(b, a)
-	return err == nil && (rel == "." || (!strings.HasPrefix(rel, "..") && !filepath.IsAbs(rel)))
+	return err == nil && (rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)))
 }
 
 // CleanStale removes temporary outputs for out left by runs that were killed

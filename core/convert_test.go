@@ -520,6 +520,16 @@ func TestConvertCleansStaleTemp(t *testing.T) {
 	checkOutputAgainstRef(t, f.out, refModel(t, fixture.DefaultTiny(), f.p.Settings))
 }
 
+// symlinkTo makes a symbolic link to dir in a new temporary directory.
+func symlinkTo(t *testing.T, dir string) string {
+	t.Helper()
+	l := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, l); err != nil {
+		t.Skipf("symlink: %v", err)
+	}
+	return l
+}
+
 func TestConvertRefusesOverlap(t *testing.T) {
 	f := newConvFixture(t, core.DefaultSettings())
 	for _, c := range []struct {
@@ -531,13 +541,14 @@ func TestConvertRefusesOverlap(t *testing.T) {
 		{"inside-input-force", filepath.Join(f.hf, "sub", "mca"), true},
 		{"the-input", f.hf, true},
 		{"parent-of-input", filepath.Dir(f.hf), true},
+		{"the-input-through-a-symlink", symlinkTo(t, f.hf), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := core.Convert(context.Background(), f.ck, f.p, core.ConvertOptions{Out: c.out, Force: c.force})
 			if err == nil {
 				t.Fatalf("Convert wrote into %s, which overlaps the input", c.out)
 			}
-			mustContain(t, "error", err.Error(), "overlaps the input", "--out")
+			mustContain(t, "error", err.Error(), "input checkpoint", "choose an output directory outside the input")
 			// the input is intact
 			if _, err := os.Stat(filepath.Join(f.hf, "config.json")); err != nil {
 				t.Fatalf("input damaged: %v", err)

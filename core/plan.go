@@ -110,6 +110,7 @@ func (b *builder) warnf(code string, tensors []string, format string, a ...any) 
 }
 
 func (b *builder) run() {
+	defer b.boundIssues()
 	p := b.p
 	p.Issues = append(p.Issues, p.Settings.validate()...)
 	for _, name := range sortedOn(p.Settings.OptOuts) {

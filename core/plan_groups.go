@@ -1,18 +1,96 @@
 package core
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/omnitui/omnitui/loader"
 )
 
+// jsonString is json.Marshal(s), byte for byte (HTML-safe escapes, \ufffd for
+// invalid UTF-8, \u2028/\u2029), built in one allocation of the exact size:
+// hf_config_json embeds all of config.json, and json.Marshal's growing buffer
+// and copies cost several times a big config's size.
 func jsonString(s string) (string, error) {
-	b, err := json.Marshal(s)
-	return string(b), err
+	var b strings.Builder
+	b.Grow(jsonStringLen(s))
+	walkJSONString(s, func(lit string, esc string) {
+		b.WriteString(lit)
+		b.WriteString(esc)
+	})
+	return b.String(), nil
+}
+
+func jsonStringLen(s string) int {
+	n := 0
+	walkJSONString(s, func(lit, esc string) { n += len(lit) + len(esc) })
+	return n
+}
+
+// jsonEscape is json.Marshal's escape of an ASCII byte, "" when it has none.
+func jsonEscape(c byte) string {
+	switch c {
+	case '\b':
+		return `\b`
+	case '\f':
+		return `\f`
+	case '\n':
+		return `\n`
+	case '\r':
+		return `\r`
+	case '\t':
+		return `\t`
+	case '"':
+		return `\"`
+	case '\\':
+		return `\\`
+	case '<':
+		return `\u003c`
+	case '>':
+		return `\u003e`
+	case '&':
+		return `\u0026`
+	}
+	if c < 0x20 {
+		const c0 = `\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f`
+		return c0[6*int(c) : 6*int(c)+6]
+	}
+	return ""
+}
+
+// walkJSONString calls emit with runs of literal text and the escape that follows each.
+func walkJSONString(s string, emit func(lit, esc string)) {
+	emit("", `"`)
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if esc := jsonEscape(c); esc != "" {
+				emit(s[start:i], esc)
+				start = i + 1
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			emit(s[start:i], `\ufffd`)
+		case r == '\u2028':
+			emit(s[start:i], `\u2028`)
+		case r == '\u2029':
+			emit(s[start:i], `\u2029`)
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	emit(s[start:], `"`)
 }
 
 // listNames renders at most n names and a count of the rest.
@@ -182,11 +260,11 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 
 	if pg.layer >= d.Layers {
-		b.errorf("layer-range", "", names, "%s belongs to layer %d but the config has %d layers (num_hidden_layers): the config does not match the weights", names[0], pg.layer, d.Layers)
+		b.noteError("layer-range", "", names, fmt.Sprintf("tensors of layers beyond the config's num_hidden_layers = %d: the config does not match the weights; use the checkpoint's own config.json", d.Layers))
 		return
 	}
 	if pg.expert >= 0 && pg.expert >= d.Experts {
-		b.errorf("expert-range", "", names, "%s belongs to expert %d but the config has %d experts: the config does not match the weights", names[0], pg.expert, d.Experts)
+		b.noteError("expert-range", "", names, fmt.Sprintf("tensors of experts beyond the config's expert count (%d): the config does not match the weights; use the checkpoint's own config.json", d.Experts))
 		return
 	}
 	// parts of the model the config leaves out
@@ -220,6 +298,41 @@ func (b *builder) finishGroup(pg *pending) {
 	for _, ti := range pg.inputs {
 		p.TensorGroup[ti] = gi
 	}
+}
+
+// maxIssuesPerCode bounds the issues of one code and severity: beyond it (a
+// config that disagrees with every layer, say) they become one issue that keeps
+// the first message, says how many more there are and lists every tensor.
+const maxIssuesPerCode = 3
+
+// boundIssues merges the issues of any code that has more than maxIssuesPerCode.
+func (b *builder) boundIssues() {
+	type key struct {
+		sev  Severity
+		code string
+	}
+	count := map[key]int{}
+	for _, is := range b.p.Issues {
+		count[key{is.Severity, is.Code}]++
+	}
+	out := b.p.Issues[:0:0]
+	merged := map[key]int{}
+	for _, is := range b.p.Issues {
+		k := key{is.Severity, is.Code}
+		if count[k] <= maxIssuesPerCode {
+			out = append(out, is)
+			continue
+		}
+		if i, ok := merged[k]; ok {
+			out[i].Tensors = append(out[i].Tensors, is.Tensors...)
+			continue
+		}
+		is.Message = fmt.Sprintf("%s (and %d more %s issues like it)", is.Message, count[k]-1, is.Code)
+		is.Tensors = append([]string(nil), is.Tensors...)
+		merged[k] = len(out)
+		out = append(out, is)
+	}
+	b.p.Issues = out
 }
 
 // noteDropped and noteError aggregate per-code issues so that thousands of tensors make one issue.
@@ -260,6 +373,67 @@ func equalShape(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// missingCause says why tensors are missing, from what the weights hold: a
+// config claiming more layers than the weights have, tensors under names no rule
+// knows (a naming mismatch), or else files missing from the download.
+func (b *builder) missingCause(lack []string) string {
+	t, d := b.t, b.p.Dims
+	layerOf := func(name string) int {
+		rest, ok := strings.CutPrefix(name, t.LayerPrefix)
+		if !ok {
+			return -1
+		}
+		if i := strings.IndexByte(rest, '.'); i > 0 {
+			if l, err := strconv.Atoi(rest[:i]); err == nil {
+				return l
+			}
+		}
+		return -1
+	}
+	expertOf := func(name string) int {
+		if t.MoEPrefix == "" {
+			return -1
+		}
+		i := strings.Index(name, t.MoEPrefix)
+		if i < 0 {
+			return -1
+		}
+		rest := name[i+len(t.MoEPrefix):]
+		if j := strings.IndexByte(rest, '.'); j > 0 {
+			if e, err := strconv.Atoi(rest[:j]); err == nil {
+				return e
+			}
+		}
+		return -1
+	}
+	hi, hiExpert := -1, -1
+	for i := range b.in.Tensors {
+		hi = max(hi, layerOf(b.in.Tensors[i].Name))
+		hiExpert = max(hiExpert, expertOf(b.in.Tensors[i].Name))
+	}
+	beyond, beyondExperts := hi+1 < d.Layers, hiExpert >= 0 && hiExpert+1 < d.Experts
+	for _, n := range lack {
+		if layerOf(n) <= hi {
+			beyond = false
+		}
+		if expertOf(n) <= hiExpert {
+			beyondExperts = false
+		}
+	}
+	if beyondExperts && !beyond {
+		return fmt.Sprintf("config.json says %d experts but the weights hold %d: the config does not match the weights; use the checkpoint's own config.json", d.Experts, hiExpert+1)
+	}
+	for _, is := range b.p.Issues {
+		if is.Code == "unmapped" && is.Severity == SevError && !beyond {
+			return "Tensors under names no rule knows are reported too (unmapped): the checkpoint names its weights differently from what omnitui expects for this config (another export tool or version), not a broken download; convert from an unmodified Hugging Face checkpoint"
+		}
+	}
+	if beyond {
+		return fmt.Sprintf("config.json says %d layers but the weights hold %d: the config does not match the weights; use the checkpoint's own config.json", d.Layers, hi+1)
+	}
+	return "A shard may be missing from the download (re-download the checkpoint), or config.json does not match the weights"
 }
 
 // completeness checks that every tensor the Megatron model needs has an HF source.
@@ -316,6 +490,6 @@ func (b *builder) completeness() {
 			count = "at least " + count
 		}
 		p.Issues = append(p.Issues, Issue{Severity: SevError, Code: "missing-tensor", Tensors: lack,
-			Message: fmt.Sprintf("the checkpoint lacks %s tensor(s) the Megatron model needs (its loader rejects missing keys): %s. Re-download the checkpoint, or check that config.json matches the weights", count, listNames(lack, 5))})
+			Message: fmt.Sprintf("the checkpoint lacks %s tensor(s) the Megatron model needs (its loader rejects missing keys): %s. %s", count, listNames(lack, 5), b.missingCause(lack))})
 	}
 }

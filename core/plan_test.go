@@ -1863,7 +1863,33 @@ func TestPlanTensorIssues(t *testing.T) {
 				t.Errorf("missing-tensor does not list %s: %v", g, is.Tensors)
 			}
 		}
-		mustContain(t, "missing-tensor", is.Message, "3 tensor(s)", "Re-download")
+		mustContain(t, "missing-tensor", is.Message, "3 tensor(s)", "re-download")
+	})
+	t.Run("missing-tensor-config-has-more-layers", func(t *testing.T) {
+		// the weights hold layers 0-1 of the config's 4: a config mismatch, not a download problem
+		var ts []loader.TensorInfo
+		for _, ti := range ck.Tensors {
+			if !strings.HasPrefix(ti.Name, "thinker.model.layers.2.") && !strings.HasPrefix(ti.Name, "thinker.model.layers.3.") {
+				ts = append(ts, ti)
+			}
+		}
+		is := requireIssue(t, buildFrom(t, in(ts), core.DefaultSettings()), "missing-tensor", core.SevError)
+		mustContain(t, "missing-tensor", is.Message, "config.json says 4 layers but the weights hold 2", "use the checkpoint's own config.json")
+		if strings.Contains(strings.ToLower(is.Message), "re-download") {
+			t.Errorf("a config mismatch is not a download problem: %s", is.Message)
+		}
+	})
+	t.Run("missing-tensor-naming-mismatch", func(t *testing.T) {
+		// every o_proj renamed: the tensors are there under names no rule knows
+		ts := slices.Clone(ck.Tensors)
+		for i := range ts {
+			ts[i].Name = strings.Replace(ts[i].Name, ".self_attn.o_proj.", ".self_attn.out_proj.", 1)
+		}
+		is := requireIssue(t, buildFrom(t, in(ts), core.DefaultSettings()), "missing-tensor", core.SevError)
+		mustContain(t, "missing-tensor", is.Message, "names its weights differently", "not a broken download")
+		if strings.Contains(strings.ToLower(is.Message), "re-download") {
+			t.Errorf("a naming mismatch is not a download problem: %s", is.Message)
+		}
 	})
 	t.Run("missing-expert", func(t *testing.T) {
 		p := buildFrom(t, in(without("thinker.model.layers.0.mlp.experts.4.gate_proj.weight",
@@ -1935,8 +1961,54 @@ func TestPlanTensorIssues(t *testing.T) {
 		ts = append(ts, loader.TensorInfo{Name: "thinker.model.layers.9.self_attn.o_proj.weight", DType: loader.BF16, Shape: []int64{32, 32}, Size: 2048},
 			loader.TensorInfo{Name: "thinker.model.layers.0.mlp.experts.8.down_proj.weight", DType: loader.BF16, Shape: []int64{32, 16}, Size: 1024})
 		p := buildFrom(t, in(ts), core.DefaultSettings())
-		mustContain(t, "layer-range", requireIssue(t, p, "layer-range", core.SevError).Message, "layer 9", "4 layers")
-		mustContain(t, "expert-range", requireIssue(t, p, "expert-range", core.SevError).Message, "expert 8", "8 experts")
+		lr := requireIssue(t, p, "layer-range", core.SevError)
+		mustContain(t, "layer-range", lr.Message, "num_hidden_layers = 4", "does not match")
+		mustContain(t, "layer-range", lr.TensorsBrief(3), "thinker.model.layers.9.self_attn.o_proj.weight")
+		er := requireIssue(t, p, "expert-range", core.SevError)
+		mustContain(t, "expert-range", er.Message, "expert count (8)", "does not match")
+		mustContain(t, "expert-range", er.TensorsBrief(3), "thinker.model.layers.0.mlp.experts.8.down_proj.weight")
+	})
+	t.Run("many-issues-of-one-code-merged", func(t *testing.T) {
+		// every layer's k_proj in another dtype: one mixed-dtype issue per layer, merged into one
+		ts := slices.Clone(ck.Tensors)
+		n := 0
+		for i := range ts {
+			if strings.HasPrefix(ts[i].Name, "thinker.model.layers.") && strings.HasSuffix(ts[i].Name, ".self_attn.k_proj.weight") {
+				ts[i].DType = loader.F16
+				n++
+			}
+		}
+		if n <= 3 {
+			t.Fatalf("the fixture has %d layers; the test needs more than 3", n)
+		}
+		is := requireIssue(t, buildFrom(t, in(ts), core.DefaultSettings()), "mixed-dtype", core.SevError)
+		mustContain(t, "mixed-dtype", is.Message, "BF16", "F16", fmt.Sprintf("and %d more mixed-dtype issues like it", n-1))
+		if len(is.Tensors) != 3*n {
+			t.Errorf("the merged issue lists %d tensors, want the %d of all the q/k/v groups", len(is.Tensors), 3*n)
+		}
+	})
+	t.Run("layer-range-aggregated", func(t *testing.T) {
+		// a config with far fewer layers than the weights: one issue, a bounded message
+		ts := slices.Clone(ck.Tensors)
+		for l := 4; l < 104; l++ {
+			ts = append(ts, loader.TensorInfo{Name: fmt.Sprintf("thinker.model.layers.%d.self_attn.o_proj.weight", l), DType: loader.BF16, Shape: []int64{32, 32}, Size: 2048})
+		}
+		p := buildFrom(t, in(ts), core.DefaultSettings())
+		is := requireIssue(t, p, "layer-range", core.SevError)
+		if len(is.Tensors) != 100 {
+			t.Errorf("layer-range lists %d tensors, want 100", len(is.Tensors))
+		}
+		mustContain(t, "brief", is.TensorsBrief(3), "100 tensors, e.g. thinker.model.layers.4.self_attn.o_proj.weight", "and 97 more")
+		var text strings.Builder
+		if err := p.WriteText(&text, "ck", false); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(text.String(), "layers beyond"); n != 1 {
+			t.Errorf("the plan text says %d times that layers are out of range, want once", n)
+		}
+		if n := strings.Count(text.String(), "o_proj.weight"); n > 10 {
+			t.Errorf("the plan text names o_proj tensors %d times: not bounded", n)
+		}
 	})
 }
 

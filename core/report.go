@@ -176,6 +176,9 @@ func (p *Plan) WriteText(w io.Writer, source string, verbose bool) error {
 	sort.SliceStable(issues, func(i, j int) bool { return issues[i].Severity == SevError && issues[j].Severity != SevError })
 	for _, is := range issues {
 		pf("  %s [%s] %s\n", is.Severity, is.Code, is.Message)
+		if brief := is.TensorsBrief(3); brief != "" && !verbose {
+			pf("      %s\n", brief)
+		}
 		if len(is.Tensors) > 0 && verbose {
 			for _, t := range is.Tensors {
 				pf("      %s\n", t)

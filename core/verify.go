@@ -30,13 +30,14 @@ type Difference struct {
 
 // Ledger accounts for every tensor of one side of a verification.
 type Ledger struct {
-	Path          string `json:"path"`
-	Format        string `json:"format"`         // "hf" or "mca"
-	SourceTensors int    `json:"source_tensors"` // tensors in the files (mca: over all rank files and chunks)
-	Consumed      int    `json:"consumed"`       // tensor slices that became part of an HF tensor
-	Duplicates    int    `json:"duplicates"`     // further copies, checked byte-equal to the first
-	Dropped       int    `json:"dropped"`        // tied output_layer copies, left out as ROLL does
-	Targets       int    `json:"targets"`        // HF tensors this side maps to, each produced once
+	Path          string   `json:"path"`
+	Format        string   `json:"format"`             // "hf" or "mca"
+	SourceTensors int      `json:"source_tensors"`     // tensors in the files (mca: over all rank files and chunks)
+	Consumed      int      `json:"consumed"`           // tensor slices that became part of an HF tensor
+	Duplicates    int      `json:"duplicates"`         // further copies, checked byte-equal to the first
+	Dropped       int      `json:"dropped"`            // tied output_layer copies, left out as ROLL does
+	Targets       int      `json:"targets"`            // HF tensors this side maps to, each produced once
+	Warnings      []string `json:"warnings,omitempty"` // what the checkpoint's reader found suspicious (mca: copied rank files)
 }
 
 // VerifyReport is the result of Verify.
@@ -86,6 +87,7 @@ func openSide(path string) (*side, error) {
 		}
 		s.led.Format, s.rp, s.ga, s.closeFn = "mca", rp, rp.newGatherer(), m.Close
 		s.led.SourceTensors = m.NumTensors()
+		s.led.Warnings = m.Warnings
 		s.tensors, s.config = rp.Forward.Tensors, rp.Config
 		s.groupOf = rp.Forward.TensorGroup
 	} else {
@@ -315,6 +317,9 @@ func (r *VerifyReport) WriteText(w io.Writer) error {
 		l   Ledger
 	}{{"A", r.A}, {"B", r.B}} {
 		ew.printf("%s: %s (%s)\n", l.tag, l.l.Path, l.l.Format)
+		for _, w := range l.l.Warnings {
+			ew.printf("   warning: %s\n", w)
+		}
 		if l.l.Format == "mca" {
 			ew.printf("   %d rank-file tensors; slices consumed %d, duplicate copies checked equal %d, tied copies dropped %d\n", l.l.SourceTensors, l.l.Consumed, l.l.Duplicates, l.l.Dropped)
 		} else {

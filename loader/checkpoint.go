@@ -19,7 +19,7 @@ type Shard struct {
 type Checkpoint struct {
 	Dir         string       // directory holding config.json
 	Config      *JSONNode    // config.json as an ordered tree, numbers as written
-	ConfigBytes []byte       // config.json exactly as on disk
+	ConfigBytes []byte       // config.json exactly as on disk; read-only: Config shares its memory
 	Shards      []Shard      // sorted by Name
 	Tensors     []TensorInfo // shards in order, tensors within a shard sorted by name
 	ByName      map[string]int

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -118,6 +119,9 @@ func OpenHF(path string) (*Checkpoint, error) {
 	return c, nil
 }
 
+// maxConfigBytes bounds config.json and the index: real ones are kilobytes to a few megabytes.
+const maxConfigBytes = 1 << 30
+
 func isRegular(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
@@ -130,9 +134,7 @@ func statRegular(path string) (fs.FileInfo, error) {
 		return nil, openError(path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &FileError{File: path, Kind: ErrUnreadable,
-			Detail: fmt.Sprintf("is %s, not a regular file", fileKind(fi.Mode())),
-			Fix:    "replace it with the real file from the model repository"}
+		return nil, notRegular(path, fi.Mode())
 	}
 	return fi, nil
 }
@@ -215,17 +217,14 @@ func readConfig(c *Checkpoint) error {
 		return &FileError{File: p, Kind: ErrMissingFile, Detail: "no " + ConfigFileName + " next to the weights",
 			Fix: "copy config.json from the model repository; the architecture is read from it", Err: err}
 	}
-	if _, err := statRegular(p); err != nil {
+	data, err := ReadRegular(p, maxConfigBytes)
+	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return openError(p, err)
-	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return &FileError{File: p, Kind: ErrCorrupt, Detail: "file is empty", Fix: "re-download config.json from the model repository"}
 	}
-	root, err := ParseJSONTree(data)
+	root, err := parseJSONTreeShared(data) // data is kept, unmodified, as ConfigBytes
 	if err != nil {
 		return &FileError{File: p, Kind: ErrCorrupt, Detail: err.Error(),
 			Fix: "fix the JSON or re-download config.json from the model repository", Err: err}
@@ -253,12 +252,9 @@ func openSingle(c *Checkpoint, path string) error {
 }
 
 func openIndexed(c *Checkpoint, indexPath string) error {
-	if _, err := statRegular(indexPath); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(indexPath)
+	data, err := ReadRegular(indexPath, maxConfigBytes)
 	if err != nil {
-		return openError(indexPath, err)
+		return err
 	}
 	idx, err := ParseSafetensorsIndex(indexPath, data)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxJSONDepth is the deepest nesting of arrays and objects ParseJSONTree accepts.
@@ -25,8 +26,30 @@ func (e *JSONSyntaxError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Lin
 // invalid UTF-8, nesting deeper than MaxJSONDepth and anything after the
 // top-level value are errors; NaN and Infinity (which Python's json module
 // writes) are rejected with a message that says so.
+//
+// The tree's strings refer to a copy of data; see parseJSONTreeShared for the
+// loader's own buffers, which it parses without copying.
 func ParseJSONTree(data []byte) (*JSONNode, error) {
-	p := &jsonParser{src: string(data), line: 1}
+	return parseJSONTree(string(data))
+}
+
+// parseJSONTreeShared parses data without copying it: the tree's Raw strings and
+// keys point into data, which must never be modified afterwards. The loader uses
+// it for the files it reads (config.json, mca_config.json, the index), so that a
+// file with a 50 MB string costs about its size once, not once per copy.
+func parseJSONTreeShared(data []byte) (*JSONNode, error) {
+	if len(data) == 0 {
+		return parseJSONTree("")
+	}
+	return parseJSONTree(unsafe.String(&data[0], len(data)))
+}
+
+// ParseJSONTreeShared is parseJSONTreeShared for the loader's subpackages
+// (loader/mca): data must never be modified after the call.
+func ParseJSONTreeShared(data []byte) (*JSONNode, error) { return parseJSONTreeShared(data) }
+
+func parseJSONTree(src string) (*JSONNode, error) {
+	p := &jsonParser{src: src, line: 1}
 	if strings.HasPrefix(p.src, "\xEF\xBB\xBF") {
 		return nil, p.errHere("the text starts with a UTF-8 byte-order mark (BOM), which JSON does not allow; save the file as UTF-8 without BOM")
 	}

@@ -9,9 +9,9 @@ import (
 
 // mapFile falls back to reading the whole file on platforms without mmap.
 func mapFile(path string, size int64) ([]byte, func() error, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadRegular(path, size)
 	if err != nil {
-		return nil, nil, openError(path, err)
+		return nil, nil, err
 	}
 	if int64(len(data)) != size {
 		return nil, nil, &FileError{File: path, Kind: ErrCorrupt,

@@ -5,7 +5,6 @@ package loader
 import (
 	"fmt"
 	"math"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,15 +12,11 @@ import (
 // mapFile maps a whole file read-only. The file must still have the size it
 // had when its header was read.
 func mapFile(path string, size int64) ([]byte, func() error, error) {
-	f, err := os.Open(path)
+	f, fi, err := OpenRegular(path)
 	if err != nil {
-		return nil, nil, openError(path, err)
+		return nil, nil, err
 	}
 	defer f.Close() // the mapping outlives the descriptor
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, openError(path, err)
-	}
 	if fi.Size() != size {
 		return nil, nil, &FileError{File: path, Kind: ErrCorrupt,
 			Detail: fmt.Sprintf("file changed since the checkpoint was opened: it had %d bytes, now %d", size, fi.Size()),

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -48,23 +47,12 @@ const (
 // a safetensors file, never its tensor data, and validates them exactly like
 // the reference implementation does (see ParseSafetensorsHeader).
 func ReadSafetensorsHeader(path string) (*SafetensorsHeader, error) {
-	// Stat before opening: opening a named pipe would block.
-	if fi, err := os.Stat(path); err != nil {
-		return nil, openError(path, err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, &FileError{File: path, Kind: ErrUnreadable,
-			Detail: fmt.Sprintf("not a regular file (%s)", fileKind(fi.Mode())),
-			Fix:    "point to the .safetensors file itself"}
-	}
-	f, err := os.Open(path)
+	// Type-checked before opening: opening a named pipe would block.
+	f, fi, err := OpenRegular(path)
 	if err != nil {
-		return nil, openError(path, err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, openError(path, err)
-	}
 	return ParseSafetensorsHeader(path, f, fi.Size())
 }
 

@@ -145,7 +145,7 @@ func TestReadSafetensorsHeaderFileErrors(t *testing.T) {
 	_, err := ReadSafetensorsHeader(filepath.Join(dir, "nope.safetensors"))
 	stCheckFileError(t, err, "nope.safetensors", "", ErrMissingFile, "no such file")
 	_, err = ReadSafetensorsHeader(dir)
-	stCheckFileError(t, err, dir, "", ErrUnreadable, "not a regular file (a directory)")
+	stCheckFileError(t, err, dir, "", ErrUnreadable, "is a directory, not a regular file")
 	loop := filepath.Join(dir, "loop.safetensors")
 	if err := os.Symlink(loop, loop); err != nil {
 		t.Fatal(err)

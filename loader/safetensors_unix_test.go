@@ -31,5 +31,5 @@ func TestReadSafetensorsHeaderNamedPipe(t *testing.T) {
 	// Opening a pipe for reading would block until a writer comes: the
 	// reader must refuse it before opening.
 	_, err := ReadSafetensorsHeader(fifo)
-	stCheckFileError(t, err, fifo, "", ErrUnreadable, "not a regular file (a named pipe)")
+	stCheckFileError(t, err, fifo, "", ErrUnreadable, "is a named pipe, not a regular file")
 }

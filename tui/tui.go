@@ -6,6 +6,7 @@ package tui
 
 import (
 	"fmt"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"strings"
 	"time"
 
@@ -320,5 +321,7 @@ func (m *Model) View() string {
 		hv = m.help.ShortHelpView(m.keyMap().ShortHelp())
 	}
 	b.WriteString(common.Fit(common.Lines(hv), w, m.helpHeight()))
-	return b.String()
+	// Names and values are escaped where they are drawn; this is the net for any
+	// that is not: only styling sequences reach the terminal.
+	return safetext.Frame(b.String())
 }

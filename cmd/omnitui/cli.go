@@ -15,6 +15,7 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/mca"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"github.com/omnitui/omnitui/tui"
 )
 
@@ -232,11 +233,26 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
+// run is the whole command. Everything it prints passes through safetext: tensor names,
+// paths and config values come from input files and must not drive the terminal.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	rawStdout := stdout
+	serr := safetext.NewWriter(stderr)
+	defer serr.Flush()
+	stderr = serr
 	o, pos, err := parseArgs(args, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\nRun 'omnitui --help' for usage.\n", err)
 		return exitBadUsage
+	}
+	if o.jsonOut {
+		jw := safetext.NewJSONWriter(stdout)
+		defer jw.Flush()
+		stdout = jw
+	} else {
+		sw := safetext.NewWriter(stdout)
+		defer sw.Flush()
+		stdout = sw
 	}
 	if o.help {
 		fmt.Fprint(stdout, usageText())
@@ -251,7 +267,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !o.batch && !o.plan && !o.jsonOut && !o.toHF && !o.verify && len(pos) == 1 && mca.IsMCA(pos[0]) {
 		// The interactive app over a Megatron (mcore_adapter) checkpoint.
-		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+		if f, ok := rawStdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
 			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --to-hf --out DIR")
 			return exitBadUsage
 		}
@@ -285,7 +301,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "omnitui: --batch needs --plan (print the plan) or --out DIR (convert)")
 		return exitBadUsage
 	}
-	if o.batch && !o.plan && outputExists(o, stderr) {
+	if o.batch && !o.plan && (outputOverlaps(o.out, path, stderr) || outputExists(o, stderr)) {
 		return exitBadUsage
 	}
 	ck, err := loader.OpenHF(path)
@@ -296,7 +312,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer ck.Close()
 
 	if !o.batch {
-		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+		if f, ok := rawStdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
 			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --out DIR")
 			return exitBadUsage
 		}
@@ -331,6 +347,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "omnitui: the plan for %s has errors; nothing was written:\n", path)
 		for _, is := range p.Errors() {
 			fmt.Fprintf(stderr, "  - [%s] %s\n", is.Code, is.Message)
+			if brief := is.TensorsBrief(3); brief != "" {
+				fmt.Fprintf(stderr, "      %s\n", brief)
+			}
 		}
 		fmt.Fprintln(stderr, "Run with --batch --plan to see the whole plan.")
 		return exitBadUsage
@@ -360,6 +379,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 var version = "dev"
 
+// outputOverlaps reports (and says) that --out is the input checkpoint, lies inside
+// it or contains it: bad usage, refused before anything is opened.
+func outputOverlaps(out, input string, stderr io.Writer) bool {
+	if out == "" {
+		return false
+	}
+	what := core.OutputOverlap(out, input)
+	if what == "" {
+		return false
+	}
+	fmt.Fprintf(stderr, "omnitui: --out %s %s: choose an output directory outside the input\n", out, what)
+	return true
+}
+
 // outputExists reports (and says) that --out already exists when --force was not given:
 // checked before any input is opened, so the refusal is immediate.
 func outputExists(o *options, stderr io.Writer) bool {
@@ -377,6 +410,7 @@ func outputExists(o *options, stderr io.Writer) bool {
 // a live line on a terminal, plain lines (at most one per second) otherwise.
 type progressPrinter struct {
 	stdout, stderr io.Writer
+	raw            io.Writer // stderr without escaping, for the live line's own control sequences
 	json, tty      bool
 	task           *int // a split conversion's task index, added to JSON events
 	last           time.Time
@@ -384,8 +418,11 @@ type progressPrinter struct {
 }
 
 func newProgressPrinter(stdout, stderr io.Writer, jsonOut bool) *progressPrinter {
-	pp := &progressPrinter{stdout: stdout, stderr: stderr, json: jsonOut}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(f.Fd()) {
+	pp := &progressPrinter{stdout: stdout, stderr: stderr, raw: stderr, json: jsonOut}
+	if sw, ok := stderr.(*safetext.Writer); ok {
+		pp.raw = sw.Raw()
+	}
+	if f, ok := pp.raw.(*os.File); ok && term.IsTerminal(f.Fd()) {
 		pp.tty = true
 	}
 	return pp
@@ -420,9 +457,9 @@ func (pp *progressPrinter) event(ev core.Progress) {
 		return
 	}
 	pp.last = time.Now()
-	line := progressLine(ev)
+	line := safetext.Escape(progressLine(ev))
 	if pp.tty {
-		fmt.Fprintf(pp.stderr, "\r\033[K%s", line)
+		fmt.Fprintf(pp.raw, "\r\033[K%s", line)
 		pp.dirty = true
 		return
 	}
@@ -431,14 +468,14 @@ func (pp *progressPrinter) event(ev core.Progress) {
 
 func (pp *progressPrinter) clear() {
 	if pp.dirty {
-		fmt.Fprint(pp.stderr, "\r\033[K")
+		fmt.Fprint(pp.raw, "\r\033[K")
 		pp.dirty = false
 	}
 }
 
 func (pp *progressPrinter) finish() {
 	if pp.dirty {
-		fmt.Fprintln(pp.stderr)
+		fmt.Fprintln(pp.raw)
 		pp.dirty = false
 	}
 }

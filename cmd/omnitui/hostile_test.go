@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -53,6 +54,7 @@ func TestHostileInputs(t *testing.T) {
 					t.Errorf("%v: a failed conversion wrote to stdout:\n%s", mode, stdout)
 				}
 				assertNoTrace(t, msg)
+				assertTerminalSafe(t, msg)
 				if !namesFile(msg, c, caseDir) {
 					t.Errorf("%v: message does not name %s:\n%s", mode, c.File, msg)
 				}
@@ -143,11 +145,26 @@ func torchPythonOrSkip(t *testing.T) string {
 // errors are about config.json, and the message names the checkpoint).
 func namesFile(msg string, c fixture.BadCase, caseDir string) bool {
 	if c.Caught == fixture.CaughtByPlan {
-		return strings.Contains(msg, filepath.Base(c.File))
+		return c.File == "" || strings.Contains(msg, filepath.Base(c.File))
 	}
 	rel := filepath.Join(caseDir, c.File)
 	abs, err := filepath.Abs(rel)
 	return err == nil && (strings.Contains(msg, abs) || strings.Contains(msg, rel))
+}
+
+// assertTerminalSafe fails when s holds anything a terminal acts on: C0 controls
+// other than newline and tab, DEL, C1 controls, bidi controls.
+func assertTerminalSafe(t *testing.T, s string) {
+	t.Helper()
+	for i, r := range s {
+		if r == '\n' || r == '\t' {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			lo := max(0, i-40)
+			t.Fatalf("output holds the raw control %U at byte %d: ...%q...", r, i, s[lo:min(len(s), i+40)])
+		}
+	}
 }
 
 func assertNoTrace(t *testing.T, msg string) {
@@ -216,6 +233,56 @@ func assertSameSums(t *testing.T, before, after map[string]string) {
 	for k := range after {
 		if _, ok := before[k]; !ok {
 			t.Errorf("%s appeared in the input directory", k)
+		}
+	}
+}
+
+// TestHostileNamePlanJSON: --json escapes as JSON does (plus DEL, C1 and bidi as
+// \u escapes): the output is terminal-safe and still decodes to the exact name.
+func TestHostileNamePlanJSON(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "--batch", "--plan", "--json", filepath.Join(badCorpus, "hostile-tensor-name"))
+	if code != exitBadUsage {
+		t.Fatalf("exit %d, want %d\n%s", code, exitBadUsage, stderr)
+	}
+	assertTerminalSafe(t, stdout+stderr)
+	var plan struct {
+		Issues []struct {
+			Code    string   `json:"code"`
+			Message string   `json:"message"`
+			Tensors []string `json:"tensors"`
+		} `json:"issues"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	found := false
+	for _, is := range plan.Issues {
+		if is.Code == "unmapped" && slices.Contains(is.Tensors, fixture.HostileTensorName) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no unmapped issue naming the exact hostile tensor:\n%s", stdout)
+	}
+}
+
+// TestHostilePathInErrors: a path holding escape sequences, given on the command
+// line or found on disk, is printed escaped in every error.
+func TestHostilePathInErrors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ck"+fixture.HostileRaw)
+	for _, args := range [][]string{
+		{"--batch", "--plan", dir},
+		{"--batch", "--out", filepath.Join(t.TempDir(), "o"), dir},
+		{"--batch", "--verify", dir, dir},
+		{"--batch", "--plan", "--json", dir},
+	} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitBadUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitBadUsage)
+		}
+		assertTerminalSafe(t, stdout+stderr)
+		if !strings.Contains(stderr, fixture.HostileText) {
+			t.Errorf("%v: the path is not shown escaped:\n%s", args, stderr)
 		}
 	}
 }

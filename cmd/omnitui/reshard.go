@@ -52,13 +52,16 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 	if o.out == "" && !(o.plan && target) {
 		return 0, false
 	}
-	if !o.plan && outputExists(o, stderr) {
+	if !o.plan && (outputOverlaps(o.out, path, stderr) || outputExists(o, stderr)) {
 		return exitBadUsage, true
 	}
 	m, err := mca.Open(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)
 		return exitBadUsage, true
+	}
+	for _, msg := range m.Warnings {
+		fmt.Fprintf(stderr, "omnitui: warning [rank-copy] %s\n", msg)
 	}
 	defer m.Close()
 	src, err := core.SettingsFromMCAConfig(m.Config)
@@ -101,6 +104,9 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 		fmt.Fprintf(stderr, "omnitui: the reshard plan for %s has errors; nothing was written:\n", path)
 		for _, is := range rs.Errors() {
 			fmt.Fprintf(stderr, "  - [%s] %s\n", is.Code, is.Message)
+			if brief := is.TensorsBrief(3); brief != "" {
+				fmt.Fprintf(stderr, "      %s\n", brief)
+			}
 		}
 		fmt.Fprintln(stderr, "Run with --batch --plan (and the same flags) to see the whole plan.")
 		return exitBadUsage, true

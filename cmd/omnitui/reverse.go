@@ -90,7 +90,7 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		fmt.Fprintln(stderr, "omnitui: --to-hf needs --out DIR")
 		return exitBadUsage, true
 	}
-	if !o.plan && outputExists(o, stderr) {
+	if !o.plan && (outputOverlaps(o.out, path, stderr) || outputExists(o, stderr)) {
 		return exitBadUsage, true
 	}
 	m, err := mca.Open(path)
@@ -99,6 +99,11 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		return exitBadUsage, true
 	}
 	defer m.Close()
+	if !o.plan {
+		for _, msg := range m.Warnings {
+			fmt.Fprintf(stderr, "omnitui: warning [rank-copy] %s\n", msg)
+		}
+	}
 	rp, err := core.BuildReversePlan(m)
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)
@@ -133,6 +138,9 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 func writeReversePlan(w io.Writer, rp *core.ReversePlan, maxShard int64) {
 	m, p := rp.Source, rp.Forward
 	fmt.Fprintf(w, "mcore_adapter checkpoint %s (%s)\n", m.Dir, m.IterDir)
+	for _, msg := range m.Warnings {
+		fmt.Fprintf(w, "warning [rank-copy] %s\n", msg)
+	}
 	fmt.Fprintf(w, "  TP=%d PP=%d EP=%d, %d rank file(s), %d tensors\n", m.TP, m.PP, m.EP, len(m.Ranks), m.NumTensors())
 	for _, r := range m.Ranks {
 		var chunks []string
@@ -166,5 +174,8 @@ func writeReversePlan(w io.Writer, rp *core.ReversePlan, maxShard int64) {
 	}
 	for _, is := range rp.Issues {
 		fmt.Fprintf(w, "%s [%s] %s\n", is.Severity, is.Code, is.Message)
+		if brief := is.TensorsBrief(3); brief != "" {
+			fmt.Fprintf(w, "    %s\n", brief)
+		}
 	}
 }

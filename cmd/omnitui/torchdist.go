@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/omnitui/omnitui/loader"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func torchDistDir(path string) (string, bool) {
 		if st, err := os.Stat(filepath.Join(d, dcp.MetadataName)); err == nil && st.Mode().IsRegular() {
 			return true
 		}
-		b, err := os.ReadFile(filepath.Join(d, dcp.ConfigName))
+		b, err := loader.ReadRegular(filepath.Join(d, dcp.ConfigName), 1<<20)
 		if err != nil || len(b) > 1<<20 {
 			return false
 		}
@@ -43,7 +44,7 @@ func torchDistDir(path string) (string, bool) {
 		return "", false
 	}
 	iter := "release"
-	if b, err := os.ReadFile(filepath.Join(path, "latest_checkpointed_iteration.txt")); err == nil {
+	if b, err := loader.ReadRegular(filepath.Join(path, "latest_checkpointed_iteration.txt"), 1<<10); err == nil {
 		if s := strings.TrimSpace(string(b)); s != "release" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {

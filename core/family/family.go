@@ -93,6 +93,19 @@ type Issue struct {
 	OptOut   string   `json:"opt_out,omitempty"` // flag that accepts it, if any
 }
 
+// TensorsBrief names the issue's tensors for a one-line summary: the first n
+// and a count of the rest ("3 tensors: a, b, c" or "40 tensors, e.g. a, b, c
+// and 37 more"). It is "" when the message already names the only tensors.
+func (is Issue) TensorsBrief(n int) string {
+	if len(is.Tensors) == 0 || (len(is.Tensors) <= n && strings.Contains(is.Message, is.Tensors[0])) {
+		return ""
+	}
+	if len(is.Tensors) <= n {
+		return fmt.Sprintf("%d tensor(s): %s", len(is.Tensors), strings.Join(is.Tensors, ", "))
+	}
+	return fmt.Sprintf("%d tensors, e.g. %s and %d more", len(is.Tensors), strings.Join(is.Tensors[:n], ", "), len(is.Tensors)-n)
+}
+
 // Stage is one (pp, vp) model chunk of the pipeline with the global decoder layers it holds.
 type Stage struct {
 	PP    int `json:"pp"`

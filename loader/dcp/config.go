@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/omnitui/omnitui/loader"
@@ -22,7 +21,7 @@ func (c *Checkpoint) DiscoverConfig() (ViewConfig, error) {
 	dir := c.Dir
 	for i := 0; i < 3; i++ {
 		path := filepath.Join(dir, mcaConfigName)
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := loader.ReadRegular(path, 64<<20); err == nil {
 			var cfg struct {
 				Layers  *int `json:"num_layers"`
 				Experts *int `json:"num_moe_experts"`

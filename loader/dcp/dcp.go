@@ -112,7 +112,7 @@ func fileErr(path, key string, kind error, fix, format string, a ...any) error {
 // IsTorchDist reports whether dir holds a metadata.json naming torch_dist, or
 // a .metadata (an incomplete save that Open explains).
 func IsTorchDist(dir string) bool {
-	if b, err := os.ReadFile(filepath.Join(dir, ConfigName)); err == nil {
+	if b, err := loader.ReadRegular(filepath.Join(dir, ConfigName), 1<<20); err == nil {
 		var c struct {
 			Backend string `json:"sharded_backend"`
 		}

@@ -28,7 +28,7 @@ type manifest struct {
 // missing from the save, disagree with it.
 func (c *Checkpoint) checkManifest() error {
 	path := filepath.Join(c.Dir, IntegrityName)
-	b, err := os.ReadFile(path)
+	b, err := loader.ReadRegular(path, 64<<20)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -25,11 +25,12 @@ const ConfigName = "mca_config.json"
 type Checkpoint struct {
 	Dir         string
 	Config      *loader.JSONNode // mca_config.json as an ordered tree
-	ConfigBytes []byte
-	IterDir     string // e.g. "iter_0000001" or "release"
-	TP, PP, EP  int    // parallel sizes from mca_config.json
+	ConfigBytes []byte           // read-only: Config shares its memory
+	IterDir     string           // e.g. "iter_0000001" or "release"
+	TP, PP, EP  int              // parallel sizes from mca_config.json
 	Ranks       []*Rank
 	ExtraFiles  []string // tokenizer/processor files next to mca_config.json
+	Warnings    []string // what looks wrong but does not stop reading (e.g. a rank file copied over another)
 }
 
 // Rank is one model_optim_rng.pt.
@@ -48,22 +49,30 @@ type Chunk struct {
 	Tensors []pt.TensorRef
 }
 
-// IsMCA reports whether dir looks like an mcore_adapter checkpoint.
+// IsMCA reports whether dir looks like an mcore_adapter checkpoint: it holds an
+// mca_config.json (of any type: Open says what is wrong with one that is not a
+// regular file).
 func IsMCA(dir string) bool {
-	st, err := os.Stat(filepath.Join(dir, ConfigName))
-	return err == nil && st.Mode().IsRegular()
+	_, err := os.Stat(filepath.Join(dir, ConfigName))
+	return err == nil
 }
+
+// maxConfigBytes bounds mca_config.json (it embeds config.json: kilobytes to megabytes).
+const maxConfigBytes = 1 << 30
 
 var chunkKey = regexp.MustCompile(`^model([0-9]*)$`)
 
 // Open reads an mcore_adapter checkpoint directory.
 func Open(dir string) (*Checkpoint, error) {
 	cfgPath := filepath.Join(dir, ConfigName)
-	data, err := os.ReadFile(cfgPath)
+	data, err := loader.ReadRegular(cfgPath, maxConfigBytes)
 	if err != nil {
-		return nil, fmt.Errorf("mca: %w: an mcore_adapter checkpoint needs %s next to its iter_* folder", err, ConfigName)
+		if errors.Is(err, loader.ErrMissingFile) {
+			return nil, fmt.Errorf("mca: %w: an mcore_adapter checkpoint needs %s next to its iter_* folder", err, ConfigName)
+		}
+		return nil, fmt.Errorf("mca: %w", err)
 	}
-	cfg, err := loader.ParseJSONTree(data)
+	cfg, err := loader.ParseJSONTreeShared(data) // data is kept, unmodified, as ConfigBytes
 	if err != nil {
 		return nil, fmt.Errorf("mca: %s: %w: fix or restore the file", cfgPath, err)
 	}
@@ -101,6 +110,7 @@ func Open(dir string) (*Checkpoint, error) {
 		c.Close()
 		return nil, err
 	}
+	c.Warnings = append(c.Warnings, copiedRanks(c.Ranks)...)
 	if ents, err := os.ReadDir(dir); err == nil {
 		for _, e := range ents {
 			if e.Type().IsRegular() && e.Name() != ConfigName && loader.IsExtraFile(e.Name()) {
@@ -114,12 +124,15 @@ func Open(dir string) (*Checkpoint, error) {
 // iterDir finds the iteration folder named by latest_checkpointed_iteration.txt.
 func iterDir(dir string) (string, error) {
 	tracker := filepath.Join(dir, "latest_checkpointed_iteration.txt")
-	b, err := os.ReadFile(tracker)
-	if err != nil {
+	if _, err := os.Lstat(tracker); err != nil {
 		if st, err2 := os.Stat(filepath.Join(dir, "release")); err2 == nil && st.IsDir() {
 			return "release", nil
 		}
 		return "", fmt.Errorf("mca: %w: the checkpoint needs latest_checkpointed_iteration.txt (or a release folder) naming its iteration", err)
+	}
+	b, err := loader.ReadRegular(tracker, 4096)
+	if err != nil {
+		return "", fmt.Errorf("mca: %w", err)
 	}
 	s := strings.TrimSpace(string(b))
 	name := "release"
@@ -134,6 +147,27 @@ func iterDir(dir string) (string, error) {
 		return "", fmt.Errorf("mca: %s names iteration %s but %s is not a folder: restore it or fix the tracker file", tracker, s, filepath.Join(dir, name))
 	}
 	return name, nil
+}
+
+// copiedRanks warns about rank files that are byte-identical to another: every
+// record (data.pkl and each tensor storage) has the same name, size and CRC-32.
+// Different ranks hold different slices (TP), layers (PP) or experts (EP), so an
+// identical pair means one file was copied over the other, e.g. mp_rank_01 a copy
+// of mp_rank_00; its "slices" would silently duplicate rank 0's. The check reads
+// only the zip directories, already in memory.
+func copiedRanks(ranks []*Rank) []string {
+	first := map[string]*Rank{}
+	var warn []string
+	for _, r := range ranks {
+		d := r.File.Digest()
+		if o, seen := first[d]; seen {
+			warn = append(warn, fmt.Sprintf("rank files %s (tp=%d pp=%d ep=%d) and %s (tp=%d pp=%d ep=%d) are byte-identical (every record has the same size and CRC-32), but different ranks must hold different slices, layers or experts: one is probably a copy of the other; restore it from the original checkpoint (its tensors are wrong, and --take-rank0 would not fix that)",
+				o.Path, o.TP, o.PP, o.EP, r.Path, r.TP, r.PP, r.EP))
+			continue
+		}
+		first[d] = r
+	}
+	return warn
 }
 
 // RankDir is the legacy folder name of a rank.
@@ -159,7 +193,7 @@ func (c *Checkpoint) openRanks() error {
 				want[rd] = true
 				rel := filepath.Join(c.IterDir, rd, "model_optim_rng.pt")
 				path := filepath.Join(c.Dir, rel)
-				if _, err := os.Stat(path); err != nil {
+				if _, err := os.Lstat(path); err != nil {
 					missing = append(missing, rel)
 					continue
 				}

@@ -3,11 +3,11 @@ package pt
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/sha256"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -69,14 +69,10 @@ var modelKey = regexp.MustCompile(`^model[0-9]*$`)
 // read later by ReadTensor. The pickle is interpreted by a restricted
 // unpickler; a file referencing code-running globals fails with ErrUnsafe.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	// Type-checked before opening: a named pipe would block the open forever.
+	f, st, err := loader.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("pt: cannot open %s: %w", path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("pt: cannot stat %s: %w", path, err)
+		return nil, fmt.Errorf("pt: %w", err)
 	}
 	pf, err := openReader(path, f, st.Size())
 	if err != nil {
@@ -225,6 +221,25 @@ func (f *File) index(root any) {
 
 // Path is the file's path.
 func (f *File) Path() string { return f.path }
+
+// Digest summarises the archive from its zip directory alone, without reading
+// any data: the archive name and every record's name, size and CRC-32. Two files
+// with equal digests hold byte-identical records (a copied file); two rank files
+// saved separately never do, since their slices or layers differ.
+func (f *File) Digest() string {
+	names := make([]string, 0, len(f.records))
+	for n := range f.records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", f.archive)
+	for _, n := range names {
+		e := f.records[n]
+		fmt.Fprintf(h, "%s\x00%d\x00%08x\x00", n, e.size, e.crc)
+	}
+	return string(h.Sum(nil))
+}
 
 // Close closes the file.
 func (f *File) Close() error {

@@ -397,7 +397,8 @@ func TestOpenErrors(t *testing.T) {
 		path string
 		want string
 	}{
-		{"missing file", filepath.Join(dir, "nope.pt"), "cannot open"},
+		{"missing file", filepath.Join(dir, "nope.pt"), "no such file"},
+		{"directory", t.TempDir(), "is a directory, not a regular file; replace it with the real file"},
 		{"empty", write("empty.pt", nil), "not a zip"},
 		{"text", write("text.pt", []byte("hello, this is not a checkpoint at all........")), "not a zip"},
 		{"legacy torch format", write("legacy.pt", append([]byte{0x80, 0x02, 0x8a, 0x0a}, make([]byte, 64)...)), "not a zip"},

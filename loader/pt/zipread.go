@@ -2,8 +2,10 @@ package pt
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 )
 
 // zipEntry is a central directory entry whose data location has been
@@ -144,6 +146,12 @@ func readZip(r io.ReaderAt, size int64) ([]zipEntry, error) {
 			return nil, fmt.Errorf("entry %q: no local header at offset %d: %w", e.name, e.headerOff, errCorrupt)
 		}
 		e.dataOff = e.headerOff + localHeaderLen + int64(binary.LittleEndian.Uint16(lh[26:])) + int64(binary.LittleEndian.Uint16(lh[28:]))
+		if e.dataOff > int64(cdOff) {
+			return nil, fmt.Errorf("entry %q: local header at %d runs past the data area: %w", e.name, e.headerOff, errTruncated)
+		}
+		if err := checkLocal(r, &e, lh[:]); err != nil {
+			return nil, fmt.Errorf("entry %q: %w: %w", e.name, err, errTampered)
+		}
 		if e.dataOff > int64(cdOff) || e.compSize > int64(cdOff)-e.dataOff {
 			return nil, fmt.Errorf("entry %q: data [%d, +%d) runs past the end of the data area at %d: %w", e.name, e.dataOff, e.compSize, cdOff, errTruncated)
 		}
@@ -152,7 +160,127 @@ func readZip(r io.ReaderAt, size int64) ([]zipEntry, error) {
 		}
 		entries = append(entries, e)
 	}
+	if err := checkLayout(entries); err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errTampered)
+	}
 	return entries, nil
+}
+
+// errTampered explains what an inconsistent zip directory means for a checkpoint.
+var errTampered = errors.New("the archive's directory is inconsistent, so different readers would see different contents (a damaged or tampered file); restore this file from the original checkpoint or convert again; do not use --take-rank0 to get past it")
+
+// checkLocal compares an entry's local header (fixed part in lh) with its
+// central directory entry: name, compression method, encryption and, unless a
+// data descriptor carries them, CRC and sizes. torch.save (miniz) writes a data
+// descriptor with zeros in the local header; other writers put the values there.
+func checkLocal(r io.ReaderAt, e *zipEntry, lh []byte) error {
+	nameLen := int(binary.LittleEndian.Uint16(lh[26:]))
+	extraLen := int(binary.LittleEndian.Uint16(lh[28:]))
+	var buf []byte
+	if nameLen+extraLen > 0 {
+		buf = make([]byte, nameLen+extraLen)
+		if _, err := r.ReadAt(buf, e.headerOff+localHeaderLen); err != nil {
+			return fmt.Errorf("reading its local header: %w", err)
+		}
+	}
+	if name := string(buf[:nameLen]); name != e.name {
+		return fmt.Errorf("the central directory names it %q but its local header at offset %d names %.200q", e.name, e.headerOff, name)
+	}
+	flags := binary.LittleEndian.Uint16(lh[6:])
+	if method := binary.LittleEndian.Uint16(lh[8:]); method != e.method {
+		return fmt.Errorf("compression method %d in the local header, %d in the central directory", method, e.method)
+	}
+	if flags&flagEncrypted != 0 {
+		return fmt.Errorf("the local header marks it encrypted, which .pt files never are")
+	}
+	crc := binary.LittleEndian.Uint32(lh[14:])
+	comp := int64(binary.LittleEndian.Uint32(lh[18:]))
+	size := int64(binary.LittleEndian.Uint32(lh[22:]))
+	if comp == uint32Max || size == uint32Max {
+		c, s, ok := localZip64(buf[nameLen:], size == uint32Max, comp == uint32Max)
+		if !ok {
+			return fmt.Errorf("local header sizes are saturated but it has no zip64 extra field")
+		}
+		if size == uint32Max {
+			size = s
+		}
+		if comp == uint32Max {
+			comp = c
+		}
+	}
+	if (flags|e.flags)&flagDataDescr != 0 && crc == 0 && comp == 0 && size == 0 {
+		return nil // the values follow the data in a data descriptor
+	}
+	if crc != e.crc || comp != e.compSize || size != e.size {
+		return fmt.Errorf("its local header says %d bytes (%d stored, CRC %08x) but the central directory says %d bytes (%d stored, CRC %08x)",
+			size, comp, crc, e.size, e.compSize, e.crc)
+	}
+	return nil
+}
+
+// localZip64 reads the sizes of a local header's zip64 extra field, which holds
+// the uncompressed then the compressed size, each only when saturated.
+func localZip64(extra []byte, wantSize, wantComp bool) (comp, size int64, ok bool) {
+	for len(extra) >= 4 {
+		id := binary.LittleEndian.Uint16(extra)
+		n := int(binary.LittleEndian.Uint16(extra[2:]))
+		if 4+n > len(extra) {
+			return 0, 0, false
+		}
+		field := extra[4 : 4+n]
+		extra = extra[4+n:]
+		if id != zip64ExtraID {
+			continue
+		}
+		next := func() (int64, bool) {
+			if len(field) < 8 {
+				return 0, false
+			}
+			v := binary.LittleEndian.Uint64(field)
+			field = field[8:]
+			return int64(v), v <= 1<<62
+		}
+		if wantSize {
+			if size, ok = next(); !ok {
+				return 0, 0, false
+			}
+		}
+		if wantComp {
+			if comp, ok = next(); !ok {
+				return 0, 0, false
+			}
+		}
+		return comp, size, true
+	}
+	return 0, 0, false
+}
+
+// checkLayout refuses duplicate names and entries whose bytes (local header and
+// data) overlap or are shared: each record must own its bytes, as in every
+// archive torch.save writes.
+func checkLayout(entries []zipEntry) error {
+	byName := make(map[string]int, len(entries))
+	for i := range entries {
+		if j, dup := byName[entries[i].name]; dup {
+			return fmt.Errorf("entry %q appears twice in the central directory (at offsets %d and %d)", entries[i].name, entries[j].headerOff, entries[i].headerOff)
+		}
+		byName[entries[i].name] = i
+	}
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return entries[order[a]].headerOff < entries[order[b]].headerOff })
+	for k := 1; k < len(order); k++ {
+		prev, cur := &entries[order[k-1]], &entries[order[k]]
+		if end := prev.dataOff + prev.compSize; cur.headerOff < end {
+			if cur.headerOff == prev.headerOff {
+				return fmt.Errorf("entries %q and %q share the same bytes (both at offset %d)", prev.name, cur.name, cur.headerOff)
+			}
+			return fmt.Errorf("entries %q [%d, %d) and %q [%d, %d) overlap", prev.name, prev.headerOff, end, cur.name, cur.headerOff, cur.dataOff+cur.compSize)
+		}
+	}
+	return nil
 }
 
 // applyZip64Extra replaces saturated fields of e with the values from its

@@ -1,6 +1,7 @@
 package common
 
 import (
+	"github.com/omnitui/omnitui/loader/safetext"
 	"strings"
 
 	"github.com/omnitui/omnitui/core"
@@ -14,7 +15,7 @@ func IssueLines(st *styles.Styles, is core.Issue, w int) []string {
 	if is.Severity == core.SevError {
 		mark, style = "✗ ", st.Error
 	}
-	msg := is.Message
+	msg := safetext.Escape(is.Message)
 	if is.OptOut != "" {
 		msg += " (to accept it anyway: " + OptOutName(is.OptOut) + " in 5 Placement)"
 	}

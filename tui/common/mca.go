@@ -120,7 +120,10 @@ func NewMCAContext(m *mca.Checkpoint, path string, st *styles.Styles, km *keymap
 		ck.ConfigBytes = rp.Config
 		if rp.Forward != nil {
 			fp := *rp.Forward
-			fp.Issues = rp.Issues
+			fp.Issues = append([]core.Issue(nil), rp.Issues...)
+			for _, w := range m.Warnings {
+				fp.Issues = append(fp.Issues, core.Issue{Severity: core.SevWarning, Code: "rank-copy", Message: w})
+			}
 			plan = &fp
 			ck.Tensors = make([]loader.TensorInfo, len(fp.Tensors))
 			for i, t := range fp.Tensors {

@@ -5,6 +5,7 @@ package configview
 
 import (
 	"fmt"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"strconv"
 	"strings"
 
@@ -145,10 +146,10 @@ func (m *Model) refreshPlan() {
 func (m *Model) render(n *tree.Node, selected bool) (string, string) {
 	st := m.ctx.Styles
 	jn := m.nodes[n.Data]
-	val := valueText(jn)
-	label := n.Key + ": " + val
+	val := safetext.Escape(valueText(jn))
+	label := safetext.Escape(n.Key) + ": " + val
 	if n.Container {
-		label = n.Key + " " + val
+		label = safetext.Escape(n.Key) + " " + val
 	}
 	mp := m.byHF[n.Path]
 	right := ""
@@ -163,9 +164,9 @@ func (m *Model) render(n *tree.Node, selected bool) (string, string) {
 		keyStyle = st.Mark
 	}
 	if n.Container {
-		label = keyStyle.Render(n.Key) + " " + st.Muted.Render(val)
+		label = keyStyle.Render(safetext.Escape(n.Key)) + " " + st.Muted.Render(val)
 	} else {
-		label = keyStyle.Render(n.Key) + st.Muted.Render(": ") + valueStyle(m, jn).Render(val)
+		label = keyStyle.Render(safetext.Escape(n.Key)) + st.Muted.Render(": ") + valueStyle(m, jn).Render(val)
 	}
 	return label, st.Mark.Render(right)
 }
@@ -315,7 +316,7 @@ func (m *Model) panelLines(w, h int) []string {
 			mark = "› "
 		}
 		val := strings.ReplaceAll(kv.Value, "\n", " ")
-		row := mark + ks.Render(common.Pad(kv.Key, kw)) + " " + st.Muted.Render(common.Truncate(val, max(w-kw-3, 4)))
+		row := mark + ks.Render(common.Pad(safetext.Escape(kv.Key), kw)) + " " + st.Muted.Render(common.Truncate(val, max(w-kw-3, 4)))
 		if i == m.panelSel && !st.Plain {
 			row = st.Selected.Render(common.Pad(mark+common.Pad(kv.Key, kw)+" "+common.Truncate(val, max(w-kw-3, 4)), w))
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/omnitui/omnitui/loader/safetext"
+
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -96,10 +98,10 @@ func (m *MCAModel) renderRight(n *tree.Node, selected bool) (string, string) {
 
 func (m *MCAModel) renderJSON(jn *loader.JSONNode, n *tree.Node, right string, mapped, selected bool) (string, string) {
 	st := m.ctx.Styles
-	val := valueText(jn)
-	label := n.Key + ": " + val
+	val := safetext.Escape(valueText(jn))
+	label := safetext.Escape(n.Key) + ": " + val
 	if n.Container {
-		label = n.Key + " " + val
+		label = safetext.Escape(n.Key) + " " + val
 	}
 	if selected {
 		return label, right
@@ -109,9 +111,9 @@ func (m *MCAModel) renderJSON(jn *loader.JSONNode, n *tree.Node, right string, m
 		keyStyle = st.Mark
 	}
 	if n.Container {
-		label = keyStyle.Render(n.Key) + " " + st.Muted.Render(val)
+		label = keyStyle.Render(safetext.Escape(n.Key)) + " " + st.Muted.Render(val)
 	} else {
-		label = keyStyle.Render(n.Key) + st.Muted.Render(": ") + jsonValueStyle(st, jn).Render(val)
+		label = keyStyle.Render(safetext.Escape(n.Key)) + st.Muted.Render(": ") + jsonValueStyle(st, jn).Render(val)
 	}
 	rs := st.Mark
 	if m.written[n.Path] {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"os"
 	"path/filepath"
 	"strings"
@@ -592,7 +593,7 @@ func (m *Model) runningView() []string {
 		}
 	}
 	lines = append(lines, lbl("")+fmt.Sprintf("%s · elapsed %s · ETA %s", rate, common.Duration(elapsed), eta))
-	lines = append(lines, lbl("tensor")+common.TruncateLeft(p.Tensor, max(w-9, 8)))
+	lines = append(lines, lbl("tensor")+common.TruncateLeft(safetext.Escape(p.Tensor), max(w-9, 8)))
 	if m.note != "" {
 		lines = append(lines, st.Warning.Render(m.note))
 	} else {

@@ -2,6 +2,7 @@ package overview
 
 import (
 	"fmt"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"strings"
 
 	"github.com/omnitui/omnitui/core"
@@ -26,7 +27,7 @@ func (m *Model) mcaLines() []string {
 		mt = "(no hf_model_type in mca_config.json)"
 	}
 	add(st.Title.Render("Overview") + "  " + st.Value.Render(mt) + st.Muted.Render("  Megatron-Core checkpoint (mcore_adapter)"))
-	add(lbl("path") + st.Value.Render(common.TruncateLeft(ctx.Path, max(w-10, 8))))
+	add(lbl("path") + st.Value.Render(common.TruncateLeft(safetext.Escape(ctx.Path), max(w-10, 8))))
 	add(lbl("iteration") + fmt.Sprintf("%s · %s · %s · %s", x.Ck.IterDir, common.Plural(len(x.Ck.Ranks), "rank file"),
 		common.Plural(x.Total.Tensors, "tensor"), common.Bytes(x.Total.Bytes)))
 	for i, l := range common.Wrap(recordedLine(x.Recorded), max(w-10, 8), "") {

@@ -4,6 +4,7 @@ package overview
 
 import (
 	"fmt"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -72,7 +73,7 @@ func (m *Model) lines() []string {
 	}
 	arch := common.ConfigString(cfg, "architectures")
 	add(st.Title.Render("Overview") + "  " + st.Value.Render(mt) + st.Muted.Render("  "+arch))
-	add(lbl("path") + st.Value.Render(common.TruncateLeft(ctx.Path, max(w-10, 8))))
+	add(lbl("path") + st.Value.Render(common.TruncateLeft(safetext.Escape(ctx.Path), max(w-10, 8))))
 	shards := 0
 	if ctx.Ck != nil {
 		shards = len(ctx.Ck.Shards)
@@ -99,7 +100,7 @@ func (m *Model) lines() []string {
 		add(st.Title.Render("Shards"))
 		nw := 0
 		for _, sh := range ctx.Ck.Shards {
-			nw = max(nw, common.Width(sh.Name))
+			nw = max(nw, common.Width(safetext.Escape(sh.Name)))
 		}
 		nw = min(nw, max(w-30, 10))
 		for i, sh := range ctx.Ck.Shards {
@@ -107,7 +108,7 @@ func (m *Model) lines() []string {
 			if i < len(s.ByShard) {
 				t = s.ByShard[i]
 			}
-			add("  " + common.Pad(sh.Name, nw) + common.PadLeft(common.Bytes(sh.Size), 11) + st.Muted.Render(common.PadLeft(common.Plural(t.Tensors, "tensor"), 16)))
+			add("  " + common.Pad(safetext.Escape(sh.Name), nw) + common.PadLeft(common.Bytes(sh.Size), 11) + st.Muted.Render(common.PadLeft(common.Plural(t.Tensors, "tensor"), 16)))
 		}
 	}
 	return out

@@ -3,6 +3,7 @@
 package statusbar
 
 import (
+	"github.com/omnitui/omnitui/loader/safetext"
 	"path/filepath"
 
 	"github.com/omnitui/omnitui/core"
@@ -18,6 +19,7 @@ func View(ctx *common.Context, running string, width int) string {
 	if ctx.Ck != nil && ctx.Ck.Dir != "" {
 		name = ctx.Ck.Dir
 	}
+	name = safetext.Escape(name)
 	name = filepath.Base(filepath.Clean(name))
 	s := ctx.Settings
 	etp := s.ETP

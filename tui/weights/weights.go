@@ -4,6 +4,7 @@ package weights
 
 import (
 	"fmt"
+	"github.com/omnitui/omnitui/loader/safetext"
 	"strconv"
 	"strings"
 
@@ -130,14 +131,14 @@ func (p *page) build() []*tree.Node {
 			nx, ok := cur.kids[p]
 			if !ok {
 				path := strings.Join(parts[:j+1], ".")
-				nx = &inner{node: &tree.Node{Label: p, Key: p, Path: path, Data: -1}, kids: map[string]*inner{}}
+				nx = &inner{node: &tree.Node{Label: safetext.Escape(p), Key: p, Path: path, Data: -1}, kids: map[string]*inner{}}
 				cur.node.Add(nx.node)
 				cur.kids[p] = nx
 			}
 			cur = nx
 		}
 		last := parts[len(parts)-1]
-		leaf := &tree.Node{Label: last, Key: last, Path: ti.Name, Data: i, Size: ti.Size}
+		leaf := &tree.Node{Label: safetext.Escape(last), Key: last, Path: ti.Name, Data: i, Size: ti.Size}
 		cur.node.Add(leaf)
 		p.leaves[i] = leaf
 	}
@@ -201,13 +202,13 @@ func (a *agg) shard(s int) {
 // foldLabel names a node whose children are a run of numbers "layers [0–47] ×48".
 func foldLabel(n *tree.Node) string {
 	if len(n.Children) == 0 {
-		return n.Key
+		return safetext.Escape(n.Key)
 	}
 	lo, hi := -1, -1
 	for _, c := range n.Children {
 		v, err := strconv.Atoi(c.Key)
 		if err != nil || v < 0 {
-			return n.Key
+			return safetext.Escape(n.Key)
 		}
 		if lo < 0 || v < lo {
 			lo = v
@@ -217,9 +218,9 @@ func foldLabel(n *tree.Node) string {
 		}
 	}
 	if lo == hi {
-		return fmt.Sprintf("%s [%d] ×1", n.Key, lo)
+		return fmt.Sprintf("%s [%d] ×1", safetext.Escape(n.Key), lo)
 	}
-	return fmt.Sprintf("%s [%d–%d] ×%d", n.Key, lo, hi, len(n.Children))
+	return fmt.Sprintf("%s [%d–%d] ×%d", safetext.Escape(n.Key), lo, hi, len(n.Children))
 }
 
 const (
@@ -450,7 +451,7 @@ func (m *Model) detail() []string {
 	if !n.IsLeaf() {
 		a := p.aggs[n]
 		if a == nil {
-			return []string{common.TruncateLeft(n.Path, w)}
+			return []string{common.TruncateLeft(safetext.Escape(n.Path), w)}
 		}
 		dts := make([]string, len(a.dtypes))
 		for i, d := range a.dtypes {
@@ -468,14 +469,14 @@ func (m *Model) detail() []string {
 			where = "  " + lbl("in") + " "
 		}
 		return []string{
-			st.Value.Render(common.TruncateLeft(n.Path, w)),
+			st.Value.Render(common.TruncateLeft(safetext.Escape(n.Path), w)),
 			fmt.Sprintf("%s %s  %s %s  %s %s", lbl("tensors"), common.Count(int64(a.Tensors)), lbl("params"), common.Params(a.Params), lbl("bytes"), common.Bytes(a.Bytes)),
 			fmt.Sprintf("%s %s%s", lbl("dtypes"), strings.Join(dts, ", "), where),
 		}
 	}
 	ti := &p.tensors[n.Data]
 	out := []string{
-		st.Value.Render(common.TruncateLeft(ti.Name, w)),
+		st.Value.Render(common.TruncateLeft(safetext.Escape(ti.Name), w)),
 		fmt.Sprintf("%s %s  %s %s  %s %s  %s %s", lbl("dtype"), ti.DType, lbl("shape"), common.Shape(ti.Shape), lbl("params"), common.Count(ti.NumEl()), lbl("bytes"), common.Count(ti.Size)),
 	}
 	if p.rank >= 0 {
@@ -546,7 +547,7 @@ func (m *Model) shardName(i int) string {
 	if i < 0 || i >= len(m.ctx.Ck.Shards) {
 		return "?"
 	}
-	return m.ctx.Ck.Shards[i].Name
+	return safetext.Escape(m.ctx.Ck.Shards[i].Name)
 }
 
 // ShortHelp is the one-line help.
