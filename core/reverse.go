@@ -20,7 +20,10 @@ import (
 // dtype) and every tensor of the rank files a destination, so the reverse uses exactly
 // the forward rules.
 type ReversePlan struct {
-	Source        *mca.Checkpoint
+	Source *mca.Checkpoint
+	// Settings are those the rank files were written with: mca_config.json's, with every
+	// setting the tensor names reveal read from the names (see detectNaming).
+	Settings      Settings
 	Forward       *Plan    // forward plan of the reconstructed HF checkpoint; Forward.Tensors are the HF tensors in output order
 	Config        []byte   // config.json to write
 	ConfigChanged []string // HF config keys whose value was written back from mca_config.json
@@ -205,6 +208,13 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
 	}
 	rp := &ReversePlan{Source: m}
+	var naming []Issue
+	s, naming = detectNaming(t, m, s)
+	rp.Issues = append(rp.Issues, naming...)
+	rp.Settings = s
+	if rp.HasErrors() {
+		return rp, nil
+	}
 	rp.Config, rp.ConfigChanged, err = restoreHFConfig(t, hfBytes, hf, m.Config)
 	if err != nil {
 		return nil, err
@@ -240,14 +250,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	if n, ok := m.Config.Get("tie_embeddings_and_output_weights"); ok {
 		tied, _ = n.Bool()
 	}
-	localToTE := map[string]string{}
-	for te, loc := range t.Dist.TEToLocal {
-		if te == loc || ruleMCA(t, te) {
-			if cur, ok := localToTE[loc]; !ok || !ruleMCA(t, cur) {
-				localToTE[loc] = te
-			}
-		}
-	}
+	localToTE := localToTENames(t)
 
 	infos := map[string]*globalInfo{}
 	var order []string
@@ -272,8 +275,8 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 			}
 			for _, ref := range ch.Tensors {
 				name := ref.Name
-				if tied && name == MCAOutputLayer {
-					continue // the tied copy of the embedding
+				if tied && s.PP > 1 && name == MCAOutputLayer {
+					continue // the last stage's tied copy of the embedding (checked against it by the gather)
 				}
 				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
 				if !ok {
@@ -418,21 +421,25 @@ func (rp *ReversePlan) match() {
 			rp.refs[ri][ci] = make([]*pt.TensorRef, len(ch.Entries))
 			for ei, e := range ch.Entries {
 				ref := byName[e.Name]
+				key := ch.Key // the file's own key: one chunk may be "model" or "model0"
+				if mc != nil {
+					key = mc.Key
+				}
 				if ref == nil {
-					missing = append(missing, fmt.Sprintf("%s[%s] %s", r.Path, ch.Key, e.Name))
+					missing = append(missing, fmt.Sprintf("%s[%s] %s", r.Path, key, e.Name))
 					continue
 				}
 				if ref.DType != e.DType || !equalShape(ref.Shape, e.Shape) {
-					mismatched = append(mismatched, fmt.Sprintf("%s[%s] %s is %s %s, expected %s %s", r.Path, ch.Key, e.Name, ref.DType, shapeStr(ref.Shape), e.DType, shapeStr(e.Shape)))
+					mismatched = append(mismatched, fmt.Sprintf("%s[%s] %s is %s %s, expected %s %s", r.Path, key, e.Name, ref.DType, shapeStr(ref.Shape), e.DType, shapeStr(e.Shape)))
 					continue
 				}
-				used[ch.Key+"\x00"+e.Name] = true
+				used[chunkUse(ch.VP, e.Name)] = true
 				rp.refs[ri][ci][ei] = ref
 			}
 		}
 		for _, mc := range r.Chunks {
 			for _, ref := range mc.Tensors {
-				if !used[mc.Key+"\x00"+ref.Name] {
+				if !used[chunkUse(mc.VP, ref.Name)] {
 					extra = append(extra, fmt.Sprintf("%s[%s] %s", r.Path, mc.Key, ref.Name))
 				}
 			}
@@ -448,6 +455,10 @@ func (rp *ReversePlan) match() {
 		rp.errorf("unexpected-tensor", extra, "%d tensor(s) of the rank files are not produced by the mapping back to Hugging Face: %s", len(extra), listNames(extra, 5))
 	}
 }
+
+// chunkUse keys a rank-file tensor by virtual stage, not chunk key: one chunk is stored as
+// "model" or, when ROLL is given a virtual size of 1, as "model0".
+func chunkUse(vp int, name string) string { return fmt.Sprintf("%d\x00%s", vp, name) }
 
 func ruleMCA(t *Template, rel string) bool {
 	for _, r := range t.Rules {
