@@ -16,6 +16,11 @@ type PlanInput struct {
 	ConfigBytes []byte              // config.json as on disk (becomes hf_config_json)
 	Tensors     []loader.TensorInfo // tensor headers, in checkpoint order
 	NameOrPath  string              // recorded as name_or_path
+	// CarryOptional: a family part the config disables (Template.Optional) but the tensors
+	// hold is carried with a warning instead of being an error. The reverse conversion and
+	// reshards set it: they convert what the files hold (ROLL writes such parts anyway).
+	// The part's opt-out, when given, still leaves it out.
+	CarryOptional bool
 }
 
 // BuildPlan plans the conversion of an opened checkpoint.

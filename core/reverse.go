@@ -129,6 +129,38 @@ func SettingsFromMCAConfig(cfg *loader.JSONNode) (Settings, error) {
 	return s.Normalized(), nil
 }
 
+// CheckpointSettings are the settings an opened checkpoint's rank files were written with:
+// mca_config.json's, with every setting the tensor names reveal read from the names (the
+// reverse plan's Settings; a reshard keeps them unless flags change them).
+func CheckpointSettings(m *mca.Checkpoint) (Settings, error) {
+	s, err := SettingsFromMCAConfig(m.Config)
+	if err != nil {
+		return s, err
+	}
+	hfBytes, err := m.HFConfigJSON()
+	if err != nil {
+		return s, err
+	}
+	hf, err := loader.ParseJSONTree(hfBytes)
+	if err != nil {
+		return s, nil // BuildReversePlan says why
+	}
+	mt, ok := hf.Get("model_type")
+	if !ok {
+		return s, nil
+	}
+	name, err := mt.Str()
+	if err != nil {
+		return s, nil
+	}
+	t, err := LookupTemplate(name)
+	if err != nil {
+		return s, nil
+	}
+	d, _ := detectNaming(t, m, s)
+	return d, nil
+}
+
 // restoreHFConfig writes mapped mca_config.json values back into the HF config
 // (ROLL's set_hf_config_value): it returns the config bytes and the keys that changed.
 // When nothing changed the recorded hf_config_json text is returned as is.
@@ -375,13 +407,20 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	if n, ok := m.Config.Get("name_or_path"); ok {
 		nameOrPath, _ = n.Str()
 	}
-	fwd, err := Build(PlanInput{Config: hf, ConfigBytes: hfBytes, Tensors: tensors, NameOrPath: nameOrPath}, s)
+	fwd, err := Build(PlanInput{Config: hf, ConfigBytes: hfBytes, Tensors: tensors, NameOrPath: nameOrPath, CarryOptional: true}, s)
 	if err != nil {
 		return nil, err
 	}
 	rp.Forward = fwd
+	// The forward plan's errors stop the reverse; of its warnings, those about what the
+	// files hold (a carried optional part, a tied lm_head written beside the embedding) are
+	// the reverse's too.
+	about := map[string]bool{"tied-lm-head": true, "optional-part-carried": true}
+	for _, o := range t.Optional {
+		about[o.CarryCode] = true
+	}
 	for _, is := range fwd.Issues {
-		if is.Severity == SevError {
+		if is.Severity == SevError || about[is.Code] {
 			rp.Issues = append(rp.Issues, is)
 		}
 	}
@@ -609,7 +648,7 @@ type GatherOptions struct {
 type GatherStats struct {
 	Consumed   int // slices that became part of an HF tensor
 	Duplicates int // further copies checked equal (or ignored with TakeRank0)
-	Dropped    int // tied output_layer copies left out
+	Dropped    int // tied last-stage output_layer copies, compared with the embedding (not written back)
 }
 
 // gatherer reads rank-file tensors with a small cache for stacked legacy grouped-GEMM entries.
@@ -715,10 +754,11 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 	slices := map[int][]byte{}
 	from := map[int]string{}
 	tpSize := 1
+	var tied []Dest
 	for _, d := range g.Dests {
 		rf := &p.Ranks[d.Rank]
 		if g.Name == MCAEmbedding && (rf.PP != 0 || d.Chunk != 0) {
-			st.Dropped++
+			tied = append(tied, d) // the last stage's tied output_layer copy, checked below
 			continue
 		}
 		tpSize = d.TPSize
@@ -747,6 +787,9 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 		}
 		parts[r] = b
 		shapes[r], _ = sliceShape(g.Shape, g.Split, tpSize, r)
+	}
+	if err := ga.checkTied(g, tied, slices, from, elem, opt, st); err != nil {
+		return nil, err
 	}
 	total := int(numel(g.Shape)) * elem
 	var whole []byte
@@ -785,4 +828,23 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	return out, nil
+}
+
+// checkTied compares the last stage's tied output_layer copies with the embedding slices
+// they copy: a copy that differs (ROLL writes the lm_head there when a tied checkpoint also
+// ships one, chosen by hash order) is an error unless TakeRank0 keeps the embedding.
+func (ga *gatherer) checkTied(g *Group, tied []Dest, slices map[int][]byte, from map[int]string, elem int, opt GatherOptions, st *GatherStats) error {
+	for _, d := range tied {
+		data, err := ga.read(d, g, elem)
+		if err != nil {
+			return err
+		}
+		st.Dropped++
+		if bytes.Equal(data, slices[d.TPRank]) || opt.TakeRank0 {
+			continue
+		}
+		where := ga.rp.Forward.Ranks[d.Rank].Path + " " + d.Name
+		return fmt.Errorf("%s (TP slice %d) differs from the embedding %s it must copy (%s): with tied embeddings the last pipeline stage holds a copy of the embedding; ROLL's converter writes the lm_head there instead when a tied checkpoint also ships one (chosen by hash order). Pass --take-rank0 to keep the embedding and ignore the copy", where, d.TPRank, g.Name, from[d.TPRank])
+	}
+	return nil
 }
