@@ -313,11 +313,14 @@ func (b *builder) mcaConfig() {
 	}
 	kv["pipeline_model_parallel_layout"] = "null"
 	if s.Layout != "" {
-		// Record the canonical form: mcore_adapter re-parses it with Megatron's parser,
-		// which knows no spaces or nested groups.
+		// Record the string as typed, as ROLL does, when Megatron's parser (which
+		// mcore_adapter re-parses it with) reads it the same way; else the canonical form.
 		text := s.Layout
 		if l, err := ParseLayout(s.Layout, s.PP); err == nil {
-			text = l.String()
+			var canonical bool
+			if text, canonical = RecordedLayout(l, s.Layout); canonical {
+				b.warnf("layout-canonical", nil, "--layout %q is recorded in mca_config.json as %q: Megatron's parser, which mcore_adapter reads the layout with, does not accept it as typed (it knows no spaces or nested groups); the recorded form means the same stages", s.Layout, text)
+			}
 			// A layout with k*PP stages (k > 1) implies virtual size k: mcore_adapter's training
 			// arguments (like Megatron's) derive it when --vpp is unset, ROLL's converter places
 			// layers by it, and a checkpoint is reused only when the recorded size matches.

@@ -940,6 +940,14 @@ func TestPlanConfigRecordsSettings(t *testing.T) {
 		{"dtype-fp32", func(s *core.Settings) { s.DType = "fp32" }, map[string]string{"bf16": "false", "fp16": "false"}},
 		{"layout-canonical", func(s *core.Settings) { s.PP = 2; s.Layout = " E, t|t t t t t, L " }, map[string]string{
 			"pipeline_model_parallel_layout": `"Et|t*5L"`, "virtual_pipeline_model_parallel_size": "null"}},
+		// ROLL and Megatron keep the layout as typed (PipelineParallelLayerLayout's repr is its
+		// input): omnitui records the typed string whenever Megatron's parser accepts it
+		{"layout-as-typed", func(s *core.Settings) { s.PP = 2; s.Layout = "Ettt|tttL" }, map[string]string{
+			"pipeline_model_parallel_layout": `"Ettt|tttL"`}},
+		{"layout-as-typed-commas-groups", func(s *core.Settings) { s.PP = 2; s.Layout = "E,t|(tt|)*2,tL" }, map[string]string{
+			"pipeline_model_parallel_layout": `"E,t|(tt|)*2,tL"`, "virtual_pipeline_model_parallel_size": "2"}},
+		{"layout-nested-canonical", func(s *core.Settings) { s.PP = 2; s.Layout = "E((tt|)*2t)*1|tL" }, map[string]string{
+			"pipeline_model_parallel_layout": `"Ett|tt|t|tL"`}},
 		// mcore_adapter's training arguments derive virtual_pipeline_model_parallel_size from a layout
 		// with k*PP stages (k > 1), and ROLL's converter places layers by it; the checkpoint is reused
 		// only when the recorded size equals the training run's.
@@ -954,6 +962,17 @@ func TestPlanConfigRecordsSettings(t *testing.T) {
 			for k, v := range c.want {
 				if got, ok := mcaValue(p, k); !ok || got != v {
 					t.Errorf("mca_config %s = %q (present %v), want %s", k, got, ok, v)
+				}
+			}
+			// a layout recorded in another form than typed says so
+			if typed := strings.TrimSpace(p.Settings.Layout); typed != "" {
+				rec, _ := mcaValue(p, "pipeline_model_parallel_layout")
+				noted := false
+				for _, is := range p.Issues {
+					noted = noted || is.Code == "layout-canonical"
+				}
+				if q, _ := json.Marshal(typed); (rec != string(q)) != noted {
+					t.Errorf("layout %q recorded as %s; layout-canonical note present %v", typed, rec, noted)
 				}
 			}
 		})
