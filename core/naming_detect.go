@@ -113,7 +113,7 @@ func collectNaming(t *Template, m *mca.Checkpoint) namingEvidence {
 // mca_config.json) with every setting the tensor names reveal replaced by what the names
 // say, and issues: a warning per disagreement with mca_config.json, an error when the names
 // contradict each other.
-func detectNaming(t *Template, m *mca.Checkpoint, s Settings) (Settings, []Issue) {
+func detectNaming(t *Template, m *mca.Checkpoint, s Settings, layers int) (Settings, []Issue) {
 	var issues []Issue
 	ev := collectNaming(t, m)
 	conflict := func(a, b string) {
@@ -175,6 +175,12 @@ func detectNaming(t *Template, m *mca.Checkpoint, s Settings) (Settings, []Issue
 	}
 	if hasErrors(issues) {
 		return orig, issues
+	}
+	// decoder layers per chunk: the pipeline split
+	if split, ok := detectSplit(m, s, layers); ok {
+		issues = append(issues, Issue{Severity: SevWarning, Code: "naming-config-mismatch",
+			Message: fmt.Sprintf("mca_config.json's pipeline split (%s) does not place the decoder layers where the rank files hold them (%s per chunk): omnitui reads the placement from the files, as pipeline_model_parallel_layout %q", splitText(s), split.counts, split.layout)})
+		s.Layout, s.AccountEmbedding, s.AccountLoss = split.layout, false, false
 	}
 	if d := settingDiffs(orig, s); d.len() > 0 {
 		var what, tensors []string
@@ -378,4 +384,89 @@ func hasErrors(issues []Issue) bool {
 		}
 	}
 	return false
+}
+
+type fileSplit struct {
+	counts string // e.g. "3, 1"
+	layout string // the layout placing them so
+}
+
+// detectSplit reads the number of decoder layers each chunk holds (highest local layer
+// index + 1) and, when the settings' pipeline split places them otherwise but the counts add
+// up to the model's layers, returns the layout string that places them as the files do.
+func detectSplit(m *mca.Checkpoint, s Settings, layers int) (fileSplit, bool) {
+	n := chunkCount(m)
+	if n < 1 || s.PP < 1 || layers < 1 {
+		return fileSplit{}, false
+	}
+	counts := make([]int, s.PP*n) // chunk order: vp*PP + pp
+	for _, r := range m.Ranks {
+		if r.PP < 0 || r.PP >= s.PP || len(r.Chunks) != n {
+			return fileSplit{}, false
+		}
+		for _, ch := range r.Chunks {
+			c := ch.VP*s.PP + r.PP
+			for _, ref := range ch.Tensors {
+				rest, ok := strings.CutPrefix(ref.Name, MCALayerPrefix)
+				if !ok {
+					continue
+				}
+				j := digitRun(rest)
+				if j == 0 || j > 9 {
+					continue
+				}
+				counts[c] = max(counts[c], atoi(rest[:j])+1)
+			}
+		}
+	}
+	total := 0
+	for _, k := range counts {
+		total += k
+	}
+	if total != layers {
+		return fileSplit{}, false // tensors missing or extra: the stage checks say which
+	}
+	var layout *Layout
+	if s.Layout != "" {
+		l, err := ParseLayout(s.Layout, s.PP)
+		if err != nil {
+			return fileSplit{}, false
+		}
+		layout = l
+	}
+	if st, err := PipelineStages(layers, s.PP, s.VPP, s.AccountEmbedding, s.AccountLoss, layout); err == nil && len(st) == len(counts) {
+		same := true
+		for _, x := range st {
+			if c := x.VP*s.PP + x.PP; c >= len(counts) || counts[c] != x.Count {
+				same = false
+			}
+		}
+		if same {
+			return fileSplit{}, false
+		}
+	}
+	stages := make([]string, len(counts))
+	text := make([]string, len(counts))
+	for c, k := range counts {
+		stages[c] = strings.Repeat("t", k)
+		text[c] = fmt.Sprint(k)
+	}
+	stages[0] = "E" + stages[0]
+	stages[len(stages)-1] += "L"
+	l, err := ParseLayout(strings.Join(stages, "|"), s.PP)
+	if err != nil {
+		return fileSplit{}, false
+	}
+	return fileSplit{counts: strings.Join(text, ", "), layout: l.String()}, true
+}
+
+// splitText describes the pipeline split settings.
+func splitText(s Settings) string {
+	switch {
+	case s.Layout != "":
+		return fmt.Sprintf("layout %q", s.Layout)
+	case s.AccountEmbedding || s.AccountLoss:
+		return fmt.Sprintf("uniform, account_for_embedding %v, account_for_loss %v", s.AccountEmbedding, s.AccountLoss)
+	}
+	return "uniform"
 }

@@ -157,7 +157,11 @@ func CheckpointSettings(m *mca.Checkpoint) (Settings, error) {
 	if err != nil {
 		return s, nil
 	}
-	d, _ := detectNaming(t, m, s)
+	dims, err := DimsFromMCAConfig(m.Config)
+	if err != nil {
+		return s, nil
+	}
+	d, _ := detectNaming(t, m, s, dims.Layers)
 	return d, nil
 }
 
@@ -240,19 +244,19 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
 	}
 	rp := &ReversePlan{Source: m}
+	// dims from mca_config.json
+	dims, err := DimsFromMCAConfig(m.Config)
+	if err != nil {
+		return nil, err
+	}
 	var naming []Issue
-	s, naming = detectNaming(t, m, s)
+	s, naming = detectNaming(t, m, s, dims.Layers)
 	rp.Issues = append(rp.Issues, naming...)
 	rp.Settings = s
 	if rp.HasErrors() {
 		return rp, nil
 	}
 	rp.Config, rp.ConfigChanged, err = restoreHFConfig(t, hfBytes, hf, m.Config)
-	if err != nil {
-		return nil, err
-	}
-	// dims from mca_config.json
-	dims, err := DimsFromMCAConfig(m.Config)
 	if err != nil {
 		return nil, err
 	}
