@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/mca"
 )
 
@@ -469,4 +470,40 @@ func splitText(s Settings) string {
 		return fmt.Sprintf("uniform, account_for_embedding %v, account_for_loss %v", s.AccountEmbedding, s.AccountLoss)
 	}
 	return "uniform"
+}
+
+// CheckpointSettings are the settings an opened checkpoint's rank files were written with:
+// mca_config.json's, with every setting the tensor names reveal read from the names (the
+// reverse plan's Settings; a reshard keeps them unless flags change them).
+func CheckpointSettings(m *mca.Checkpoint) (Settings, error) {
+	s, err := SettingsFromMCAConfig(m.Config)
+	if err != nil {
+		return s, err
+	}
+	hfBytes, err := m.HFConfigJSON()
+	if err != nil {
+		return s, err
+	}
+	hf, err := loader.ParseJSONTree(hfBytes)
+	if err != nil {
+		return s, nil // BuildReversePlan says why
+	}
+	mt, ok := hf.Get("model_type")
+	if !ok {
+		return s, nil
+	}
+	name, err := mt.Str()
+	if err != nil {
+		return s, nil
+	}
+	t, err := LookupTemplate(name)
+	if err != nil {
+		return s, nil
+	}
+	dims, err := DimsFromMCAConfig(m.Config)
+	if err != nil {
+		return s, nil
+	}
+	d, _ := detectNaming(t, m, s, dims.Layers)
+	return d, nil
 }

@@ -129,42 +129,6 @@ func SettingsFromMCAConfig(cfg *loader.JSONNode) (Settings, error) {
 	return s.Normalized(), nil
 }
 
-// CheckpointSettings are the settings an opened checkpoint's rank files were written with:
-// mca_config.json's, with every setting the tensor names reveal read from the names (the
-// reverse plan's Settings; a reshard keeps them unless flags change them).
-func CheckpointSettings(m *mca.Checkpoint) (Settings, error) {
-	s, err := SettingsFromMCAConfig(m.Config)
-	if err != nil {
-		return s, err
-	}
-	hfBytes, err := m.HFConfigJSON()
-	if err != nil {
-		return s, err
-	}
-	hf, err := loader.ParseJSONTree(hfBytes)
-	if err != nil {
-		return s, nil // BuildReversePlan says why
-	}
-	mt, ok := hf.Get("model_type")
-	if !ok {
-		return s, nil
-	}
-	name, err := mt.Str()
-	if err != nil {
-		return s, nil
-	}
-	t, err := LookupTemplate(name)
-	if err != nil {
-		return s, nil
-	}
-	dims, err := DimsFromMCAConfig(m.Config)
-	if err != nil {
-		return s, nil
-	}
-	d, _ := detectNaming(t, m, s, dims.Layers)
-	return d, nil
-}
-
 // restoreHFConfig writes mapped mca_config.json values back into the HF config
 // (ROLL's set_hf_config_value): it returns the config bytes and the keys that changed.
 // When nothing changed the recorded hf_config_json text is returned as is.
@@ -832,23 +796,4 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	return out, nil
-}
-
-// checkTied compares the last stage's tied output_layer copies with the embedding slices
-// they copy: a copy that differs (ROLL writes the lm_head there when a tied checkpoint also
-// ships one, chosen by hash order) is an error unless TakeRank0 keeps the embedding.
-func (ga *gatherer) checkTied(g *Group, tied []Dest, slices map[int][]byte, from map[int]string, elem int, opt GatherOptions, st *GatherStats) error {
-	for _, d := range tied {
-		data, err := ga.read(d, g, elem)
-		if err != nil {
-			return err
-		}
-		st.Dropped++
-		if bytes.Equal(data, slices[d.TPRank]) || opt.TakeRank0 {
-			continue
-		}
-		where := ga.rp.Forward.Ranks[d.Rank].Path + " " + d.Name
-		return fmt.Errorf("%s (TP slice %d) differs from the embedding %s it must copy (%s): with tied embeddings the last pipeline stage holds a copy of the embedding; ROLL's converter writes the lm_head there instead when a tied checkpoint also ships one (chosen by hash order). Pass --take-rank0 to keep the embedding and ignore the copy", where, d.TPRank, g.Name, from[d.TPRank])
-	}
-	return nil
 }
