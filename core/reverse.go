@@ -415,7 +415,7 @@ func (rp *ReversePlan) match() {
 			continue
 		}
 		rp.files[ri] = r
-		used := map[string]bool{}
+		used := map[chunkUseKey]bool{}
 		rp.refs[ri] = make([][]*pt.TensorRef, len(rf.Chunks))
 		for ci, ch := range rf.Chunks {
 			mc := r.Chunk(ch.VP)
@@ -465,7 +465,12 @@ func (rp *ReversePlan) match() {
 
 // chunkUse keys a rank-file tensor by virtual stage, not chunk key: one chunk is stored as
 // "model" or, when ROLL is given a virtual size of 1, as "model0".
-func chunkUse(vp int, name string) string { return fmt.Sprintf("%d\x00%s", vp, name) }
+type chunkUseKey struct {
+	vp   int
+	name string
+}
+
+func chunkUse(vp int, name string) chunkUseKey { return chunkUseKey{vp, name} }
 
 func ruleMCA(t *Template, rel string) bool {
 	for _, r := range t.Rules {
