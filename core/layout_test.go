@@ -4,7 +4,6 @@ import (
 	"errors"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -296,34 +295,6 @@ func flatStages(l *Layout) []string {
 		out = append(out, b.String())
 	}
 	return out
-}
-
-// megatronParse emulates Megatron-Core's parse_str_to_list: delete commas, expand "(...)*N" in one
-// left-to-right regex pass, then "x*N" in another, split at '|' and reject any character that is not
-// a layer symbol. It returns the stages as strings.
-var (
-	megatronGroup  = regexp.MustCompile(`\(([^)]+)\)\*(\d+)`)
-	megatronSymbol = regexp.MustCompile(`(.)\*(\d+)`)
-)
-
-func megatronParse(s string) ([]string, bool) {
-	s = strings.ReplaceAll(s, ",", "")
-	for _, re := range []*regexp.Regexp{megatronGroup, megatronSymbol} {
-		s = re.ReplaceAllStringFunc(s, func(m string) string {
-			sub := re.FindStringSubmatch(m)
-			n, _ := strconv.Atoi(sub[2])
-			return strings.Repeat(sub[1], n)
-		})
-	}
-	stages := strings.Split(s, "|")
-	for _, stage := range stages {
-		for _, c := range stage {
-			if !strings.ContainsRune("ELtm", c) {
-				return nil, false
-			}
-		}
-	}
-	return stages, true
 }
 
 func TestMegatronEmulationAgrees(t *testing.T) {

@@ -16,6 +16,11 @@ type PlanInput struct {
 	ConfigBytes []byte              // config.json as on disk (becomes hf_config_json)
 	Tensors     []loader.TensorInfo // tensor headers, in checkpoint order
 	NameOrPath  string              // recorded as name_or_path
+	// CarryOptional: a family part the config disables (Template.Optional) but the tensors
+	// hold is carried with a warning instead of being an error. The reverse conversion and
+	// reshards set it: they convert what the files hold (ROLL writes such parts anyway).
+	// The part's opt-out, when given, still leaves it out.
+	CarryOptional bool
 }
 
 // BuildPlan plans the conversion of an opened checkpoint.
@@ -309,11 +314,14 @@ func (b *builder) mcaConfig() {
 	}
 	kv["pipeline_model_parallel_layout"] = "null"
 	if s.Layout != "" {
-		// Record the canonical form: mcore_adapter re-parses it with Megatron's parser,
-		// which knows no spaces or nested groups.
+		// Record the string as typed, as ROLL does, when Megatron's parser (which
+		// mcore_adapter re-parses it with) reads it the same way; else the canonical form.
 		text := s.Layout
 		if l, err := ParseLayout(s.Layout, s.PP); err == nil {
-			text = l.String()
+			var canonical bool
+			if text, canonical = RecordedLayout(l, s.Layout); canonical {
+				b.warnf("layout-canonical", nil, "--layout %q is recorded in mca_config.json as %q: Megatron's parser, which mcore_adapter reads the layout with, does not accept it as typed (it knows no spaces or nested groups); the recorded form means the same stages", s.Layout, text)
+			}
 			// A layout with k*PP stages (k > 1) implies virtual size k: mcore_adapter's training
 			// arguments (like Megatron's) derive it when --vpp is unset, ROLL's converter places
 			// layers by it, and a checkpoint is reused only when the recorded size matches.

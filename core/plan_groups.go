@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader"
 )
 
@@ -276,6 +277,10 @@ func (b *builder) finishGroup(pg *pending) {
 			b.noteDropped(opt.DropCode, names, opt.DropMsg)
 			return
 		}
+		if b.in.CarryOptional {
+			b.noteCarried(opt, names)
+			break
+		}
 		flag := ""
 		if o, ok := t.FindOptOut(opt.OptOut); ok {
 			flag = "--" + o.Flag
@@ -284,8 +289,11 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	if d.Tied && g.Name == MCAOutputLayer {
-		b.noteDropped("tied-lm-head", names, "tie_word_embeddings is true but the checkpoint also has "+names[0]+": the embedding is used for the output layer and the lm_head tensor is left out (ROLL's choice here depends on hash order)")
-		return
+		if p.Settings.PP > 1 {
+			b.noteDropped("tied-lm-head", names, "tie_word_embeddings is true but the checkpoint also has "+names[0]+": with PP > 1 the last stage's output_layer.weight is the embedding's copy and the lm_head tensor is left out (ROLL's converter writes one of the two there, chosen by hash order)")
+			return
+		}
+		b.warnf("tied-lm-head", names, "tie_word_embeddings is true but the checkpoint also has %s: at PP 1 it is written as output_layer.weight beside the embedding, as ROLL's converter does (deterministically); the tied Megatron model uses the embedding, and converting back restores %s", names[0], names[0])
 	}
 	gi := len(p.Groups)
 	p.Groups = append(p.Groups, g)
@@ -333,6 +341,18 @@ func (b *builder) boundIssues() {
 		out = append(out, is)
 	}
 	b.p.Issues = out
+}
+
+// noteCarried warns that a part the config disables is carried because the files hold it.
+func (b *builder) noteCarried(opt family.Optional, names []string) {
+	code, msg := opt.CarryCode, opt.CarryMsg
+	if code == "" {
+		code = "optional-part-carried"
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("the config leaves out the part of the model under %s, but the checkpoint holds its weights: they are carried as they are", strings.Join(opt.Prefixes, ", "))
+	}
+	b.noteDropped(code, names, msg)
 }
 
 // noteDropped and noteError aggregate per-code issues so that thousands of tensors make one issue.

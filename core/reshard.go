@@ -61,7 +61,7 @@ func BuildReshardPlan(m *mca.Checkpoint, s Settings) (*ReshardPlan, error) {
 	}
 	// hf_config_json of the output is the restored HF config, so a resharded checkpoint
 	// records the same original config as one converted from HF directly.
-	rs.Plan, err = Build(PlanInput{Config: cfg, ConfigBytes: rp.Config, Tensors: tensors, NameOrPath: nameOrPath}, s)
+	rs.Plan, err = Build(PlanInput{Config: cfg, ConfigBytes: rp.Config, Tensors: tensors, NameOrPath: nameOrPath, CarryOptional: true}, s)
 	if err != nil {
 		return nil, err
 	}

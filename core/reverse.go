@@ -20,7 +20,10 @@ import (
 // dtype) and every tensor of the rank files a destination, so the reverse uses exactly
 // the forward rules.
 type ReversePlan struct {
-	Source        *mca.Checkpoint
+	Source *mca.Checkpoint
+	// Settings are those the rank files were written with: mca_config.json's, with every
+	// setting the tensor names reveal read from the names (see detectNaming).
+	Settings      Settings
 	Forward       *Plan    // forward plan of the reconstructed HF checkpoint; Forward.Tensors are the HF tensors in output order
 	Config        []byte   // config.json to write
 	ConfigChanged []string // HF config keys whose value was written back from mca_config.json
@@ -205,12 +208,19 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
 	}
 	rp := &ReversePlan{Source: m}
-	rp.Config, rp.ConfigChanged, err = restoreHFConfig(t, hfBytes, hf, m.Config)
+	// dims from mca_config.json
+	dims, err := DimsFromMCAConfig(m.Config)
 	if err != nil {
 		return nil, err
 	}
-	// dims from mca_config.json
-	dims, err := DimsFromMCAConfig(m.Config)
+	var naming []Issue
+	s, naming = detectNaming(t, m, s, dims.Layers)
+	rp.Issues = append(rp.Issues, naming...)
+	rp.Settings = s
+	if rp.HasErrors() {
+		return rp, nil
+	}
+	rp.Config, rp.ConfigChanged, err = restoreHFConfig(t, hfBytes, hf, m.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -240,14 +250,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	if n, ok := m.Config.Get("tie_embeddings_and_output_weights"); ok {
 		tied, _ = n.Bool()
 	}
-	localToTE := map[string]string{}
-	for te, loc := range t.Dist.TEToLocal {
-		if te == loc || ruleMCA(t, te) {
-			if cur, ok := localToTE[loc]; !ok || !ruleMCA(t, cur) {
-				localToTE[loc] = te
-			}
-		}
-	}
+	localToTE := localToTENames(t)
 
 	infos := map[string]*globalInfo{}
 	var order []string
@@ -272,8 +275,8 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 			}
 			for _, ref := range ch.Tensors {
 				name := ref.Name
-				if tied && name == MCAOutputLayer {
-					continue // the tied copy of the embedding
+				if tied && s.PP > 1 && name == MCAOutputLayer {
+					continue // the last stage's tied copy of the embedding (checked against it by the gather)
 				}
 				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
 				if !ok {
@@ -372,13 +375,20 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	if n, ok := m.Config.Get("name_or_path"); ok {
 		nameOrPath, _ = n.Str()
 	}
-	fwd, err := Build(PlanInput{Config: hf, ConfigBytes: hfBytes, Tensors: tensors, NameOrPath: nameOrPath}, s)
+	fwd, err := Build(PlanInput{Config: hf, ConfigBytes: hfBytes, Tensors: tensors, NameOrPath: nameOrPath, CarryOptional: true}, s)
 	if err != nil {
 		return nil, err
 	}
 	rp.Forward = fwd
+	// The forward plan's errors stop the reverse; of its warnings, those about what the
+	// files hold (a carried optional part, a tied lm_head written beside the embedding) are
+	// the reverse's too.
+	about := map[string]bool{"tied-lm-head": true, "optional-part-carried": true}
+	for _, o := range t.Optional {
+		about[o.CarryCode] = true
+	}
 	for _, is := range fwd.Issues {
-		if is.Severity == SevError {
+		if is.Severity == SevError || about[is.Code] {
 			rp.Issues = append(rp.Issues, is)
 		}
 	}
@@ -405,7 +415,7 @@ func (rp *ReversePlan) match() {
 			continue
 		}
 		rp.files[ri] = r
-		used := map[string]bool{}
+		used := map[chunkUseKey]bool{}
 		rp.refs[ri] = make([][]*pt.TensorRef, len(rf.Chunks))
 		for ci, ch := range rf.Chunks {
 			mc := r.Chunk(ch.VP)
@@ -418,21 +428,25 @@ func (rp *ReversePlan) match() {
 			rp.refs[ri][ci] = make([]*pt.TensorRef, len(ch.Entries))
 			for ei, e := range ch.Entries {
 				ref := byName[e.Name]
+				key := ch.Key // the file's own key: one chunk may be "model" or "model0"
+				if mc != nil {
+					key = mc.Key
+				}
 				if ref == nil {
-					missing = append(missing, fmt.Sprintf("%s[%s] %s", r.Path, ch.Key, e.Name))
+					missing = append(missing, fmt.Sprintf("%s[%s] %s", r.Path, key, e.Name))
 					continue
 				}
 				if ref.DType != e.DType || !equalShape(ref.Shape, e.Shape) {
-					mismatched = append(mismatched, fmt.Sprintf("%s[%s] %s is %s %s, expected %s %s", r.Path, ch.Key, e.Name, ref.DType, shapeStr(ref.Shape), e.DType, shapeStr(e.Shape)))
+					mismatched = append(mismatched, fmt.Sprintf("%s[%s] %s is %s %s, expected %s %s", r.Path, key, e.Name, ref.DType, shapeStr(ref.Shape), e.DType, shapeStr(e.Shape)))
 					continue
 				}
-				used[ch.Key+"\x00"+e.Name] = true
+				used[chunkUse(ch.VP, e.Name)] = true
 				rp.refs[ri][ci][ei] = ref
 			}
 		}
 		for _, mc := range r.Chunks {
 			for _, ref := range mc.Tensors {
-				if !used[mc.Key+"\x00"+ref.Name] {
+				if !used[chunkUse(mc.VP, ref.Name)] {
 					extra = append(extra, fmt.Sprintf("%s[%s] %s", r.Path, mc.Key, ref.Name))
 				}
 			}
@@ -448,6 +462,15 @@ func (rp *ReversePlan) match() {
 		rp.errorf("unexpected-tensor", extra, "%d tensor(s) of the rank files are not produced by the mapping back to Hugging Face: %s", len(extra), listNames(extra, 5))
 	}
 }
+
+// chunkUse keys a rank-file tensor by virtual stage, not chunk key: one chunk is stored as
+// "model" or, when ROLL is given a virtual size of 1, as "model0".
+type chunkUseKey struct {
+	vp   int
+	name string
+}
+
+func chunkUse(vp int, name string) chunkUseKey { return chunkUseKey{vp, name} }
 
 func ruleMCA(t *Template, rel string) bool {
 	for _, r := range t.Rules {
@@ -598,7 +621,7 @@ type GatherOptions struct {
 type GatherStats struct {
 	Consumed   int // slices that became part of an HF tensor
 	Duplicates int // further copies checked equal (or ignored with TakeRank0)
-	Dropped    int // tied output_layer copies left out
+	Dropped    int // tied last-stage output_layer copies, compared with the embedding (not written back)
 }
 
 // gatherer reads rank-file tensors with a small cache for stacked legacy grouped-GEMM entries.
@@ -704,10 +727,11 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 	slices := map[int][]byte{}
 	from := map[int]string{}
 	tpSize := 1
+	var tied []Dest
 	for _, d := range g.Dests {
 		rf := &p.Ranks[d.Rank]
 		if g.Name == MCAEmbedding && (rf.PP != 0 || d.Chunk != 0) {
-			st.Dropped++
+			tied = append(tied, d) // the last stage's tied output_layer copy, checked below
 			continue
 		}
 		tpSize = d.TPSize
@@ -736,6 +760,9 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 		}
 		parts[r] = b
 		shapes[r], _ = sliceShape(g.Shape, g.Split, tpSize, r)
+	}
+	if err := ga.checkTied(g, tied, slices, from, elem, opt, st); err != nil {
+		return nil, err
 	}
 	total := int(numel(g.Shape)) * elem
 	var whole []byte

@@ -161,7 +161,7 @@ var genericSettings = func() []SettingSpec {
 			i("etp", func(s *Settings) *int { return &s.ETP })),
 		spec(SettingSpec{Name: "layout", Flag: "layout", Arg: "STR", Section: "parallel", Kind: SettingText, Form: true, Hint: "e.g. Et*12|t*12|t*12|t*12L", Unset: "uniform", Merge: MergePipeline,
 			Help:  "Megatron pipeline layout: E embedding, t decoder layer, L loss, | between stages, t*N and (...)*N repeat; k*PP stages mean VPP k",
-			Codes: []string{"layout", "layout-with-account"}},
+			Codes: []string{"layout", "layout-with-account", "layout-canonical"}},
 			textSetting(func(s *Settings) *string { return &s.Layout })),
 		spec(SettingSpec{Name: "account_embedding", Flag: "account-embedding", Section: "parallel", Kind: SettingBool, Form: true, Label: "account embedding", Merge: MergePipeline,
 			Help: "count the embedding as a layer in the uniform split"},

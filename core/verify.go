@@ -35,7 +35,7 @@ type Ledger struct {
 	SourceTensors int      `json:"source_tensors"`     // tensors in the files (mca: over all rank files and chunks)
 	Consumed      int      `json:"consumed"`           // tensor slices that became part of an HF tensor
 	Duplicates    int      `json:"duplicates"`         // further copies, checked byte-equal to the first
-	Dropped       int      `json:"dropped"`            // tied output_layer copies, left out as ROLL does
+	Dropped       int      `json:"dropped"`            // tied last-stage output_layer copies, checked equal to the embedding (not written back)
 	Targets       int      `json:"targets"`            // HF tensors this side maps to, each produced once
 	Warnings      []string `json:"warnings,omitempty"` // what the checkpoint's reader found suspicious (mca: copied rank files)
 }
@@ -321,7 +321,7 @@ func (r *VerifyReport) WriteText(w io.Writer) error {
 			ew.printf("   warning: %s\n", w)
 		}
 		if l.l.Format == "mca" {
-			ew.printf("   %d rank-file tensors; slices consumed %d, duplicate copies checked equal %d, tied copies dropped %d\n", l.l.SourceTensors, l.l.Consumed, l.l.Duplicates, l.l.Dropped)
+			ew.printf("   %d rank-file tensors; slices consumed %d, duplicate copies checked equal %d, tied output_layer copies checked equal to the embedding %d\n", l.l.SourceTensors, l.l.Consumed, l.l.Duplicates, l.l.Dropped)
 		} else {
 			ew.printf("   %d tensors; consumed %d\n", l.l.SourceTensors, l.l.Consumed)
 		}

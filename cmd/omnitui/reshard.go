@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/omnitui/omnitui/core"
@@ -64,7 +65,8 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 		fmt.Fprintf(stderr, "omnitui: warning [rank-copy] %s\n", msg)
 	}
 	defer m.Close()
-	src, err := core.SettingsFromMCAConfig(m.Config)
+	// the source's settings as its files were written (the names decide, see core.CheckpointSettings)
+	src, err := core.CheckpointSettings(m)
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)
 		return exitBadUsage, true
@@ -89,6 +91,9 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 			err = rs.Plan.WriteJSON(stdout, path)
 		} else {
 			writeReshardHeader(stdout, rs, src)
+			for _, is := range rs.Reverse.Issues {
+				fmt.Fprintf(stdout, "source %s [%s] %s\n", is.Severity, is.Code, is.Message)
+			}
 			err = rs.Plan.WriteText(stdout, path+" (read as Hugging Face tensors)", o.verbose)
 		}
 		if err != nil {
@@ -111,8 +116,12 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 		fmt.Fprintln(stderr, "Run with --batch --plan (and the same flags) to see the whole plan.")
 		return exitBadUsage, true
 	}
-	for _, is := range rs.Plan.Issues {
-		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
+	seen := map[string]bool{} // the source's warnings and the target plan's, each once
+	for _, is := range append(slices.Clone(rs.Reverse.Issues), rs.Plan.Issues...) {
+		if k := is.Code + "\x00" + is.Message; !seen[k] {
+			seen[k] = true
+			fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
+		}
 	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
 	res, err := core.Reshard(ctx, rs, core.GatherOptions{TakeRank0: o.takeRank0},

@@ -120,6 +120,9 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		fmt.Fprintf(stderr, "omnitui: %s cannot be mapped back to Hugging Face; nothing was written:\n  - %s\n", path, rp.ErrorText())
 		return exitBadUsage, true
 	}
+	for _, is := range rp.Issues {
+		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
+	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
 	res, err := core.ConvertToHF(ctx, rp, core.ToHFOptions{Out: o.out, Force: o.force, MaxShardSize: maxShard, TakeRank0: o.takeRank0, Progress: pr.event})
 	pr.finish()

@@ -56,3 +56,50 @@ func TestToHFAndVerifyCLI(t *testing.T) {
 		t.Errorf("--to-hf on an HF checkpoint: exit %d\n%s", code, e)
 	}
 }
+
+// TestLegacyNamesUnderTEConfigCLI: rank files with legacy grouped-GEMM names whose
+// mca_config.json says Transformer Engine grouped GEMM (what ROLL writes without TE) are read
+// by --plan, --to-hf, --verify and a reshard, each saying that the config disagrees.
+func TestLegacyNamesUnderTEConfigCLI(t *testing.T) {
+	dir := t.TempDir()
+	mcaDir := filepath.Join(dir, "mca")
+	if code, _, e := runCLI(t, "--batch", "--tp", "2", "--ep", "2", "--moe-grouped-gemm", "--moe-legacy-grouped-gemm", "--out", mcaDir, example); code != exitOK {
+		t.Fatalf("forward: exit %d\n%s", code, e)
+	}
+	cfgPath := filepath.Join(mcaDir, "mca_config.json")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const legacyOn = `"moe_use_legacy_grouped_gemm": true`
+	if !strings.Contains(string(cfg), legacyOn) {
+		t.Fatalf("mca_config.json lacks %s", legacyOn)
+	}
+	cfg = []byte(strings.Replace(string(cfg), legacyOn, `"moe_use_legacy_grouped_gemm": false`, 1))
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const warn = "[naming-config-mismatch]"
+	code, out, e := runCLI(t, "--batch", "--plan", mcaDir)
+	if code != exitOK || !strings.Contains(out, warn) || !strings.Contains(out, ".mlp.experts.weight") {
+		t.Fatalf("--plan: exit %d\n%s\n%s", code, out, e)
+	}
+	back := filepath.Join(dir, "back")
+	if code, _, e := runCLI(t, "--batch", "--to-hf", "--out", back, mcaDir); code != exitOK || !strings.Contains(e, warn) {
+		t.Fatalf("--to-hf: exit %d\n%s", code, e)
+	}
+	if code, out, e := runCLI(t, "--batch", "--verify", example, back); code != exitOK || !strings.Contains(out, "MATCH") {
+		t.Fatalf("--verify back: exit %d\n%s%s", code, out, e)
+	}
+	if code, out, e := runCLI(t, "--batch", "--verify", mcaDir, example); code != exitOK || !strings.Contains(out, "MATCH") {
+		t.Fatalf("--verify mca: exit %d\n%s%s", code, out, e)
+	}
+	rs := filepath.Join(dir, "rs")
+	code, _, e = runCLI(t, "--batch", "--tp", "1", "--out", rs, mcaDir)
+	if code != exitOK || !strings.Contains(e, warn) || !strings.Contains(e, "legacy grouped GEMM") {
+		t.Fatalf("reshard: exit %d\n%s", code, e)
+	}
+	if code, out, e := runCLI(t, "--batch", "--verify", rs, example); code != exitOK || !strings.Contains(out, "MATCH") {
+		t.Fatalf("--verify reshard: exit %d\n%s%s", code, out, e)
+	}
+}

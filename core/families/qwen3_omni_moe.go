@@ -167,6 +167,8 @@ func qwen3OmniMoe() *family.Template {
 			ErrorMsg:  "config.json sets enable_audio_output to false, so mcore_adapter builds no talker/code2wav and its loader would reject these weights (ROLL writes them anyway): pass --drop-audio-output to leave them out, or set enable_audio_output to true",
 			DropCode:  "audio-output-dropped",
 			DropMsg:   "enable_audio_output is false: talker/code2wav weights are left out (--drop-audio-output)",
+			CarryCode: "audio-output-carried",
+			CarryMsg:  "enable_audio_output is false but the checkpoint holds talker/code2wav weights (ROLL's converter writes them anyway): they are carried as they are",
 		}},
 		Hooks: family.Hooks{ReadDims: omniDims, CheckStages: omniStages},
 	}

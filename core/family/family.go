@@ -179,6 +179,11 @@ type Optional struct {
 	ErrorMsg  string
 	DropCode  string // warning code when dropped
 	DropMsg   string
+	// CarryCode and CarryMsg: the warning when a checkpoint read back (Megatron -> HF,
+	// verify, reshard) holds the part although the config disables it, and it is carried
+	// as it is ("" = a generic message).
+	CarryCode string
+	CarryMsg  string
 }
 
 // Hooks are the family-specific steps of planning. Every hook is optional.

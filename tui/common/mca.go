@@ -44,7 +44,8 @@ type MCA struct {
 	Ck      *mca.Checkpoint
 	Reverse *core.ReversePlan // nil when the checkpoint cannot be mapped back (Err says why)
 	Err     error
-	// Recorded are the parallel settings mca_config.json records.
+	// Recorded are the parallel settings the checkpoint was written with (mca_config.json,
+	// with what the tensor names reveal read from the names).
 	Recorded core.Settings
 	// Ranks are per Ck.Ranks: what each rank file holds.
 	Ranks []RankInfo
@@ -96,7 +97,7 @@ type entryKey struct {
 func NewMCAContext(m *mca.Checkpoint, path string, st *styles.Styles, km *keymap.KeyMap,
 	hfconv HFConverter, classify func(string) string) *Context {
 	x := &MCA{Ck: m, HFConverter: hfconv}
-	rec, recErr := core.SettingsFromMCAConfig(m.Config)
+	rec, recErr := core.CheckpointSettings(m) // as the files were written: the names decide
 	if recErr != nil {
 		rec = core.DefaultSettings()
 		rec.TP, rec.PP, rec.EP = m.TP, m.PP, m.EP
