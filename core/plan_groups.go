@@ -307,7 +307,11 @@ func (b *builder) completeness() {
 				need(pre + s)
 			}
 		}
-		if d.Experts > 0 {
+		if d.Experts > 0 && t.Hooks.MoELayer != nil && !t.Hooks.MoELayer(l, d) {
+			for _, s := range req.Dense {
+				need(pre + s)
+			}
+		} else if d.Experts > 0 {
 			for _, s := range req.MoE {
 				need(pre + s)
 			}
