@@ -20,7 +20,7 @@ func init() {
 		Rules:         rules(globalRules, attnRules, qkNormRules, []family.Rule{qkvBiasRule}, denseMLPRules),
 		Dist:          family.DefaultDist,
 		Skip:          []string{invFreq},
-		Required:      decoderRequired([]string{".self_attn.q_norm.weight", ".self_attn.k_norm.weight"}, nil, nil),
+		Required:      decoderRequired(append([]string{".self_attn.q_norm.weight", ".self_attn.k_norm.weight"}, denseMLPNames...), nil, nil),
 		Shapes:        decoderShapes(nil),
 		Components:    decoderComponents,
 		Extras:        decoderExtras,

@@ -42,7 +42,7 @@ func init() {
 		Required: func() family.Required {
 			r := decoderRequired([]string{".self_attn.q_norm.weight", ".self_attn.k_norm.weight"},
 				[]string{".mlp.gate.weight"}, []string{".gate_proj.weight", ".up_proj.weight", ".down_proj.weight"})
-			r.Dense = []string{".mlp.gate_proj.weight", ".mlp.up_proj.weight", ".mlp.down_proj.weight"}
+			r.Dense = denseMLPNames
 			return r
 		}(),
 		Shapes:        decoderShapes(expertShapes(func(d family.Dims) int { return d.MoEFFN }, "moe_intermediate_size")),

@@ -25,7 +25,7 @@ func init() {
 		Rules:      rules(globalRules, attnRules, []family.Rule{qkvBiasRule}, denseMLPRules),
 		Dist:       family.DefaultDist,
 		Skip:       []string{invFreq},
-		Required:   decoderRequired(nil, nil, nil),
+		Required:   decoderRequired(denseMLPNames, nil, nil),
 		Shapes:     decoderShapes(nil),
 		Components: decoderComponents,
 		Extras:     decoderExtras,
