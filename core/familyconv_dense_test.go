@@ -4,6 +4,11 @@ package core_test
 // qwen3, seed_oss, qwen2_moe, qwen3_moe, mixtral) for TestFamilyConversions.
 
 import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/fixture"
@@ -100,4 +105,40 @@ func init() {
 		{Name: "grouped-te-ep2-tp2", Settings: func(s *core.Settings) { s.GroupedGEMM = true; s.EP, s.TP = 2, 2 }},
 		{Name: "pp2-vpp2", Settings: func(s *core.Settings) { s.PP, s.VPP = 2, 2 }},
 	})...)
+}
+
+// TestDenseFamiliesSkipInvFreq: every dense-group family leaves out the rotary inv_freq
+// buffers older checkpoints carry (F32, one per layer) and lists each of them as skipped.
+func TestDenseFamiliesSkipInvFreq(t *testing.T) {
+	for _, f := range []string{"llama", "mistral", "qwen2", "qwen3", "seed_oss", "qwen2_moe", "qwen3_moe", "mixtral"} {
+		t.Run(f, func(t *testing.T) {
+			spec, err := fixture.Release(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for l := 0; l < 4; l++ {
+				n := fmt.Sprintf("model.layers.%d.self_attn.rotary_emb.inv_freq", l)
+				spec.AddAs(n, loader.F32, 8)
+				want = append(want, n)
+			}
+			hf := filepath.Join(t.TempDir(), "hf")
+			if err := fixture.WriteRelease(hf, spec, fixture.ReleaseOptions{Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			_, p := planHF(t, hf, core.DefaultSettings())
+			if p.HasErrors() {
+				t.Fatalf("plan errors: %+v", p.Errors())
+			}
+			var listed []string
+			for _, is := range p.Issues {
+				if is.Code == "not-a-weight" {
+					listed = append(listed, is.Tensors...)
+				}
+			}
+			if !slices.Equal(listed, want) {
+				t.Errorf("skipped tensors listed %v, want %v", listed, want)
+			}
+		})
+	}
 }

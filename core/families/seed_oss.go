@@ -6,8 +6,6 @@ package families
 // residual_dropout; releases name it residual_dropout, so the key is missing there, as in ROLL.
 
 import (
-	"fmt"
-
 	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader"
 )
@@ -42,7 +40,7 @@ func seedOSSDims(cfg *loader.JSONNode, d *family.Dims) []family.Issue {
 	if n, ok := cfg.Get("attention_out_bias"); ok && n.Kind != loader.JSONNull {
 		if b, err := n.Bool(); err == nil && b {
 			return []family.Issue{{Severity: family.SevError, Code: "attention-out-bias",
-				Message: fmt.Sprintf("config.json sets attention_out_bias true: Megatron's layer has no output-projection bias (add_bias_linear false) and ROLL's seed_oss template converts none, so omnitui does not convert it. Use a checkpoint with attention_out_bias false")}}
+				Message: "config.json sets attention_out_bias true: Megatron's layer has no output-projection bias (add_bias_linear false) and ROLL's seed_oss template converts none, so omnitui does not convert it. Use a checkpoint with attention_out_bias false"}}
 		}
 	}
 	return nil
