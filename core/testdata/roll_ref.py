@@ -133,8 +133,11 @@ def global_names(F, hf, cfg, tc, settings):
         if hasattr(F, "drop") and F.drop(name, cfg, settings):
             continue
         if name in F.RENAME:
-            if tied and F.RENAME[name] == "output_layer.weight":
-                continue  # tied: the embedding is the output layer
+            if tied and F.RENAME[name] == "output_layer.weight" and settings.get("pp", 1) > 1:
+                # tied at PP > 1: the last stage's output layer is a copy of the embedding
+                # (omnitui's deterministic pick; ROLL's depends on hash order). At PP 1 ROLL
+                # writes a shipped lm_head as output_layer beside the embedding, and so do we.
+                continue
             mca[F.RENAME[name]] = w
             continue
         pre = [(a, b) for a, b in F.PREFIX_RENAME if name.startswith(a)]
