@@ -135,7 +135,10 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 			return nil, err
 		}
 		g := &p.Groups[gi]
-		data, err := ga.gather(gi, GatherOptions{TakeRank0: opt.TakeRank0}, &st)
+		if g.Piece > 0 {
+			continue // written whole with the fan-out's first piece
+		}
+		data, err := ga.gatherTensors(gi, GatherOptions{TakeRank0: opt.TakeRank0}, &st)
 		if err != nil {
 			abort()
 			return nil, err
