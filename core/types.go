@@ -114,7 +114,8 @@ type ConfigMapping struct {
 // Plan says what every byte of the input becomes. It is cheap to build and never touches tensor data.
 type Plan struct {
 	ModelType   string              `json:"model_type"`
-	Settings    Settings            `json:"settings"` // normalized (ETP filled in, impl defaulted)
+	HFLayout    string              `json:"hf_layout,omitempty"` // the input's HF naming, for families with several
+	Settings    Settings            `json:"settings"`            // normalized (ETP filled in, impl defaulted)
 	Dims        Dims                `json:"dims"`
 	Tensors     []loader.TensorInfo `json:"-"` // the checkpoint's tensors (same order)
 	Config      []ConfigMapping     `json:"config"`
