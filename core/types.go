@@ -23,6 +23,10 @@ type Settings struct {
 
 	DType string // "keep" (default), "bf16", "fp16", "fp32"
 
+	// HFLayout is the Hugging Face naming a reverse conversion writes, for families with
+	// several (family.Template.Layouts); "" = the one recorded in mca_config.json.
+	HFLayout string
+
 	// Opt-outs of plan errors.
 	SkipUnmapped bool // convert anyway, leaving out HF tensors no rule covers
 	AllowUneven  bool // convert even if sizes do not divide by TP (Megatron will not load it)
