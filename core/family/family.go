@@ -130,6 +130,9 @@ type Required struct {
 	Bias   []string // relative to each layer prefix, when the attention has biases
 	MoE    []string // relative to each layer prefix, when the model has experts
 	Expert []string // relative to each expert prefix
+	// Dense are relative to each layer prefix of a model with experts whose layer is dense
+	// (Hooks.MoELayer says false), e.g. a dense MLP among MoE layers.
+	Dense []string
 }
 
 // ComponentRule names a component by name prefix (HF names for Components, Megatron names
@@ -197,6 +200,9 @@ type Hooks struct {
 	// e.g. the top level of a flat release config whose runtime class builds text_config
 	// from those keys. Returning hf unchanged is the default.
 	ConfigPath func(cfg *loader.JSONNode, hf string) string
+	// MoELayer says whether a decoder layer of a model with experts is an MoE layer (nil:
+	// every layer is); dense layers need Required.Dense instead of Required.MoE/Expert.
+	MoELayer func(layer int, d Dims) bool
 }
 
 // ConfigPath is where config.json cfg holds the mapped path hf (see Hooks.ConfigPath).
