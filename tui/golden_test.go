@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/omnitui/omnitui/tui"
 	"github.com/omnitui/omnitui/tui/common"
@@ -46,8 +46,8 @@ func TestGolden(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				m := newApp(t)
-				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size.w, size.h))
-				for _, k := range keys(tc.script) {
+				tm := newProgram(t, m, size.w, size.h)
+				for _, k := range script(tc.script) {
 					tm.Send(k)
 				}
 				// Messages are handled in order; this quits once the plan for the last settings is in.
@@ -56,7 +56,7 @@ func TestGolden(t *testing.T) {
 				if fm.Active() != tc.view {
 					t.Fatalf("active view %v, want %v", fm.Active().Name(), tc.view.Name())
 				}
-				view := fm.View()
+				view := fm.Screen()
 				checkFrame(t, view, size.w, size.h)
 				golden.RequireEqual(t, []byte(view))
 			})

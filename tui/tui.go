@@ -6,13 +6,14 @@ package tui
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -43,7 +44,8 @@ type QuitWhenIdleMsg struct{}
 type Option func(*options)
 
 type options struct {
-	renderer  *lipgloss.Renderer
+	profile   colorprofile.Profile
+	dark      bool
 	planner   common.Planner
 	converter common.Converter
 	classify  func(string) string
@@ -53,8 +55,12 @@ type options struct {
 	resharder      common.Resharder
 }
 
-// WithRenderer draws with r (tests pass one with the Ascii profile).
-func WithRenderer(r *lipgloss.Renderer) Option { return func(o *options) { o.renderer = r } }
+// WithColors draws for a colour profile and background (tests pass
+// colorprofile.Ascii: no colours, no attributes). The running app starts from the
+// detected profile and a dark background, and follows what the terminal reports.
+func WithColors(p colorprofile.Profile, dark bool) Option {
+	return func(o *options) { o.profile, o.dark = p, dark }
+}
 
 // WithPlanner replaces core.BuildPlan.
 func WithPlanner(p common.Planner) Option { return func(o *options) { o.planner = p } }
@@ -84,13 +90,13 @@ type Model struct {
 // are the initial settings.
 func New(ck *loader.Checkpoint, path string, s core.Settings, opts ...Option) *Model {
 	o := buildOptions(opts)
-	st := styles.New(o.renderer)
+	st := styles.New(o.profile, o.dark)
 	ctx := common.NewContext(ck, path, s, st, keymap.Default(), o.planner, o.converter, o.classify)
 	return newModel(ctx)
 }
 
 func buildOptions(opts []Option) options {
-	o := options{planner: defaultPlanner, converter: defaultConverter, classify: defaultClassifier, hfConverter: defaultHFConverter,
+	o := options{profile: colorprofile.TrueColor, dark: true, planner: defaultPlanner, converter: defaultConverter, classify: defaultClassifier, hfConverter: defaultHFConverter,
 		reshardPlanner: defaultReshardPlanner, resharder: defaultResharder}
 	for _, f := range opts {
 		f(&o)
@@ -100,7 +106,6 @@ func buildOptions(opts []Option) options {
 
 // newModel builds the views over the shared context.
 func newModel(ctx *common.Context) *Model {
-	st := ctx.Styles
 	m := &Model{ctx: ctx, width: 80, height: 24}
 	m.conv = convert.New(ctx)
 	var cfg common.Component = configview.New(ctx)
@@ -117,6 +122,13 @@ func newModel(ctx *common.Context) *Model {
 	}
 	m.help = help.New()
 	m.help.ShortSeparator = " · "
+	m.restyleHelp()
+	m.layout()
+	return m
+}
+
+func (m *Model) restyleHelp() {
+	st := m.ctx.Styles
 	m.help.Styles.ShortKey = st.HelpKey
 	m.help.Styles.ShortDesc = st.HelpDesc
 	m.help.Styles.ShortSeparator = st.HelpSep
@@ -124,22 +136,27 @@ func newModel(ctx *common.Context) *Model {
 	m.help.Styles.FullDesc = st.HelpDesc
 	m.help.Styles.FullSeparator = st.HelpSep
 	m.help.Styles.Ellipsis = st.HelpSep
-	m.layout()
-	return m
+}
+
+// restyle rebuilds the styles in place (every component reads them through the
+// shared context) for a new colour profile or background.
+func (m *Model) restyle(p colorprofile.Profile, dark bool) {
+	*m.ctx.Styles = *styles.New(p, dark)
+	m.restyleHelp()
 }
 
 // Run opens the app full-screen and blocks until the user quits. A conversion
 // still running is canceled, and its cleanup awaited, before Run returns.
 func Run(ck *loader.Checkpoint, path string, s core.Settings) error {
-	// The default renderer writes to stdout, honours NO_COLOR, and already knows
-	// the terminal's background: bubbletea asks for it at start-up, before it
-	// owns the input. A second renderer would ask again and could eat keys.
-	r := lipgloss.DefaultRenderer()
-	return runProgram(New(ck, path, s, WithRenderer(r)))
+	return runProgram(New(ck, path, s, WithColors(detectProfile(), true)))
 }
 
+// detectProfile is the colour profile of stdout (honouring NO_COLOR and TERM).
+// The background is asked for once the program owns the terminal (Init).
+func detectProfile() colorprofile.Profile { return colorprofile.Detect(os.Stdout, os.Environ()) }
+
 func runProgram(m *Model) error {
-	p := tea.NewProgram(m, tea.WithAltScreen())
+	p := tea.NewProgram(m)
 	_, err := p.Run()
 	m.Close()
 	if err != nil {
@@ -160,12 +177,13 @@ func (m *Model) Active() common.ViewID { return m.active }
 // View returns the component of a view (tests drive them).
 func (m *Model) Component(v common.ViewID) common.Component { return m.views[v] }
 
-// Init starts nothing: the plan is already built.
-func (m *Model) Init() tea.Cmd { return nil }
+// Init asks the terminal for its background colour (the styles follow it); the
+// plan is already built.
+func (m *Model) Init() tea.Cmd { return tea.RequestBackgroundColor }
 
 func (m *Model) layout() {
 	w, h := m.width, m.height
-	m.help.Width = w
+	m.help.SetWidth(w)
 	bh := h - 2 - m.helpHeight()
 	for _, v := range m.views {
 		v.SetSize(w, max(bh, 1))
@@ -187,7 +205,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 		m.layout()
 		return m, nil
-	case tea.KeyMsg:
+	case tea.BackgroundColorMsg:
+		m.restyle(m.ctx.Styles.Profile, msg.IsDark())
+		return m, nil
+	case tea.ColorProfileMsg:
+		m.restyle(msg.Profile, m.ctx.Styles.Dark)
+		return m, nil
+	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case common.PlanBuiltMsg:
 		cmds := []tea.Cmd{m.ctx.ApplyPlan(msg)}
@@ -219,10 +243,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, tea.Batch(cmds...)
 }
 
-func (m *Model) key(k tea.KeyMsg) tea.Cmd {
+func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	km := m.ctx.Keys
 	cur := m.views[m.active]
-	if k.Type == tea.KeyCtrlC {
+	if k.String() == "ctrl+c" {
 		return tea.Quit
 	}
 	if cur.Capturing() {
@@ -296,8 +320,20 @@ func (m *Model) keyMap() keyMap {
 	return keyMap{short: short, full: full}
 }
 
-// View draws the app in exactly the terminal's size.
-func (m *Model) View() string {
+// View is the frame bubbletea draws: the screen on the alternate screen, with
+// mouse reports (wheel and clicks). Keyboard enhancements (key disambiguation)
+// and synchronized output are requested by bubbletea itself where the terminal
+// supports them.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.Screen())
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = "omnitui"
+	return v
+}
+
+// Screen draws the app in exactly the terminal's size.
+func (m *Model) Screen() string {
 	w, h := m.width, m.height
 	st := m.ctx.Styles
 	if w < MinWidth || h < MinHeight {

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -213,7 +213,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case common.PlanChangedMsg:
 		m.refreshPlan()
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		km := m.ctx.Keys
 		if !m.tree.Capturing() && key.Matches(msg, km.Panel) {
 			m.panelFocus = !m.panelFocus

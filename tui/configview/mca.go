@@ -3,8 +3,8 @@ package configview
 import (
 	"fmt"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
@@ -147,7 +147,7 @@ func (m *MCAModel) Activate() tea.Cmd { return nil }
 
 // Update handles keys: p switches the tree that has them.
 func (m *MCAModel) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyMsg)
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
 	}

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/common"
@@ -226,13 +226,13 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		m.run.cancel()
 		return nil
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m.key(msg)
 	}
 	return nil
 }
 
-func (m *Model) key(k tea.KeyMsg) tea.Cmd {
+func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	km := m.ctx.Keys
 	switch m.state {
 	case StateRunning:
@@ -264,14 +264,14 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	// The form.
 	nf := len(m.fields())
 	if m.at() == focusOut && m.out.Focused() {
-		switch k.Type {
-		case tea.KeyEnter, tea.KeyDown:
+		switch k.String() {
+		case "enter", "down":
 			m.out.Blur()
 			m.focus = 1
-		case tea.KeyUp:
+		case "up":
 			m.out.Blur()
 			m.focus = nf - 1
-		case tea.KeyEsc:
+		case "esc":
 			m.out.Blur()
 		default:
 			if m.out.Update(k) {

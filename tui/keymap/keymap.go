@@ -2,7 +2,7 @@
 // drive both the key handling and the help view, so the two cannot drift apart.
 package keymap
 
-import "github.com/charmbracelet/bubbles/key"
+import "charm.land/bubbles/v2/key"
 
 // KeyMap is the app's bindings.
 type KeyMap struct {
@@ -69,7 +69,7 @@ func Default() *KeyMap {
 		PageDown: b([]string{"pgdown", "ctrl+f"}, "pgdn", "page down"),
 		Top:      b([]string{"home", "g"}, "g/home", "top"),
 		Bottom:   b([]string{"end", "G"}, "G/end", "bottom"),
-		Toggle:   b([]string{"enter", " "}, "enter/space", "expand/collapse"),
+		Toggle:   b([]string{"enter", "space"}, "enter/space", "expand/collapse"),
 		Expand:   b([]string{"right", "l"}, "→/l", "expand"),
 		Collapse: b([]string{"left", "h"}, "←/h", "collapse/parent"),
 		Filter:   b([]string{"/"}, "/", "filter"),
@@ -81,7 +81,7 @@ func Default() *KeyMap {
 
 		Inc:     b([]string{"right", "l", "+", "="}, "→/+", "increase"),
 		Dec:     b([]string{"left", "h", "-"}, "←/-", "decrease"),
-		Edit:    b([]string{"enter", " "}, "enter/space", "edit/toggle"),
+		Edit:    b([]string{"enter", "space"}, "enter/space", "edit/toggle"),
 		Submit:  b([]string{"enter"}, "enter", "confirm"),
 		Yes:     b([]string{"y", "Y"}, "y", "yes"),
 		No:      b([]string{"n", "N", "esc"}, "n", "no"),

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/bar"
@@ -208,18 +208,18 @@ func (m *Model) apply(s core.Settings) tea.Cmd {
 
 // Update edits the settings.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyMsg)
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
 	}
 	km := m.ctx.Keys
 	if m.editing {
-		switch k.Type {
-		case tea.KeyEnter:
+		switch k.String() {
+		case "enter":
 			m.editing = false
 			m.input.Blur()
 			return m.commit(strings.TrimSpace(m.input.Value()))
-		case tea.KeyEsc:
+		case "esc":
 			m.editing = false
 			m.input.Blur()
 		default:

@@ -3,11 +3,12 @@ package placement
 import (
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/internal/keys"
 	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
 )
@@ -70,7 +71,7 @@ func TestETPStepsFromTP(t *testing.T) {
 		m := New(ctx)
 		m.focus = FETP
 		for _, r := range tc.keys {
-			m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+			m.Update(keys.Press(string(r)))
 		}
 		if ctx.Settings.ETP != tc.want {
 			t.Errorf("TP %d ETP %d then %q: ETP %d, want %d", tc.tp, tc.etp, tc.keys, ctx.Settings.ETP, tc.want)
@@ -80,5 +81,5 @@ func TestETPStepsFromTP(t *testing.T) {
 
 func newTestContext(s core.Settings) *common.Context {
 	planner := func(*loader.Checkpoint, core.Settings) (*core.Plan, error) { return &core.Plan{}, nil }
-	return common.NewContext(&loader.Checkpoint{}, "ck", s, styles.New(nil), keymap.Default(), planner, nil, nil)
+	return common.NewContext(&loader.Checkpoint{}, "ck", s, styles.New(colorprofile.Ascii, true), keymap.Default(), planner, nil, nil)
 }

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/keymap"
@@ -435,22 +435,22 @@ func (m *Model) Find(p string) *Node {
 
 // Update handles a key. It reports whether the tree used it.
 func (m *Model) Update(msg tea.Msg) (handled bool) {
-	k, ok := msg.(tea.KeyMsg)
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return false
 	}
 	if m.filtering {
 		switch {
-		case k.Type == tea.KeyEnter:
+		case k.String() == "enter":
 			m.filtering = false
 			m.input.Blur()
 			m.scroll()
-		case k.Type == tea.KeyEsc:
+		case k.String() == "esc":
 			m.filtering = false
 			m.input.Blur()
 			m.SetFilter("")
-		case k.Type == tea.KeyUp || k.Type == tea.KeyDown:
-			m.move(map[bool]int{true: -1, false: 1}[k.Type == tea.KeyUp])
+		case k.String() == "up" || k.String() == "down":
+			m.move(map[bool]int{true: -1, false: 1}[k.String() == "up"])
 		default:
 			if m.input.Update(k) {
 				m.SetFilter(m.input.Value())
