@@ -213,6 +213,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
+	case tea.MouseWheelMsg:
+		return m, m.wheel(msg.Mouse())
+	case tea.MouseClickMsg:
+		return m, m.click(msg.Mouse())
+	case tea.PasteMsg:
+		// Pasted text goes to the text field being edited, and nowhere else.
+		if cur := m.views[m.active]; cur.Capturing() {
+			return m, cur.Update(msg)
+		}
+		return m, nil
 	case common.PlanBuiltMsg:
 		cmds := []tea.Cmd{m.ctx.ApplyPlan(msg)}
 		changed := common.PlanChangedMsg{Gen: m.ctx.PlanGen}
@@ -275,6 +285,50 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	return cur.Update(k)
+}
+
+// wheel scrolls the active view (text fields being edited keep the wheel out).
+func (m *Model) wheel(ms tea.Mouse) tea.Cmd {
+	d := 0
+	switch ms.Button {
+	case tea.MouseWheelUp:
+		d = -1
+	case tea.MouseWheelDown:
+		d = 1
+	default:
+		return nil
+	}
+	cur := m.views[m.active]
+	if cur.Capturing() {
+		return nil
+	}
+	if w, ok := cur.(common.Wheeler); ok {
+		return w.Wheel(ms.X, ms.Y-1, d)
+	}
+	k := tea.KeyPressMsg{Code: tea.KeyDown}
+	if d < 0 {
+		k.Code = tea.KeyUp
+	}
+	return cur.Update(k)
+}
+
+// click selects a tab on the first line, or hands a left click in the body to
+// the active view (as a common.ClickMsg relative to the body).
+func (m *Model) click(ms tea.Mouse) tea.Cmd {
+	cur := m.views[m.active]
+	if ms.Button != tea.MouseLeft || cur.Capturing() {
+		return nil
+	}
+	if ms.Y == 0 {
+		if v, ok := tabs.Hit(m.ctx.Styles, m.active, m.width, ms.X); ok {
+			return m.show(v)
+		}
+		return nil
+	}
+	if bh := m.height - 2 - m.helpHeight(); ms.Y > bh {
+		return nil
+	}
+	return cur.Update(common.ClickMsg{X: ms.X, Y: ms.Y - 1})
 }
 
 func (m *Model) show(v common.ViewID) tea.Cmd {

@@ -22,3 +22,10 @@ type Component interface {
 	ShortHelp() []key.Binding
 	FullHelp() [][]key.Binding
 }
+
+// Wheeler is a component that handles the mouse wheel itself; x and y are
+// relative to its body and d is -1 (up) or 1 (down). Components without it get
+// the wheel as ↑/↓ presses.
+type Wheeler interface {
+	Wheel(x, y, d int) tea.Cmd
+}

@@ -213,6 +213,17 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case common.PlanChangedMsg:
 		m.refreshPlan()
+	case tea.PasteMsg:
+		m.tree.Paste(msg)
+	case common.ClickMsg:
+		// The tree is below its title line, left of the side panel.
+		if tw, _ := m.split(); msg.X < tw && m.tree.Click(msg.Y-1) {
+			if m.panelFocus {
+				m.panelFocus = false
+				m.SetSize(m.width, m.height)
+			}
+			m.syncPanel()
+		}
 	case tea.KeyPressMsg:
 		km := m.ctx.Keys
 		if !m.tree.Capturing() && key.Matches(msg, km.Panel) {

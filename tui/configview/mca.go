@@ -147,6 +147,10 @@ func (m *MCAModel) Activate() tea.Cmd { return nil }
 
 // Update handles keys: p switches the tree that has them.
 func (m *MCAModel) Update(msg tea.Msg) tea.Cmd {
+	if p, ok := msg.(tea.PasteMsg); ok {
+		_ = m.left.Paste(p) || m.right.Paste(p)
+		return nil
+	}
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil

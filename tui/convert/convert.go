@@ -228,6 +228,10 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	case tea.KeyPressMsg:
 		return m.key(msg)
+	case tea.PasteMsg:
+		if m.Capturing() && m.out.Update(msg) {
+			m.note = ""
+		}
 	}
 	return nil
 }

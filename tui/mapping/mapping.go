@@ -267,12 +267,22 @@ func (m *Model) reveal(ti int) {
 
 // Update handles keys and plan changes.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyPressMsg)
-	if !ok {
+	if p, ok := msg.(tea.PasteMsg); ok {
+		m.tree.Paste(p)
 		return nil
 	}
 	m.rebuild()
-	if !m.tree.Update(k) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if !m.tree.Update(msg) {
+			return nil
+		}
+	case common.ClickMsg:
+		// The list is below the title line, beside or above the details.
+		if lw, _ := m.listSize(); (m.width >= 110 && msg.X >= lw) || !m.tree.Click(msg.Y-1) {
+			return nil
+		}
+	default:
 		return nil
 	}
 	// Share the selection.

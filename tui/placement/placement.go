@@ -208,6 +208,18 @@ func (m *Model) apply(s core.Settings) tea.Cmd {
 
 // Update edits the settings.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		if m.editing {
+			m.input.Update(msg)
+		}
+		return nil
+	case common.ClickMsg:
+		if f, ok := m.fieldAt(msg.X, msg.Y); ok && !m.editing {
+			m.focus = f
+		}
+		return nil
+	}
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
@@ -231,9 +243,9 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	nf := numFields
 	switch {
 	case key.Matches(k, km.Up):
-		m.focus = (m.focus + nf - 1) % nf
+		m.focus = max(m.focus-1, 0) // no wrapping: the last row stays the last
 	case key.Matches(k, km.Down):
-		m.focus = (m.focus + 1) % nf
+		m.focus = min(m.focus+1, nf-1)
 	case key.Matches(k, km.Top):
 		m.focus = 0
 	case key.Matches(k, km.Bottom):
@@ -373,14 +385,55 @@ func fieldOf(is core.Issue) (Field, bool) {
 	return 0, false
 }
 
+// formWidth is the width of the settings column (all of it when narrow).
+func (m *Model) formWidth() int {
+	switch {
+	case m.width < 60:
+		return m.width
+	case m.width < 100:
+		return 34
+	}
+	return 40
+}
+
+// fieldAt is the setting drawn at (x, y) of the view, if any: the title line
+// comes first, and separators precede the toggles and the skip options.
+func (m *Model) fieldAt(x, y int) (Field, bool) {
+	if x >= m.formWidth() {
+		return 0, false
+	}
+	row := 1
+	for f := Field(0); f < numFields; f++ {
+		if f == FAccountEmbedding || f == FSkipUnmapped {
+			row++
+		}
+		if row == y {
+			return f, true
+		}
+		row++
+	}
+	return 0, false
+}
+
+// Wheel scrolls the consequences column under the pointer, or moves between
+// settings over the form.
+func (m *Model) Wheel(x, y, d int) tea.Cmd {
+	if x >= m.formWidth() {
+		m.right.Offset += 3 * d
+		m.right.Clamp(m.rightN, m.height)
+		return nil
+	}
+	if !m.editing {
+		m.focus = min(max(m.focus+Field(d), 0), numFields-1)
+	}
+	return nil
+}
+
 // View draws the form and the consequences.
 func (m *Model) View() string {
 	st := m.ctx.Styles
 	w, h := m.width, m.height
-	formW := 40
-	if w < 100 {
-		formW = 34
-	}
+	formW := m.formWidth()
 	if w < 60 {
 		// Too narrow for two columns: the form alone, its issues below.
 		return common.Fit(m.form(w), w, h)

@@ -433,6 +433,35 @@ func (m *Model) Find(p string) *Node {
 	return found
 }
 
+// Click handles a click on line y of the tree's view (0 = its first row): the
+// row there becomes the cursor; a click on the cursor's folder opens or closes
+// it. It reports whether a row was hit.
+func (m *Model) Click(y int) bool {
+	i := m.offset + y
+	if y < 0 || y >= m.bodyHeight() || i >= len(m.rows) {
+		return false
+	}
+	if i == m.cursor {
+		m.Toggle()
+		return true
+	}
+	m.cursor = i
+	m.scroll()
+	return true
+}
+
+// Paste inserts pasted text into the filter while it is being typed; it
+// reports whether the tree used it.
+func (m *Model) Paste(p tea.PasteMsg) bool {
+	if !m.filtering {
+		return false
+	}
+	if m.input.Update(p) {
+		m.SetFilter(m.input.Value())
+	}
+	return true
+}
+
 // Update handles a key. It reports whether the tree used it.
 func (m *Model) Update(msg tea.Msg) (handled bool) {
 	k, ok := msg.(tea.KeyPressMsg)

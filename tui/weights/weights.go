@@ -339,6 +339,13 @@ func (m *Model) revealSelected() {
 
 // Update handles keys and app messages.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		m.page().tree.Paste(msg)
+		return nil
+	case common.ClickMsg:
+		return m.click(msg)
+	}
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
@@ -364,6 +371,19 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	if !t.Update(k) {
+		return nil
+	}
+	return m.syncSelection()
+}
+
+// click selects the row clicked in the tensor list (below the title line, and
+// the source line of a Megatron checkpoint).
+func (m *Model) click(c common.ClickMsg) tea.Cmd {
+	top := 1
+	if m.ctx.IsMCA() {
+		top = 2
+	}
+	if !m.page().tree.Click(c.Y - top) {
 		return nil
 	}
 	return m.syncSelection()
