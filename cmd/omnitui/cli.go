@@ -56,7 +56,8 @@ Parallel settings:
 
 Output:
   --out DIR     output directory (built beside it and renamed into place when complete)
-  --force       replace an existing output
+  --force       replace an existing output if it is a checkpoint omnitui could have
+                written (Megatron or Hugging Face) holding nothing else; else exit 2
   --dtype keep|bf16|fp16|fp32   cast floating tensors (default keep: bytes as in the input)
   --workers N   conversion goroutines (default: number of CPUs)
   --no-fsync    do not flush rank files to disk before the output is renamed into place:
@@ -310,17 +311,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 var version = "dev"
 
-// outputExists reports (and says) that --out already exists when --force was not given:
-// checked before any input is opened, so the refusal is immediate.
+// outputExists reports (and says) that --out already exists when --force was not given,
+// or that --force would replace something that is not a checkpoint omnitui could have
+// written (it then says what the directory holds). Checked before any input is opened,
+// so the refusal is immediate.
 func outputExists(o *options, stderr io.Writer) bool {
-	if o.force || o.out == "" {
+	if o.out == "" {
 		return false
 	}
-	if _, err := os.Lstat(o.out); err != nil {
+	e, err := core.InspectOutput(o.out)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return true
+	}
+	if e == nil {
 		return false
 	}
-	fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
-	return true
+	if err := e.Refusal("--out"); err != nil {
+		// Not a checkpoint of omnitui's: --force would not replace it either.
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return true
+	}
+	if !o.force {
+		fmt.Fprintf(stderr, "omnitui: output %s already exists (%s): pass --force to replace it, or choose another --out\n", o.out, e.Summary())
+		return true
+	}
+	return false
 }
 
 // progressPrinter renders conversion progress: JSON lines on stdout with --json,

@@ -186,3 +186,47 @@ func TestNoFsyncWritesTheSameBytes(t *testing.T) {
 		t.Fatalf("compared %d files: %v", n, err)
 	}
 }
+
+func TestForceRefusesWhatOmnituiDidNotWrite(t *testing.T) {
+	mca := filepath.Join(t.TempDir(), "mca")
+	if code, _, errOut := runCLI(t, "--batch", "--out", mca, example); code != exitOK {
+		t.Fatalf("making a Megatron checkpoint: exit %d %s", code, errOut)
+	}
+	tests := []struct {
+		name string
+		args []string // --out DIR is added
+	}{
+		{"hf to megatron", []string{"--batch", "--force", example}},
+		{"megatron to hf", []string{"--batch", "--force", "--to-hf", mca}},
+		{"megatron reshard", []string{"--batch", "--force", "--tp", "2", mca}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			keep := filepath.Join(out, "important.txt")
+			if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := runCLI(t, append(tc.args, "--out", out)...)
+			if code != exitBadUsage {
+				t.Fatalf("exit %d, want %d (usage): %s", code, exitBadUsage, errOut)
+			}
+			for _, want := range []string{"important.txt", "not a checkpoint omnitui could have written", "1 file"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr should say %q:\n%s", want, errOut)
+				}
+			}
+			if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+				t.Fatalf("important.txt was touched: %q %v", b, err)
+			}
+		})
+	}
+	// A checkpoint omnitui wrote plus a user's file: still refused, naming the file.
+	if err := os.WriteFile(filepath.Join(mca, "notes.md"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "--batch", "--force", "--out", mca, example)
+	if code != exitBadUsage || !strings.Contains(errOut, "is a Megatron checkpoint but also holds notes.md") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -63,7 +62,9 @@ type Model struct {
 	state State
 	focus int
 	out   common.Input
-	note  string // a one-line message under the form
+	note  string // a message under the form
+
+	existing *core.Existing // what the output directory holds, while asking to replace it
 
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
 	takeRank0      bool // Megatron input: keep the first copy where copies disagree
@@ -360,11 +361,23 @@ func (m *Model) submit() tea.Cmd {
 		m.note = "this build cannot convert (no converter)"
 		return nil
 	}
-	if _, err := os.Stat(out); err == nil {
-		m.state = StateConfirmReplace
+	e, err := core.InspectOutput(out)
+	switch {
+	case err != nil:
+		m.note = err.Error()
+		return nil
+	case e == nil:
+		return m.start(false)
+	case !e.Replaceable():
+		// Nothing but a checkpoint omnitui could have written is ever replaced.
+		m.note = e.Refusal("output directory").Error()
+		m.focus = 0
+		m.out.Focus()
 		return nil
 	}
-	return m.start(false)
+	m.existing = e
+	m.state = StateConfirmReplace
+	return nil
 }
 
 func (m *Model) start(force bool) tea.Cmd {
@@ -529,7 +542,8 @@ func (m *Model) formView() []string {
 		out = append(out, m.planErrorLines("✗ the plan has errors; fix them in 5 Placement:", w)...)
 	}
 	if m.note != "" {
-		out = append(out, "", st.Warning.Render(m.note))
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Warning, m.note, w, "  ")...)
 	}
 	return out
 }
@@ -557,6 +571,9 @@ func (m *Model) confirmView() []string {
 	out := strings.TrimSpace(m.out.Value())
 	lines := []string{st.Title.Render("Convert"), ""}
 	lines = append(lines, common.WrapStyled(st.Warning, out+" already exists.", m.width, "")...)
+	if e := m.existing; e != nil {
+		lines = append(lines, common.WrapStyled(st.Value, "holds: "+e.Summary(), m.width, "  ")...)
+	}
 	lines = append(lines, common.Wrap("Replace it? The old output is removed only once the new one is complete.", m.width, "")...)
 	lines = append(lines, "", st.Key.Render("y")+" replace   "+st.Key.Render("n")+" keep it and choose another directory")
 	return lines
