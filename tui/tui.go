@@ -5,6 +5,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -83,8 +84,26 @@ type Model struct {
 
 	quitWhenIdle bool
 
+	// Quitting while a conversion runs asks first (the conversion goes on
+	// meanwhile): quitAsk is the open question, ctrlCAt when ctrl+c last asked (a
+	// second ctrl+c within ForceQuitWindow forces), and aborted records a confirmed
+	// quit, so Run cancels, cleans up and reports it.
+	quitAsk  bool
+	ctrlCAt  time.Time
+	aborted  bool
+	abortOut string
+	now      func() time.Time
+
 	width, height int
 }
+
+// ForceQuitWindow is how soon a second ctrl+c must follow the first to quit
+// without answering the question.
+const ForceQuitWindow = time.Second
+
+// ErrQuitDuringConversion is returned by Run when the user quit while a
+// conversion was running: it was canceled and nothing was written.
+var ErrQuitDuringConversion = errors.New("quit during the conversion")
 
 // New builds the app over an opened checkpoint. path is what the user typed; s
 // are the initial settings.
@@ -106,7 +125,7 @@ func buildOptions(opts []Option) options {
 
 // newModel builds the views over the shared context.
 func newModel(ctx *common.Context) *Model {
-	m := &Model{ctx: ctx, width: 80, height: 24}
+	m := &Model{ctx: ctx, width: 80, height: 24, now: time.Now}
 	m.conv = convert.New(ctx)
 	var cfg common.Component = configview.New(ctx)
 	if ctx.IsMCA() {
@@ -162,8 +181,24 @@ func runProgram(m *Model) error {
 	if err != nil {
 		return fmt.Errorf("the interactive app failed: %w (use --batch to convert without it)", err)
 	}
-	return nil
+	return m.QuitErr()
 }
+
+// QuitErr is what quitting left to report once Close has returned: nil, or,
+// when the user quit during a conversion that did not finish, an error saying
+// that it was canceled and nothing was written (wrapping ErrQuitDuringConversion).
+func (m *Model) QuitErr() error {
+	if !m.aborted || m.conv.Finished() {
+		return nil
+	}
+	return fmt.Errorf("%w: canceled; nothing was written under %s", ErrQuitDuringConversion, m.abortOut)
+}
+
+// QuitAsking reports whether the app is asking whether to quit (tests read it).
+func (m *Model) QuitAsking() bool { return m.quitAsk }
+
+// SetClock replaces time.Now for the double ctrl+c window (tests use it).
+func (m *Model) SetClock(now func() time.Time) { m.now = now }
 
 // Close cancels a running conversion and waits for its cleanup.
 func (m *Model) Close() { m.conv.Shutdown(30 * time.Second) }
@@ -219,7 +254,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.click(msg.Mouse())
 	case tea.PasteMsg:
 		// Pasted text goes to the text field being edited, and nowhere else.
-		if cur := m.views[m.active]; cur.Capturing() {
+		if cur := m.views[m.active]; cur.Capturing() && !m.quitAsk {
 			return m, cur.Update(msg)
 		}
 		return m, nil
@@ -256,15 +291,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	km := m.ctx.Keys
 	cur := m.views[m.active]
-	if k.String() == "ctrl+c" {
-		return tea.Quit
+	if m.quitAsk {
+		return m.answerQuit(k)
+	}
+	if key.Matches(k, km.Interrupt) {
+		return m.quit(true)
 	}
 	if cur.Capturing() {
 		return cur.Update(k)
 	}
 	switch {
 	case key.Matches(k, km.Quit):
-		return tea.Quit
+		return m.quit(false)
 	case key.Matches(k, km.Help):
 		m.fullHelp = !m.fullHelp
 		m.layout()
@@ -299,7 +337,7 @@ func (m *Model) wheel(ms tea.Mouse) tea.Cmd {
 		return nil
 	}
 	cur := m.views[m.active]
-	if cur.Capturing() {
+	if cur.Capturing() || m.quitAsk {
 		return nil
 	}
 	if w, ok := cur.(common.Wheeler); ok {
@@ -316,7 +354,7 @@ func (m *Model) wheel(ms tea.Mouse) tea.Cmd {
 // the active view (as a common.ClickMsg relative to the body).
 func (m *Model) click(ms tea.Mouse) tea.Cmd {
 	cur := m.views[m.active]
-	if ms.Button != tea.MouseLeft || cur.Capturing() {
+	if ms.Button != tea.MouseLeft || cur.Capturing() || m.quitAsk {
 		return nil
 	}
 	if ms.Y == 0 {
@@ -329,6 +367,51 @@ func (m *Model) click(ms tea.Mouse) tea.Cmd {
 		return nil
 	}
 	return cur.Update(common.ClickMsg{X: ms.X, Y: ms.Y - 1})
+}
+
+// quit quits at once, or, while a conversion runs, asks first.
+func (m *Model) quit(ctrlC bool) tea.Cmd {
+	if !m.conv.Running() {
+		return tea.Quit
+	}
+	m.quitAsk = true
+	if ctrlC {
+		m.ctrlCAt = m.now()
+	}
+	return nil
+}
+
+// answerQuit handles a key while the quit question is open: y (or a second
+// ctrl+c within ForceQuitWindow) quits, canceling the conversion; n or esc
+// keeps converting. Other keys wait for an answer.
+func (m *Model) answerQuit(k tea.KeyPressMsg) tea.Cmd {
+	km := m.ctx.Keys
+	switch {
+	case key.Matches(k, km.Interrupt):
+		now := m.now()
+		if !m.ctrlCAt.IsZero() && now.Sub(m.ctrlCAt) <= ForceQuitWindow {
+			return m.abort()
+		}
+		m.ctrlCAt = now
+	case key.Matches(k, km.Yes):
+		return m.abort()
+	case key.Matches(k, km.No):
+		m.quitAsk = false
+		m.ctrlCAt = time.Time{}
+	}
+	return nil
+}
+
+// abort ends the program; Run (through Close) cancels the conversion and waits
+// for its cleanup.
+func (m *Model) abort() tea.Cmd {
+	m.quitAsk = false
+	if !m.conv.Running() {
+		return tea.Quit // it ended while asking: nothing to cancel
+	}
+	m.aborted = true
+	m.abortOut = m.conv.RunOut()
+	return tea.Quit
 }
 
 func (m *Model) show(v common.ViewID) tea.Cmd {
@@ -400,10 +483,21 @@ func (m *Model) Screen() string {
 	bh := h - 2 - m.helpHeight()
 	b.WriteString(common.Fit(common.Lines(m.views[m.active].View()), w, max(bh, 1)))
 	b.WriteByte('\n')
-	b.WriteString(statusbar.View(m.ctx, m.conv.StatusNote(), w))
+	if m.quitAsk {
+		q := "Quit? The conversion (" + m.conv.StatusNote() + ") is canceled and nothing is written."
+		b.WriteString(common.Pad(st.Warning.Render(common.Truncate(q, w)), w))
+	} else {
+		b.WriteString(statusbar.View(m.ctx, m.conv.StatusNote(), w))
+	}
 	b.WriteByte('\n')
 	var hv string
-	if m.fullHelp {
+	if m.quitAsk {
+		hv = m.help.ShortHelpView([]key.Binding{
+			key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "quit")),
+			key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "keep converting")),
+			key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "again to force")),
+		})
+	} else if m.fullHelp {
 		hv = m.help.FullHelpView(m.keyMap().FullHelp())
 	} else {
 		hv = m.help.ShortHelpView(m.keyMap().ShortHelp())

@@ -157,6 +157,31 @@ func (m *Model) Capturing() bool {
 	return m.state == StateForm && m.at() == focusOut && m.out.Focused()
 }
 
+// RunOut is the output directory of the latest conversion ("" before any).
+func (m *Model) RunOut() string {
+	if m.run == nil {
+		return ""
+	}
+	return m.run.out
+}
+
+// Finished reports whether the latest conversion completed and wrote its
+// output (safe to call after Shutdown, when its goroutine has returned).
+func (m *Model) Finished() bool {
+	r := m.run
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+	default:
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err == nil && r.result != nil
+}
+
 // Running reports whether a conversion is in flight.
 func (m *Model) Running() bool { return m.state == StateRunning }
 
