@@ -162,3 +162,57 @@ func TestQuitQuestionGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestHelpListsEachKeyOnceAndCtrlC(t *testing.T) {
+	existing := t.TempDir()
+	tests := []struct {
+		script   string
+		want     []string // keys that must be listed
+		unwanted []string
+	}{
+		{"", nil, []string{"y", "n"}},
+		{"2", nil, nil},
+		{"2 p", nil, nil},
+		{"3", []string{"s", "/"}, nil},
+		{"3 /", []string{"enter", "esc"}, nil},
+		{"4", nil, nil},
+		{"5", []string{"c", "←/-", "→/+"}, nil},
+		{"5 enter", []string{"enter", "esc"}, nil},
+		{"c", []string{"esc"}, []string{"y", "n"}},
+		{"c enter", []string{"enter", "esc"}, []string{"y", "n"}},
+		{"c enter ctrl+u type:" + existing + " enter down enter", []string{"y", "n"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.script, func(t *testing.T) {
+			m := newApp(t, tui.WithConverter((&fakeConv{}).convert))
+			resize(m, 200, 60)
+			press(m, tc.script)
+			keys := m.HelpKeys()
+			seen := map[string]bool{}
+			for _, k := range keys {
+				if seen[k] {
+					t.Errorf("%q is listed twice: %v", k, keys)
+				}
+				seen[k] = true
+			}
+			for _, k := range append([]string{"ctrl+c"}, tc.want...) {
+				if !seen[k] {
+					t.Errorf("%q is not listed: %v", k, keys)
+				}
+			}
+			for _, k := range tc.unwanted {
+				if seen[k] {
+					t.Errorf("%q is listed but does nothing here: %v", k, keys)
+				}
+			}
+			// The drawn help shows ctrl+c too.
+			press(m, "?")
+			if v := m.Screen(); !strings.Contains(v, "ctrl+c") && !m.Context().Planning() {
+				if m.Component(m.Active()).Capturing() {
+					return // ? is typed into the field
+				}
+				t.Errorf("the full help does not show ctrl+c:\n%s", v)
+			}
+		})
+	}
+}

@@ -428,6 +428,17 @@ func (m *Model) show(v common.ViewID) tea.Cmd {
 	return m.views[v].Activate()
 }
 
+// HelpKeys are the keys the full help lists now, in order (tests check them).
+func (m *Model) HelpKeys() []string {
+	var out []string
+	for _, g := range m.keyMap().FullHelp() {
+		for _, b := range g {
+			out = append(out, b.Help().Key)
+		}
+	}
+	return out
+}
+
 // keyMap feeds the help view: the active view's keys, then the global ones.
 type keyMap struct {
 	short []key.Binding
@@ -452,8 +463,27 @@ func (m *Model) keyMap() keyMap {
 			}
 		}
 	}
-	full := append([][]key.Binding(nil), cur.FullHelp()...)
-	full = append(full, km.Global())
+	// Each key once: a view's own entry wins over the global one (Placement's
+	// c convert), and a key listed twice by a view is listed once.
+	groups := append(append([][]key.Binding(nil), cur.FullHelp()...), km.Global())
+	if cur.Capturing() {
+		// A text field has the keys: only its own keys act, and ctrl+c.
+		groups = [][]key.Binding{cur.ShortHelp(), {km.Interrupt}}
+	}
+	seen := map[string]bool{}
+	var full [][]key.Binding
+	for _, g := range groups {
+		var col []key.Binding
+		for _, b := range g {
+			if k := b.Help().Key; !seen[k] {
+				seen[k] = true
+				col = append(col, b)
+			}
+		}
+		if len(col) > 0 {
+			full = append(full, col)
+		}
+	}
 	return keyMap{short: short, full: full}
 }
 

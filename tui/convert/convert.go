@@ -756,9 +756,21 @@ func (m *Model) ShortHelp() []key.Binding {
 }
 
 // FullHelp is the full help.
+// It lists only the keys that act now: y/n only while asking, esc once.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.ctx.Keys
-	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Dec, k.Inc}, {k.Cancel, k.Yes, k.No, k.Back}}
+	switch m.state {
+	case StateRunning:
+		return [][]key.Binding{{k.Cancel}}
+	case StateConfirmReplace:
+		return [][]key.Binding{{k.Yes, k.No}}
+	case StateDone, StateFailed, StateCanceled:
+		return [][]key.Binding{{k.Restart}}
+	}
+	if m.Capturing() {
+		return [][]key.Binding{m.ShortHelp()}
+	}
+	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Dec, k.Inc, k.Back}}
 }
 
 // StatusNote is a short note for the status bar while a conversion runs.
