@@ -155,7 +155,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, nil, err
+			return nil, nil, suggestFlag(fs, err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -176,7 +176,78 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	if o.s.VPP == 0 && flagGiven(fs, "vpp") {
 		return nil, nil, errors.New("--vpp 0 is not a size: leave --vpp out for no virtual pipeline")
 	}
+	// Values no model accepts are bad usage, refused before anything is opened or planned.
+	if err := o.s.Normalized().UsageError(); err != nil {
+		return nil, nil, err
+	}
+	if o.workers < 0 {
+		return nil, nil, fmt.Errorf("--workers %d is not a count: leave it out for one per CPU", o.workers)
+	}
+	if _, err := parseSize(o.maxShardSize); err != nil {
+		return nil, nil, err
+	}
 	return o, pos, nil
+}
+
+// suggestFlag adds the nearest known flag to an unknown-flag error
+// ("flag provided but not defined: -tpp" → "… (did you mean --tp?)").
+func suggestFlag(fs *flag.FlagSet, err error) error {
+	const prefix = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return err
+	}
+	given := strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-")
+	best, bestD := "", 0
+	fs.VisitAll(func(f *flag.Flag) {
+		if len(f.Name) == 1 {
+			return // -h, -o, -v: suggest the long names
+		}
+		// Nearest first; on a tie, the one that starts more like it (--tpp: --tp, not --pp).
+		d := editDistance(given, f.Name)
+		if best == "" || d < bestD || (d == bestD && commonPrefix(given, f.Name) > commonPrefix(given, best)) {
+			best, bestD = f.Name, d
+		}
+	})
+	// Only a plausible typo: at most a third of the name differs.
+	if best == "" || bestD > max(1, len(given)/3) {
+		return fmt.Errorf("unknown flag --%s", given)
+	}
+	return fmt.Errorf("unknown flag --%s: did you mean --%s?", given, best)
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// editDistance is the number of single-letter insertions, deletions,
+// substitutions and swaps of neighbours that turn a into b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
