@@ -51,10 +51,12 @@ func qwen3OmniMoe() *Template {
 	}
 
 	return &Template{
-		ModelType:   "qwen3_omni_moe",
-		LayerPrefix: "thinker.model.layers.",
-		MoEPrefix:   ".mlp.experts.",
-		Config:      cfg,
+		// The released config.json has rope_scaling; transformers ≥ 5 saves rope_parameters.
+		ConfigAlternatives: [][]string{{"thinker_config.text_config.rope_scaling", "thinker_config.text_config.rope_parameters"}},
+		ModelType:          "qwen3_omni_moe",
+		LayerPrefix:        "thinker.model.layers.",
+		MoEPrefix:          ".mlp.experts.",
+		Config:             cfg,
 		Constants: []KV{
 			{"swiglu", "true"},
 			{"position_embedding_type", `"mrope"`},

@@ -51,9 +51,13 @@ type Template struct {
 	LayerPrefix string // HF prefix of decoder layers, e.g. "thinker.model.layers."
 	MoEPrefix   string // HF infix of experts inside a layer, e.g. ".mlp.experts."
 	Config      []ConfigKey
-	Constants   []KV // Megatron fields whose value is fixed by the model family (JSON text)
-	Rules       []Rule
-	Dist        DistRules
+	// ConfigAlternatives are groups of HF config paths that name the same setting in
+	// different transformers versions: a missing one is not reported while another
+	// of its group is present (it is still left out of mca_config.json, as ROLL does).
+	ConfigAlternatives [][]string
+	Constants          []KV // Megatron fields whose value is fixed by the model family (JSON text)
+	Rules              []Rule
+	Dist               DistRules
 
 	// Names of the HF config paths the plan reads dims from.
 	DeepstackKey        string   // list whose length is the number of decoder layers deepstack needs on the first stage

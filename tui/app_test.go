@@ -408,3 +408,16 @@ func stripANSI(s string) string {
 	}
 	return b.String()
 }
+
+// The bundled example is what a new user opens first: it has what the release's
+// config.json has, so it opens with no warning at all.
+func TestTheExampleOpensWithNoWarning(t *testing.T) {
+	m := newApp(t)
+	resize(m, 120, 40)
+	if is := m.Context().Plan.Issues; len(is) != 0 {
+		t.Fatalf("the example's plan has issues: %+v", is)
+	}
+	if v := m.Screen(); strings.Contains(v, "warning") || !strings.Contains(v, "ready to convert") {
+		t.Fatalf("the first screen should say it is ready, with no warning:\n%s", v)
+	}
+}

@@ -321,7 +321,7 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 	if p, _ := ctx.TargetPlan(); p == nil || !p.HasErrors() {
 		t.Fatal("TP 3 should be planned with errors")
 	}
-	if v = m.Screen(); !strings.Contains(v, "block the reshard") || !strings.Contains(v, "TP 3 does not divide") || !strings.Contains(v, "→ TP 3 · PP 2 · EP 1 · ✗ 1 error") {
+	if v = m.Screen(); !strings.Contains(v, "1 error blocks the reshard") || !strings.Contains(v, "TP 3 does not divide") || !strings.Contains(v, "→ TP 3 · PP 2 · EP 1 · ✗ 1 error") {
 		t.Errorf("the errors should be shown:\n%s", v)
 	}
 	// Back to TP 2: the recorded layout again, nothing to reshard.

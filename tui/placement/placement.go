@@ -15,6 +15,7 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/styles"
 )
 
 // Field identifies one editable setting.
@@ -385,6 +386,22 @@ func fieldOf(is core.Issue) (Field, bool) {
 	return 0, false
 }
 
+// block is the verb after "N error(s)".
+func block(errs int) string {
+	if errs == 1 {
+		return " blocks"
+	}
+	return " block"
+}
+
+// warnNote is " · N warning(s)", or nothing without warnings.
+func warnNote(st *styles.Styles, warns int) string {
+	if warns == 0 {
+		return ""
+	}
+	return st.Muted.Render(" · " + common.Plural(warns, "warning"))
+}
+
 // formWidth is the width of the settings column (all of it when narrow).
 func (m *Model) formWidth() int {
 	switch {
@@ -573,13 +590,13 @@ func (m *Model) rightLines(w int) []string {
 	case errs == 0 && ctx.IsMCA():
 		out = append(out, st.OK.Render("✓ the recorded layout")+st.Muted.Render(": change a setting to reshard"))
 	case errs == 0:
-		out = append(out, st.OK.Render("✓ the plan converts")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+		out = append(out, st.OK.Render("✓ the plan converts")+warnNote(st, warns))
 	case ctx.IsMCA() && !resharding:
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+": the rank files do not map back"))
 	case resharding:
-		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the reshard")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+block(errs)+" the reshard")+warnNote(st, warns))
 	default:
-		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+block(errs)+" the conversion")+warnNote(st, warns))
 	}
 	for _, sev := range []core.Severity{core.SevError, core.SevWarning} {
 		for _, is := range p.Issues {
