@@ -32,17 +32,31 @@ var goldenCases = []struct {
 	{"placement_tp2_pp2_ep2", "5 right down right down down right", common.ViewPlacement},
 	{"placement_tp3_error", "5 right right", common.ViewPlacement},
 	{"placement_selected_weight", "3 / type:embed_tokens enter 5 right", common.ViewPlacement},
+	// EP 2 and PP 2: rank files mp_rank_TT_PPP_EEE, a local expert number unlike the global one.
+	{"placement_ep2_selected_expert", "3 / type:layers.3.mlp.experts.5.down_proj enter 5 down right down down right", common.ViewPlacement},
+	{"mapping_expert_ep2", "5 down right down down right 3 / type:layers.3.mlp.experts.5.down_proj enter 4", common.ViewMapping},
 	{"convert_form", "c", common.ViewConvert},
 	{"convert_edit_out", "c enter backspace backspace backspace type:out left left left", common.ViewConvert},
 	{"help", "?", common.ViewOverview},
 }
 
+// wideCases are also recorded at 120×40, where rank-local names are shown in full.
+var wideCases = map[string]bool{
+	"mapping_qkv": true, "mapping_gate_up_tp2": true, "placement_tp2_pp2_ep2": true, "placement_selected_weight": true,
+	"placement_ep2_selected_expert": true, "mapping_expert_ep2": true,
+}
+
 func TestGolden(t *testing.T) {
-	for _, size := range []struct{ w, h int }{{100, 30}, {80, 24}} {
+	for _, size := range []struct{ w, h int }{{100, 30}, {80, 24}, {120, 40}} {
 		for _, tc := range goldenCases {
 			name := tc.name
-			if size.w != 100 {
+			switch {
+			case size.w == 80:
 				name += "_80x24"
+			case size.w == 120 && !wideCases[tc.name]:
+				continue
+			case size.w == 120:
+				name += "_120x40"
 			}
 			t.Run(name, func(t *testing.T) {
 				m := newApp(t)

@@ -231,6 +231,10 @@ func (m *Model) SetSize(w, h int) {
 
 // listSize: side by side from 110 columns, else the list above the detail.
 func (m *Model) listSize() (int, int) {
+	if m.width >= common.FullNamesWidth {
+		// Wide: the details get the room, so rank-local names fit whole.
+		return max(42, m.width*35/100), max(m.height-1, 1)
+	}
 	if m.width >= 110 {
 		return m.width * 45 / 100, max(m.height-1, 1)
 	}
@@ -384,9 +388,14 @@ func (m *Model) detail(w int) []string {
 			ti := &p.Tensors[g.Inputs[i]]
 			shape = fmt.Sprintf("  %s %s", ti.DType, common.Shape(ti.Shape))
 		}
-		out = append(out, l+common.TruncateLeft(name, max(w-11-common.Width(shape), 10))+st.Muted.Render(shape))
+		out = append(out, m.nameLines(l, name, shape, w)...)
 	}
-	out = append(out, lbl("Megatron")+common.TruncateLeft(g.Name, max(w-11, 10)))
+	if len(g.HFNames) > 0 {
+		if c := m.ctx.Classify(g.HFNames[0]); c != "" {
+			out = append(out, lbl("part of")+st.Muted.Render(common.ComponentTitle(c)))
+		}
+	}
+	out = append(out, m.nameLines(lbl("Megatron"), g.Name, "", w)...)
 	out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("%s %s · split %s", g.DType, common.Shape(g.Shape), g.Split)))
 	out = append(out, m.opDrawing(g, w)...)
 	out = append(out, m.dests(g, w)...)
@@ -463,6 +472,34 @@ func chunk(n int64, t, r int) (int64, int64) {
 	return a, min(a+size, n)
 }
 
+// nameLines draws a labelled tensor name and its muted suffix in w cells: whole
+// (wrapped after dots) from common.FullNamesWidth on, else cut in the middle
+// keeping its numbers.
+func (m *Model) nameLines(label, name, suffix string, w int) []string {
+	st := m.ctx.Styles
+	const lw = 11
+	if common.Width(name)+common.Width(suffix) <= w-lw || m.width < common.FullNamesWidth {
+		return []string{label + common.MidCut(name, max(w-lw-common.Width(suffix), 10)) + st.Muted.Render(suffix)}
+	}
+	var out []string
+	for i, l := range common.WrapName(name, w-lw) {
+		if i == 0 {
+			out = append(out, label+l)
+		} else {
+			out = append(out, common.Pad("", lw)+l)
+		}
+	}
+	if suffix != "" {
+		last := out[len(out)-1]
+		if common.Width(last)+common.Width(suffix) <= w {
+			out[len(out)-1] = last + st.Muted.Render(suffix)
+		} else {
+			out = append(out, common.Pad("", lw)+st.Muted.Render(strings.TrimLeft(suffix, " ")))
+		}
+	}
+	return out
+}
+
 func (m *Model) dests(g *core.Group, w int) []string {
 	st := m.ctx.Styles
 	p := m.ctx.Plan
@@ -471,12 +508,18 @@ func (m *Model) dests(g *core.Group, w int) []string {
 		out[0] = st.Label.Render(fmt.Sprintf("read from %s:", common.Plural(len(g.Dests), "place")))
 	}
 	const maxShown = 12
+	full := m.width >= common.FullNamesWidth
 	for i, d := range g.Dests {
 		if i == maxShown {
 			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-maxShown)))
 			break
 		}
-		out = append(out, "  "+common.DestLine(p, d, w-2))
+		for _, l := range common.DestLines(p, d, w-2, full) {
+			out = append(out, "  "+l)
+		}
+	}
+	if lg := common.RankLegend(p); lg != "" {
+		out = append(out, common.WrapStyled(st.Muted, "  "+lg, w, "    ")...)
 	}
 	return out
 }

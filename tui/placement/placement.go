@@ -609,13 +609,20 @@ func (m *Model) rightLines(w int) []string {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	}
+	// The selected weight comes first, so it is in view however many rank
+	// files the bars below list; with nothing selected, the hint comes last.
+	sel := m.selected(p, w)
+	if ctx.Selected >= 0 {
+		out = append(out, "")
+		out = append(out, sel...)
+	}
 	out = append(out, "")
 	out = append(out, m.grid(p, w)...)
 	out = append(out, "")
 	out = append(out, m.experts(p, w)...)
 	out = append(out, "")
 	out = append(out, m.rankBars(p, w)...)
-	if sel := m.selected(p, w); len(sel) > 0 {
+	if ctx.Selected < 0 && len(sel) > 0 {
 		out = append(out, "")
 		out = append(out, sel...)
 	}
@@ -773,7 +780,18 @@ func (m *Model) selected(p *core.Plan, w int) []string {
 		}
 		return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see where it lands", w, "")
 	}
-	out := []string{st.Title.Render("Selected") + " " + common.TruncateLeft(ctx.Ck.Tensors[i].Name, max(w-9, 8))}
+	full := m.width >= common.FullNamesWidth
+	name := ctx.Ck.Tensors[i].Name
+	out := []string{st.Title.Render("Selected") + " " + common.MidCut(name, max(w-9, 8))}
+	if full && common.Width(name) > w-9 {
+		out = []string{st.Title.Render("Selected")}
+		for _, l := range common.WrapName(name, w-2) {
+			out = append(out, "  "+l)
+		}
+	}
+	if c := ctx.Classify(name); c != "" {
+		out = append(out, st.Muted.Render("  part of "+common.ComponentTitle(c)))
+	}
 	g := groupOf(p, i)
 	if g == nil {
 		return append(out, st.Error.Render("  ✗ left out of the plan: see 4 Mapping"))
@@ -782,13 +800,24 @@ func (m *Model) selected(p *core.Plan, w int) []string {
 	if ctx.IsMCA() && !ctx.MCA.Resharding() {
 		arrow = "←"
 	}
-	out = append(out, st.Muted.Render(fmt.Sprintf("  %s %s (%s) in %s:", arrow, common.Truncate(g.Name, max(w-30, 10)), g.Split, common.Plural(len(g.Dests), "place"))))
+	where := fmt.Sprintf(" (%s) in %s:", g.Split, common.Plural(len(g.Dests), "place"))
+	if full && common.Width(g.Name)+common.Width(where)+4 > w {
+		out = append(out, st.Muted.Render("  "+arrow+" "+g.Name))
+		out = append(out, st.Muted.Render("   "+where))
+	} else {
+		out = append(out, st.Muted.Render("  "+arrow+" "+common.MidCut(g.Name, max(w-4-common.Width(where), 10))+where))
+	}
 	for j, d := range g.Dests {
 		if j == 16 {
 			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-16)))
 			break
 		}
-		out = append(out, "  "+common.DestLine(p, d, w-2))
+		for _, l := range common.DestLines(p, d, w-2, full) {
+			out = append(out, "  "+l)
+		}
+	}
+	if lg := common.RankLegend(p); lg != "" {
+		out = append(out, common.WrapStyled(st.Muted, "  "+lg, w, "    ")...)
 	}
 	return out
 }

@@ -1,0 +1,44 @@
+package tui_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Global layer 3, expert 5 at PP 2, EP 2 is local layer 1, local expert 1 of
+// the rank file of stage 1, expert rank 1.
+const localName = "decoder.layers.1.mlp.experts.local_experts.1.linear_fc2.weight"
+
+func TestRankLocalNamesInFullWhenWide(t *testing.T) {
+	for _, sz := range []struct{ w, h int }{{120, 40}, {200, 60}} {
+		for _, s := range []string{
+			"5 down right down down right 3 / type:layers.3.mlp.experts.5.down_proj enter 4",
+			"3 / type:layers.3.mlp.experts.5.down_proj enter 5 down right down down right",
+		} {
+			m := newApp(t)
+			resize(m, sz.w, sz.h)
+			press(m, s)
+			v := m.Screen()
+			if !strings.Contains(v, localName) || !strings.Contains(v, "mp_rank_00_001_001") {
+				t.Errorf("%d×%d after %q: the rank file and the whole local name should be shown:\n%s", sz.w, sz.h, s, v)
+			}
+			if !strings.Contains(v, "mp_rank_TT_PPP_EEE: TT tp rank · PPP pp stage · EEE ep rank") {
+				t.Errorf("%d×%d: no legend of the rank file names:\n%s", sz.w, sz.h, v)
+			}
+		}
+	}
+}
+
+func TestRankLocalNamesKeepTheirNumbersWhenNarrow(t *testing.T) {
+	m := newApp(t)
+	resize(m, 80, 24)
+	press(m, "5 down right down down right 3 / type:layers.3.mlp.experts.5.down_proj enter 4")
+	v := m.Screen()
+	// Cut in the middle: the local layer 1 and the local expert 1 stay.
+	re := regexp.MustCompile(`decoder\.(layers\.1|…1)\.…(local_experts\.)?1\.linear_fc2\.weight`)
+	if !strings.Contains(v, localName) && !re.MatchString(v) {
+		t.Fatalf("the local name should keep its layer and expert numbers:\n%s", v)
+	}
+	checkFrame(t, v, 80, 24)
+}
