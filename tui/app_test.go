@@ -194,8 +194,16 @@ func TestPlacementChangesRebuildThePlan(t *testing.T) {
 	if len(ctx.Plan.Ranks) != 2 || !strings.Contains(m.Screen(), "mp_rank_01") {
 		t.Fatalf("TP 2 should give 2 rank files, got %d:\n%s", len(ctx.Plan.Ranks), m.Screen())
 	}
-	// TP 3 does not divide the example's 4 heads: an error, shown at TP.
+	// → skips TP 3, which does not divide the example's 4 heads: 2 → 4.
 	press(m, "right")
+	if ctx.Settings.TP != 4 || ctx.HasErrors() {
+		t.Fatalf("→ from TP 2 should step to 4, the next size the rules allow (TP %d, errors %v)", ctx.Settings.TP, ctx.HasErrors())
+	}
+	if press(m, "right"); ctx.Settings.TP != 4 {
+		t.Fatalf("→ at the largest allowed TP should stay, got TP %d", ctx.Settings.TP)
+	}
+	// Typed, TP 3 is taken: an error, shown at TP, beside the last valid preview.
+	press(m, "enter ctrl+u type:3 enter")
 	if !ctx.HasErrors() {
 		t.Fatal("TP 3 should be a plan error on the example")
 	}
@@ -224,8 +232,12 @@ func TestPlacementChangesRebuildThePlan(t *testing.T) {
 	if !strings.Contains(v, "✗ 1 error") {
 		t.Errorf("the status line should count the error:\n%s", v)
 	}
-	// Back to 1: the error goes.
-	press(m, "left left")
+	// ← steps down through the allowed sizes below 3: 2, then 1; the error goes.
+	press(m, "left")
+	if ctx.Settings.TP != 2 || ctx.HasErrors() {
+		t.Fatalf("← from TP 3 should step to 2: TP %d", ctx.Settings.TP)
+	}
+	press(m, "left")
 	if ctx.Settings.TP != 1 || ctx.HasErrors() {
 		t.Fatalf("TP back to 1 should clear the errors: %+v", ctx.Plan.Issues)
 	}
@@ -338,7 +350,7 @@ func TestHelpToggle(t *testing.T) {
 
 func TestEveryViewFitsEverySize(t *testing.T) {
 	sizes := []struct{ w, h int }{{80, 24}, {100, 30}, {200, 60}, {60, 20}, {40, 10}, {30, 8}, {1, 1}}
-	scripts := []string{"1", "2", "2 p", "3", "3 / type:experts enter", "4", "5", "5 right right", "c", "?"}
+	scripts := []string{"1", "2", "2 p", "3", "3 / type:experts enter", "4", "5", "5 right right", "5 enter ctrl+u type:3 enter", "c", "?"}
 	m := newApp(t)
 	for _, sz := range sizes {
 		for _, s := range scripts {
@@ -358,7 +370,7 @@ func TestColoursFollowTheTerminal(t *testing.T) {
 		for _, msg := range msgs {
 			m.Update(msg)
 		}
-		press(m, "5 right right")
+		press(m, "5 enter ctrl+u type:3 enter")
 		return m.Screen()
 	}
 	dark := view(tea.BackgroundColorMsg{Color: color.Black})

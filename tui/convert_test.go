@@ -226,7 +226,7 @@ func TestConvertRefusesAPlanWithErrors(t *testing.T) {
 	f := &fakeConv{}
 	m := newApp(t, tui.WithConverter(f.convert))
 	resize(m, 100, 30)
-	press(m, "5 right right "+convertTo(filepath.Join(t.TempDir(), "mca")))
+	press(m, "5 enter ctrl+u type:3 enter "+convertTo(filepath.Join(t.TempDir(), "mca")))
 	cv := m.Component(common.ViewConvert).(*convert.Model)
 	if cv.State() != convert.StateForm || f.snapshot().calls != 0 {
 		t.Fatalf("a plan with errors must not convert (state %v, calls %d)", cv.State(), f.snapshot().calls)

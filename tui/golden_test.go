@@ -30,7 +30,9 @@ var goldenCases = []struct {
 	{"mapping_gate_up_tp2", "5 right 3 / type:thinker.model.layers.0.mlp.experts.3.gate_proj enter 4", common.ViewMapping},
 	{"placement", "5", common.ViewPlacement},
 	{"placement_tp2_pp2_ep2", "5 right down right down down right", common.ViewPlacement},
-	{"placement_tp3_error", "5 right right", common.ViewPlacement},
+	{"placement_tp3_error", "5 enter ctrl+u type:3 enter", common.ViewPlacement},
+	// EP 3 does not divide 8 experts: nothing can be placed; the TP 2 preview stays, stale.
+	{"placement_ep3_stale", "5 right down down down enter ctrl+u type:3 enter", common.ViewPlacement},
 	{"placement_selected_weight", "3 / type:embed_tokens enter 5 right", common.ViewPlacement},
 	// EP 2 and PP 2: rank files mp_rank_TT_PPP_EEE, a local expert number unlike the global one.
 	{"placement_ep2_selected_expert", "3 / type:layers.3.mlp.experts.5.down_proj enter 5 down right down down right", common.ViewPlacement},
@@ -43,7 +45,7 @@ var goldenCases = []struct {
 // wideCases are also recorded at 120×40, where rank-local names are shown in full.
 var wideCases = map[string]bool{
 	"mapping_qkv": true, "mapping_gate_up_tp2": true, "placement_tp2_pp2_ep2": true, "placement_selected_weight": true,
-	"placement_ep2_selected_expert": true, "mapping_expert_ep2": true,
+	"placement_ep2_selected_expert": true, "mapping_expert_ep2": true, "placement_ep3_stale": true,
 }
 
 func TestGolden(t *testing.T) {

@@ -113,9 +113,9 @@ func TestKeysThatArriveTogetherActAsSeparatePresses(t *testing.T) {
 	// Digits together switch views one after the other: "25" ends on Placement.
 	tt.write("25")
 	tt.waitScreen(func(s string) bool { return strings.Contains(s, "[5 Placement]") })
-	// Two steps at once: TP goes 1 → 3 in one read of "ll".
+	// Two steps at once: TP goes 1 → 2 → 4 (the sizes the example allows) in one read of "ll".
 	tt.write("ll")
-	tt.waitScreen(func(s string) bool { return strings.Contains(s, "‹ 3 ›") })
+	tt.waitScreen(func(s string) bool { return strings.Contains(s, "‹ 4 ›") })
 }
 
 func TestPasteGoesIntoTheFieldBeingEdited(t *testing.T) {

@@ -317,7 +317,7 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 		}
 	}
 	// TP 3 breaks the divisibility rules: the error shows where it arises.
-	press(m, "right right")
+	press(m, "enter ctrl+u type:3 enter")
 	if p, _ := ctx.TargetPlan(); p == nil || !p.HasErrors() {
 		t.Fatal("TP 3 should be planned with errors")
 	}

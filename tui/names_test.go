@@ -42,3 +42,24 @@ func TestRankLocalNamesKeepTheirNumbersWhenNarrow(t *testing.T) {
 	}
 	checkFrame(t, v, 80, 24)
 }
+
+func TestPlacementShowsImpliedVPPAndStaleness(t *testing.T) {
+	m := newApp(t)
+	resize(m, 120, 40)
+	// PP 2 and a layout of four stages: VPP 2 is implied.
+	press(m, "5 down right down down down down enter type:Et|t|t|tL enter")
+	if s := m.Context().Settings; s.PP != 2 || s.Layout != "Et|t|t|tL" {
+		t.Fatalf("settings %+v", s)
+	}
+	if v := m.Screen(); !strings.Contains(v, "VPP                – (layout: 2)") {
+		t.Fatalf("the VPP row should show the VPP the layout implies:\n%s", v)
+	}
+	// (One layer on the first stage is too few for deepstack: an error, but the
+	// layers are still placed.) An EP that cannot be placed at all: the last
+	// valid preview, PP 2 before the layout, stays, marked stale.
+	press(m, "up up enter ctrl+u type:3 enter")
+	v := m.Screen()
+	if !strings.Contains(v, "stale") || !strings.Contains(v, "Rank files  2") || !strings.Contains(v, "EP 3 does not divide") {
+		t.Fatalf("the error should sit beside the stale preview of PP 2:\n%s", v)
+	}
+}

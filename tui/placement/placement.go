@@ -57,17 +57,22 @@ type Model struct {
 	ctx     *common.Context
 	focus   Field
 	editing bool
-	input   common.Input
-	right   common.Scroller
-	rightN  int
-	note    string // why a key did nothing (read-only layouts)
+	// lastGood is the last plan shown without errors: the preview while the
+	// settings have errors.
+	lastGood *core.Plan
+	input    common.Input
+	right    common.Scroller
+	rightN   int
+	note     string // why a key did nothing (read-only layouts)
 
 	width, height int
 }
 
 // New makes the placement view.
 func New(ctx *common.Context) *Model {
-	return &Model{ctx: ctx, input: common.NewInput("", "")}
+	m := &Model{ctx: ctx, input: common.NewInput("", "")}
+	m.keepGood()
+	return m
 }
 
 // Focus is the focused setting (tests read it).
@@ -120,14 +125,18 @@ func (m *Model) value(f Field) string {
 		return strconv.Itoa(s.PP)
 	case FVPP:
 		if s.VPP == 0 {
+			// A layout with k×PP stages implies VPP k.
+			if l, err := core.ParseLayout(s.Layout, max(s.PP, 1)); s.Layout != "" && err == nil && l.VP > 1 {
+				return fmt.Sprintf("– (layout: %d)", l.VP)
+			}
 			return "– (not set)"
 		}
 		return strconv.Itoa(s.VPP)
 	case FEP:
 		return strconv.Itoa(s.EP)
 	case FETP:
-		if s.ETP == 0 {
-			return "= TP"
+		if s.ETP == 0 || s.ETP == s.TP {
+			return fmt.Sprintf("= TP (%d)", max(s.TP, 1))
 		}
 		return strconv.Itoa(s.ETP)
 	case FLayout:
@@ -220,6 +229,9 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			m.focus = f
 		}
 		return nil
+	case common.PlanChangedMsg:
+		m.keepGood()
+		return nil
 	}
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
@@ -264,25 +276,19 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		switch {
 		case m.focus == FETP:
-			// Unset means "= TP": step from TP, and landing on TP unsets it again.
-			eff := s.ETP
-			if eff == 0 {
-				eff = s.TP
-			}
-			if eff+d < 1 {
+			// ETP must equal TP: the only step is back to following it.
+			if s.ETP == 0 || s.ETP == s.TP {
 				return nil
 			}
-			s.ETP = eff + d
-			if s.ETP == s.TP {
-				s.ETP = 0
-			}
+			s.ETP = 0
 			return m.apply(s)
 		case m.focus.isInt():
 			p, lo := intPtr(&s, m.focus)
-			if *p+d < lo {
+			next, ok := m.step(s, *p, lo, d)
+			if !ok {
 				return nil
 			}
-			*p += d
+			*p = next
 			return m.apply(s)
 		case m.focus.isBool():
 			p := boolPtr(&s, m.focus)
@@ -314,6 +320,35 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// step is the next value of the focused size in direction d (±1) among those the
+// model allows (core.AllowedSizes); without a plan to read the dimensions from,
+// the next integer. ok is false at the end of the allowed values.
+func (m *Model) step(s core.Settings, cur, lo, d int) (int, bool) {
+	name := map[Field]string{FTP: "tp", FPP: "pp", FVPP: "vpp", FEP: "ep"}[m.focus]
+	p, _ := m.plan()
+	if p == nil || name == "" || p.Dims.Layers == 0 {
+		if cur+d < lo {
+			return cur, false
+		}
+		return cur + d, true
+	}
+	allowed := core.AllowedSizes(p.Dims, s, name)
+	if d > 0 {
+		for _, v := range allowed {
+			if v > cur {
+				return v, true
+			}
+		}
+		return cur, false
+	}
+	for i := len(allowed) - 1; i >= 0; i-- {
+		if allowed[i] < cur {
+			return allowed[i], true
+		}
+	}
+	return cur, false
 }
 
 // Edit sets a field from text, as typing it and pressing enter does (tests use it).
@@ -400,6 +435,13 @@ func warnNote(st *styles.Styles, warns int) string {
 		return ""
 	}
 	return st.Muted.Render(" · " + common.Plural(warns, "warning"))
+}
+
+// keepGood remembers the plan shown if it has no errors (see lastGood).
+func (m *Model) keepGood() {
+	if p, _ := m.plan(); p != nil && !p.HasErrors() && !m.ctx.Planning() {
+		m.lastGood = p
+	}
 }
 
 // formWidth is the width of the settings column (all of it when narrow).
@@ -528,13 +570,35 @@ func (m *Model) form(w int) []string {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	} else {
-		out = append(out, "", st.Muted.Render(hint(m.focus)))
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Muted, m.hint(m.focus), w, "  ")...)
 	}
 	if x := m.ctx.MCA; x != nil {
 		r := x.Recorded
 		out = append(out, st.Muted.Render("recorded: "+common.SettingsLine(r.TP, r.PP, r.VPP, r.EP, r.ETP)))
 	}
 	return out
+}
+
+// hint describes the focused setting; for a size, the values ←/→ step through.
+func (m *Model) hint(f Field) string {
+	h := hint(f)
+	name := map[Field]string{FTP: "tp", FPP: "pp", FVPP: "vpp", FEP: "ep"}[f]
+	if p, _ := m.plan(); p != nil && name != "" && p.Dims.Layers > 0 {
+		var vs []string
+		for _, v := range core.AllowedSizes(p.Dims, m.settings(), name) {
+			if v == 0 {
+				vs = append(vs, "–")
+			} else {
+				vs = append(vs, strconv.Itoa(v))
+			}
+		}
+		if len(vs) > 12 {
+			vs = append(vs[:6], "…", vs[len(vs)-1])
+		}
+		h += "; ←/→: " + strings.Join(vs, " ")
+	}
+	return h
 }
 
 func hint(f Field) string {
@@ -548,7 +612,7 @@ func hint(f Field) string {
 	case FEP:
 		return "expert parallel size"
 	case FETP:
-		return "expert tensor parallel (= TP)"
+		return "expert tensor parallel: follows TP (ROLL splits experts by the TP rank)"
 	case FLayout:
 		return "e.g. Et*12|t*12|t*12|t*12L"
 	case FImpl:
@@ -609,6 +673,17 @@ func (m *Model) rightLines(w int) []string {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	}
+	// An error never blanks the preview: when the settings cannot be placed at
+	// all, the last plan without errors stays, marked stale, beside the errors.
+	pv := p
+	if errs > 0 && len(p.Ranks) == 0 && m.lastGood != nil && m.lastGood != p {
+		pv = m.lastGood
+		s := pv.Settings
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Warning, "◌ stale: the preview below is of the last valid settings, "+
+			common.SettingsLine(s.TP, s.PP, s.VPP, s.EP, s.ETP)+"; fix the error to update it", w, "  ")...)
+	}
+	p = pv
 	// The selected weight comes first, so it is in view however many rank
 	// files the bars below list; with nothing selected, the hint comes last.
 	sel := m.selected(p, w)

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/charmbracelet/colorprofile"
@@ -54,17 +55,18 @@ func TestOptOutTogglesAreNamedLikeTheirFlags(t *testing.T) {
 	}
 }
 
-func TestETPStepsFromTP(t *testing.T) {
-	// ETP unset means "= TP"; stepping starts at TP and coming back to TP unsets it.
+func TestETPFollowsTP(t *testing.T) {
+	// ETP must equal TP: unset, it follows TP; ←/→ on an ETP typed different
+	// brings it back to following TP, and otherwise does nothing.
 	tests := []struct {
 		tp, etp int
 		keys    string
 		want    int
 	}{
-		{2, 0, "+", 3},
-		{2, 0, "-", 1},
+		{2, 0, "+", 0},
+		{2, 0, "-", 0},
 		{2, 3, "-", 0},
-		{1, 0, "-", 0}, // below 1: unchanged
+		{2, 1, "+", 0},
 	}
 	for _, tc := range tests {
 		ctx := newTestContext(core.Settings{TP: tc.tp, PP: 1, EP: 1, ETP: tc.etp, TransformerImpl: "transformer_engine", DType: "keep"})
@@ -75,6 +77,9 @@ func TestETPStepsFromTP(t *testing.T) {
 		}
 		if ctx.Settings.ETP != tc.want {
 			t.Errorf("TP %d ETP %d then %q: ETP %d, want %d", tc.tp, tc.etp, tc.keys, ctx.Settings.ETP, tc.want)
+		}
+		if v := m.value(FETP); ctx.Settings.ETP == 0 && v != fmt.Sprintf("= TP (%d)", tc.tp) {
+			t.Errorf("ETP following TP %d shows %q", tc.tp, v)
 		}
 	}
 }
