@@ -31,8 +31,8 @@ var goldenCases = []struct {
 	{"placement", "5", common.ViewPlacement},
 	{"placement_tp2_pp2_ep2", "5 right down right down down right", common.ViewPlacement},
 	{"placement_tp3_error", "5 enter ctrl+u type:3 enter", common.ViewPlacement},
-	// EP 3 does not divide 8 experts: nothing can be placed; the TP 2 preview stays, stale.
-	{"placement_ep3_stale", "5 right down down down enter ctrl+u type:3 enter", common.ViewPlacement},
+	// EP 3 does not divide 8 experts: nothing can be placed; the first preview stays, stale.
+	{"placement_ep3_stale", "5 down down down enter ctrl+u type:3 enter", common.ViewPlacement},
 	{"placement_selected_weight", "3 / type:embed_tokens enter 5 right", common.ViewPlacement},
 	// EP 2 and PP 2: rank files mp_rank_TT_PPP_EEE, a local expert number unlike the global one.
 	{"placement_ep2_selected_expert", "3 / type:layers.3.mlp.experts.5.down_proj enter 5 down right down down right", common.ViewPlacement},

@@ -63,3 +63,18 @@ func TestPlacementShowsImpliedVPPAndStaleness(t *testing.T) {
 		t.Fatalf("the error should sit beside the stale preview of PP 2:\n%s", v)
 	}
 }
+
+func TestWeightsLeafListsItsRankFiles(t *testing.T) {
+	m := newApp(t)
+	resize(m, 120, 40)
+	press(m, "5 right 3 / type:thinker.model.layers.0.mlp.experts.3.gate_proj enter")
+	v := m.Screen()
+	for _, want := range []string{
+		"mp_rank_00 model  decoder.layers.0.mlp.experts.local_experts.3.linear_fc1.weight  [16, 32] slice 0/2",
+		"mp_rank_01 model  decoder.layers.0.mlp.experts.local_experts.3.linear_fc1.weight  [16, 32] slice 1/2",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the leaf's detail should list %q:\n%s", want, v)
+		}
+	}
+}

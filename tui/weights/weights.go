@@ -47,6 +47,12 @@ type page struct {
 
 const detailLines = 4
 
+// detailHeight is the height of the detail below the list: four lines, and in
+// taller terminals up to eight more, for the rank files a weight lands in.
+func (m *Model) detailHeight() int {
+	return detailLines + min(max((m.height-22)/2, 0), 8)
+}
+
 // New builds the tensor tree once (rank-file trees are built when first shown).
 func New(ctx *common.Context) *Model {
 	m := &Model{ctx: ctx}
@@ -273,7 +279,7 @@ func (m *Model) SetSize(w, h int) {
 }
 
 func (m *Model) treeSize() (int, int) {
-	h := m.height - 2 - detailLines
+	h := m.height - 2 - m.detailHeight()
 	if m.ctx.IsMCA() {
 		h-- // the source line
 	}
@@ -522,8 +528,24 @@ func (m *Model) detail() []string {
 	for _, d := range g.Dests {
 		files[d.Rank] = true
 	}
-	return append(out, fmt.Sprintf("%s %s %s  %s  %s", st.Accent.Render("→"), g.Name, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")"),
+	out = append(out, fmt.Sprintf("%s %s %s  %s  %s", st.Accent.Render("→"), common.MidCut(g.Name, max(w-40, 20)), st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")"),
 		common.Plural(len(files), "rank file"), st.Muted.Render("4 mapping · 5 placement")))
+	// The rank files and rank-local names, as far as the detail has room.
+	room := m.detailHeight() - len(out)
+	full := m.width >= common.FullNamesWidth
+	var lines []string
+	for _, d := range g.Dests {
+		for _, l := range common.DestLines(m.ctx.Plan, d, w-2, full) {
+			lines = append(lines, "  "+l)
+		}
+	}
+	if len(lines) > room && room > 0 {
+		lines = append(lines[:room-1], st.Muted.Render(fmt.Sprintf("  … %s in all: 4 Mapping lists them", common.Plural(len(g.Dests), "place"))))
+	}
+	if room > 0 {
+		out = append(out, lines...)
+	}
+	return out
 }
 
 // rankDetail says where a rank-file tensor is and what it becomes in Hugging Face terms.
