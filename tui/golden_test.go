@@ -22,6 +22,8 @@ var goldenCases = []struct {
 	{"overview", "", common.ViewOverview},
 	{"config", "2", common.ViewConfig},
 	{"config_panel", "2 down down down p down", common.ViewConfig},
+	// mca_config.json's hf_config_json opened in full, pretty-printed.
+	{"config_value_full", "2 p" + strings.Repeat(" down", 14) + " enter", common.ViewConfig},
 	{"weights", "3", common.ViewWeights},
 	{"weights_filter", "3 / type:layers.1.mlp.experts.7 enter", common.ViewWeights},
 	{"weights_glob", "3 / type:*experts.*.down_proj.weight enter", common.ViewWeights},
@@ -45,7 +47,7 @@ var goldenCases = []struct {
 // wideCases are also recorded at 120×40, where rank-local names are shown in full.
 var wideCases = map[string]bool{
 	"mapping_qkv": true, "mapping_gate_up_tp2": true, "placement_tp2_pp2_ep2": true, "placement_selected_weight": true,
-	"placement_ep2_selected_expert": true, "mapping_expert_ep2": true, "placement_ep3_stale": true,
+	"placement_ep2_selected_expert": true, "mapping_expert_ep2": true, "placement_ep3_stale": true, "config_value_full": true,
 }
 
 func TestGolden(t *testing.T) {

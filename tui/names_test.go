@@ -78,3 +78,38 @@ func TestWeightsLeafListsItsRankFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigOpensLongValuesInFull(t *testing.T) {
+	m := newApp(t)
+	resize(m, 100, 30)
+	// The side panel: move its cursor to hf_config_json and open it.
+	press(m, "2 p")
+	for i := 0; i < 60 && !strings.Contains(m.Screen(), "› hf_config_json"); i++ {
+		press(m, "down")
+	}
+	if !strings.Contains(m.Screen(), "› hf_config_json") {
+		t.Fatalf("the panel cursor should reach hf_config_json:\n%s", m.Screen())
+	}
+	press(m, "enter")
+	v := m.Screen()
+	for _, want := range []string{"hf_config_json  in full · esc closes", `"architectures": [`, `    "Qwen3OmniMoeForConditionalGeneration"`} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("the value should be shown in full, pretty-printed (%q):\n%s", want, v)
+		}
+	}
+	// It scrolls, and esc closes it, back to the panel.
+	press(m, "pgdown")
+	if m.Screen() == v {
+		t.Error("pgdn should scroll the value")
+	}
+	press(m, "esc")
+	if v := m.Screen(); !strings.Contains(v, "› hf_config_json") || strings.Contains(v, "esc closes") {
+		t.Fatalf("esc should close the value:\n%s", v)
+	}
+	// In the tree, enter on a leaf opens its value too.
+	press(m, "p / ctrl+u type:thinker_config.text_config.rope_scaling.mrope_section enter")
+	press(m, "enter")
+	if v := m.Screen(); !strings.Contains(v, "mrope_section  in full") {
+		t.Fatalf("enter on a leaf should open it:\n%s", v)
+	}
+}

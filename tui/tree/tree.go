@@ -101,6 +101,9 @@ type Model struct {
 	CountLeavesOnly bool
 	// Noun names what the match count counts ("tensors").
 	Noun string
+	// Blurred hides the cursor mark while another pane has the keys, so only
+	// one cursor shows at a time.
+	Blurred bool
 }
 
 // New makes a tree over roots. Depth, Parent and Order are filled in.
@@ -608,7 +611,7 @@ func (m *Model) row(n *Node, selected bool) string {
 		label, right = m.Render(n, selected)
 	}
 	cur := "  "
-	if selected {
+	if selected && !m.Blurred {
 		cur = "› "
 	}
 	indent := strings.Repeat("  ", n.Depth)
