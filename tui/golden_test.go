@@ -23,7 +23,7 @@ var goldenCases = []struct {
 	{"config", "2", common.ViewConfig},
 	{"config_panel", "2 down down down p down", common.ViewConfig},
 	// mca_config.json's hf_config_json opened in full, pretty-printed.
-	{"config_value_full", "2 p" + strings.Repeat(" down", 14) + " enter", common.ViewConfig},
+	{"config_value_full", "2 p g" + strings.Repeat(" down", 15) + " enter", common.ViewConfig},
 	{"weights", "3", common.ViewWeights},
 	{"weights_filter", "3 / type:layers.1.mlp.experts.7 enter", common.ViewWeights},
 	{"weights_glob", "3 / type:*experts.*.down_proj.weight enter", common.ViewWeights},
