@@ -28,6 +28,9 @@ func openExample(t testing.TB) *loader.Checkpoint {
 	return ck
 }
 
+// testOutBase is where the app proposes outputs in tests (it does not exist).
+const testOutBase = "/tmp/omnitui-test-out"
+
 // plainColors draws without colours or attributes, so views compare as text.
 func plainColors() tui.Option { return tui.WithColors(colorprofile.Ascii, true) }
 
@@ -38,7 +41,7 @@ func newApp(t testing.TB, opts ...tui.Option) *tui.Model {
 
 func newAppFor(t testing.TB, ck *loader.Checkpoint, path string, opts ...tui.Option) *tui.Model {
 	t.Helper()
-	opts = append([]tui.Option{plainColors()}, opts...)
+	opts = append([]tui.Option{plainColors(), tui.WithOutputBase(testOutBase)}, opts...)
 	return tui.New(ck, path, core.DefaultSettings(), opts...)
 }
 

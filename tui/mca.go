@@ -31,6 +31,7 @@ func NewMCA(m *mca.Checkpoint, path string, opts ...Option) *Model {
 	st := styles.New(o.profile, o.dark)
 	ctx := common.NewMCAContext(m, path, st, keymap.Default(), o.hfConverter, o.classify)
 	ctx.MCA.ReshardPlanner, ctx.MCA.Resharder = o.reshardPlanner, o.resharder
+	ctx.OutBase = o.outBase
 	return newModel(ctx)
 }
 

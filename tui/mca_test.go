@@ -44,7 +44,7 @@ var mcaGoldenCases = []struct {
 	{"mca_placement", "5", common.ViewPlacement},
 	{"mca_placement_reshard", "5 left", common.ViewPlacement},
 	{"mca_convert_form", "c", common.ViewConvert},
-	{"mca_convert_reshard", "5 left c down space", common.ViewConvert},
+	{"mca_convert_reshard", "5 left c down", common.ViewConvert}, // a new layout in 5 Placement: Convert writes Megatron
 }
 
 func TestMCAGolden(t *testing.T) {
@@ -340,7 +340,7 @@ func TestMCAReshardForReal(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "tp1")
 	m := newMCAApp(t)
 	tm := newProgram(t, m, 100, 30)
-	for _, k := range script("5 left c enter ctrl+u type:" + out + " enter space down down enter") {
+	for _, k := range script("5 left c enter ctrl+u type:" + out + " enter down down enter") { // a new layout: Convert writes Megatron
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converted")

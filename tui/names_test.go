@@ -4,6 +4,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/convert"
 )
 
 // Global layer 3, expert 5 at PP 2, EP 2 is local layer 1, local expert 1 of
@@ -111,5 +114,36 @@ func TestConfigOpensLongValuesInFull(t *testing.T) {
 	press(m, "enter")
 	if v := m.Screen(); !strings.Contains(v, "mrope_section  in full") {
 		t.Fatalf("enter on a leaf should open it:\n%s", v)
+	}
+}
+
+func TestConvertFollowsAReshardChosenInPlacement(t *testing.T) {
+	m := newMCAApp(t)
+	resize(m, 100, 30)
+	cv := m.Component(common.ViewConvert).(*convert.Model)
+	if cv.Reshard() {
+		t.Fatal("at the recorded layout, Convert writes Hugging Face")
+	}
+	press(m, "5 left") // TP 2 → 1: a new layout
+	if !m.Context().MCA.Resharding() || !cv.Reshard() {
+		t.Fatalf("after a settings change in Placement, Convert should write Megatron (resharding %v)", m.Context().MCA.Resharding())
+	}
+	press(m, "c")
+	if v := m.Screen(); !strings.Contains(v, testOutBase+"/"+mcaName+"-reshard") {
+		t.Fatalf("the output should default to the reshard's directory:\n%s", v)
+	}
+	// Back to the recorded layout: Hugging Face again.
+	press(m, "5 right")
+	if cv.Reshard() {
+		t.Fatal("back at the recorded layout, Convert should write Hugging Face")
+	}
+	// Once the user picks, the choice stays.
+	press(m, "c down right 5 left")
+	if cv.Reshard() != true {
+		t.Fatal("the user's choice (reshard) should stay")
+	}
+	press(m, "c down left 5 right 5 left")
+	if cv.Reshard() {
+		t.Fatal("the user's choice (Hugging Face) should stay after more settings changes")
 	}
 }

@@ -51,6 +51,8 @@ type options struct {
 	converter common.Converter
 	classify  func(string) string
 
+	outBase string
+
 	hfConverter    common.HFConverter
 	reshardPlanner common.ReshardPlanner
 	resharder      common.Resharder
@@ -62,6 +64,10 @@ type options struct {
 func WithColors(p colorprofile.Profile, dark bool) Option {
 	return func(o *options) { o.profile, o.dark = p, dark }
 }
+
+// WithOutputBase proposes default output directories in dir (tests use it for
+// stable screens); by default they go beside the input, outside any repository.
+func WithOutputBase(dir string) Option { return func(o *options) { o.outBase = dir } }
 
 // WithPlanner replaces core.BuildPlan.
 func WithPlanner(p common.Planner) Option { return func(o *options) { o.planner = p } }
@@ -111,6 +117,7 @@ func New(ck *loader.Checkpoint, path string, s core.Settings, opts ...Option) *M
 	o := buildOptions(opts)
 	st := styles.New(o.profile, o.dark)
 	ctx := common.NewContext(ck, path, s, st, keymap.Default(), o.planner, o.converter, o.classify)
+	ctx.OutBase = o.outBase
 	return newModel(ctx)
 }
 

@@ -46,6 +46,10 @@ type Context struct {
 
 	Stats *Stats // totals of the checkpoint, computed once
 
+	// OutBase, when set, is where default output directories are proposed
+	// (common.DefaultOutput); tests set it for stable screens.
+	OutBase string
+
 	// MCA is set when the app shows a Megatron (mcore_adapter) checkpoint; Ck is
 	// then the Hugging Face checkpoint it maps back to (see NewMCAContext).
 	MCA *MCA

@@ -69,6 +69,7 @@ type Model struct {
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
 	takeRank0      bool // Megatron input: keep the first copy where copies disagree
 	reshard        bool // Megatron input: write Megatron with the layout of 5 Placement, not Hugging Face
+	formatChosen   bool // the user picked reshard or Hugging Face; until then it follows 5 Placement
 
 	runs int
 	run  *run
@@ -122,19 +123,19 @@ func New(ctx *common.Context) *Model {
 }
 
 func defaultOut(ctx *common.Context) string {
+	return defaultOutSuffix(ctx, "-mca")
+}
+
+// defaultOutSuffix is common.DefaultOutput for the opened checkpoint.
+func defaultOutSuffix(ctx *common.Context, suffix string) string {
 	dir := ctx.Path
 	if dir == "" && ctx.Ck != nil {
 		dir = ctx.Ck.Dir
 	}
-	suffix := "-mca"
-	if ctx.IsMCA() {
+	if ctx.IsMCA() && suffix == "-mca" {
 		suffix = "-hf"
 	}
-	if dir == "" {
-		return "out" + suffix
-	}
-	dir = filepath.Clean(dir)
-	return dir + suffix
+	return common.DefaultOutput(dir, suffix, ctx.OutBase)
 }
 
 // State is the current phase (tests read it).
@@ -190,7 +191,17 @@ func (m *Model) Activate() tea.Cmd {
 	if m.state == StateForm && !m.out.Focused() {
 		m.focus = focusOut
 	}
+	m.followPlacement()
 	return nil
+}
+
+// followPlacement makes writing Megatron (the reshard) the default for a
+// Megatron checkpoint once a setting differs from the recorded layout in 5
+// Placement, and Hugging Face again at the recorded layout, until the user picks.
+func (m *Model) followPlacement() {
+	if x := m.ctx.MCA; x != nil && !m.formatChosen && m.state == StateForm {
+		m.setReshard(x.Resharding())
+	}
 }
 
 // Shutdown cancels a running conversion and waits (up to timeout) until the
@@ -221,6 +232,7 @@ func (m *Model) dtypeIndex() int {
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case common.PlanChangedMsg:
+		m.followPlacement()
 		if m.startWhenReady && m.state == StateForm && !m.ctx.Planning() {
 			return m.submit()
 		}
@@ -321,6 +333,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.takeRank0 = !m.takeRank0
 	case m.at() == focusFormat && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		m.setReshard(!m.reshard)
+		m.formatChosen = true
 	case m.at() == focusDType && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		d := 1
 		if key.Matches(k, km.Dec) {
