@@ -396,7 +396,11 @@ func (m *Model) detail(w int) []string {
 		}
 	}
 	out = append(out, m.nameLines(lbl("Megatron"), g.Name, "", w)...)
-	out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("%s %s · split %s", g.DType, common.Shape(g.Shape), g.Split)))
+	split := ""
+	if g.Split != "" {
+		split = " · split " + string(g.Split)
+	}
+	out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("%s %s%s", g.DType, common.Shape(g.Shape), split)))
 	out = append(out, m.opDrawing(g, w)...)
 	out = append(out, m.dests(g, w)...)
 	return out

@@ -875,7 +875,10 @@ func (m *Model) selected(p *core.Plan, w int) []string {
 	if ctx.IsMCA() && !ctx.MCA.Resharding() {
 		arrow = "←"
 	}
-	where := fmt.Sprintf(" (%s) in %s:", g.Split, common.Plural(len(g.Dests), "place"))
+	where := fmt.Sprintf(" in %s:", common.Plural(len(g.Dests), "place"))
+	if g.Split != "" {
+		where = fmt.Sprintf(" (%s)%s", g.Split, where)
+	}
 	if full && common.Width(g.Name)+common.Width(where)+4 > w {
 		out = append(out, st.Muted.Render("  "+arrow+" "+g.Name))
 		out = append(out, st.Muted.Render("   "+where))

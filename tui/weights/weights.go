@@ -521,14 +521,14 @@ func (m *Model) detail() []string {
 	if m.ctx.IsMCA() {
 		src := m.ctx.MCA.SourcesOf(m.ctx.Plan, g)
 		out = append(out, fmt.Sprintf("%s %s  %s", lbl("from"), common.Plural(len(src), "rank file"), st.Muted.Render(strings.Join(src, ", "))))
-		return append(out, fmt.Sprintf("%s %s %s  %s", st.Accent.Render("←"), g.Name, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")"),
+		return append(out, fmt.Sprintf("%s %s %s  %s", st.Accent.Render("←"), g.Name, st.Muted.Render(common.OpSplit(g)),
 			st.Muted.Render("4 mapping · 5 placement")))
 	}
 	files := map[int]bool{}
 	for _, d := range g.Dests {
 		files[d.Rank] = true
 	}
-	out = append(out, fmt.Sprintf("%s %s %s  %s  %s", st.Accent.Render("→"), common.MidCut(g.Name, max(w-40, 20)), st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")"),
+	out = append(out, fmt.Sprintf("%s %s %s  %s  %s", st.Accent.Render("→"), common.MidCut(g.Name, max(w-40, 20)), st.Muted.Render(common.OpSplit(g)),
 		common.Plural(len(files), "rank file"), st.Muted.Render("4 mapping · 5 placement")))
 	// The rank files and rank-local names, as far as the detail has room.
 	room := m.detailHeight() - len(out)
@@ -579,7 +579,7 @@ func (m *Model) rankDetail(p *page, i int) []string {
 		hf += fmt.Sprintf(" +%d", more)
 	}
 	return []string{
-		fmt.Sprintf("%s %s %s %s", lbl("is"), part, of, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")")),
+		fmt.Sprintf("%s %s %s %s", lbl("is"), part, of, st.Muted.Render(common.OpSplit(g))),
 		fmt.Sprintf("%s %s  %s", st.Accent.Render("→"), hf, st.Muted.Render("4 mapping · 5 placement")),
 	}
 }
