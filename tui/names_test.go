@@ -147,3 +147,20 @@ func TestConvertFollowsAReshardChosenInPlacement(t *testing.T) {
 		t.Fatal("the user's choice (Hugging Face) should stay after more settings changes")
 	}
 }
+
+func TestPlacementExplainsWhereBytesGo(t *testing.T) {
+	m := newApp(t)
+	resize(m, 120, 40)
+	press(m, "5 right down right down down right") // TP 2, PP 2, EP 2
+	v := strings.Join(strings.Fields(m.Screen()), " ")
+	for _, want := range []string{
+		"largest: mp_rank_00_001_000 102.9 KiB", "49% of it is code2wav", "per file, by part:",
+		// The last stage's files carry talker and code2wav whole: that is why they are the largest.
+		"pp1 code2wav 51.2 KiB · talker 30.3 KiB",
+		"pp0 thinker text",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("Placement should say %q:\n%s", want, m.Screen())
+		}
+	}
+}

@@ -6,6 +6,7 @@ package placement
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -60,6 +61,7 @@ type Model struct {
 	// lastGood is the last plan shown without errors: the preview while the
 	// settings have errors.
 	lastGood *core.Plan
+	parts    *rankPartBytes // bytes per rank file and part, for the plan it was computed from
 	input    common.Input
 	right    common.Scroller
 	rightN   int
@@ -435,6 +437,96 @@ func warnNote(st *styles.Styles, warns int) string {
 		return ""
 	}
 	return st.Muted.Render(" · " + common.Plural(warns, "warning"))
+}
+
+// rankPartBytes is how many bytes of each part of the model (core.Component:
+// thinker text, vision, talker…) each rank file holds, for one plan.
+type rankPartBytes struct {
+	plan  *core.Plan
+	bytes []map[string]int64 // per rank file
+}
+
+// top is the part with the most bytes in rank file r.
+func (rp *rankPartBytes) top(r int) string {
+	best, bb := "", int64(-1)
+	for _, c := range common.Components {
+		if b := rp.bytes[r][c]; b > bb && b > 0 {
+			best, bb = c, b
+		}
+	}
+	return best
+}
+
+// rankParts sums the bytes of every destination by rank file and part (cached per plan).
+func (m *Model) rankParts(p *core.Plan) *rankPartBytes {
+	if m.parts != nil && m.parts.plan == p {
+		return m.parts
+	}
+	rp := &rankPartBytes{plan: p, bytes: make([]map[string]int64, len(p.Ranks))}
+	for i := range rp.bytes {
+		rp.bytes[i] = map[string]int64{}
+	}
+	for gi := range p.Groups {
+		g := &p.Groups[gi]
+		if len(g.HFNames) == 0 {
+			continue
+		}
+		c := m.ctx.Classify(g.HFNames[0])
+		size := int64(g.DType.Size())
+		for _, d := range g.Dests {
+			if d.Rank < 0 || d.Rank >= len(rp.bytes) {
+				continue
+			}
+			b := size
+			for _, s := range d.Shape {
+				b *= s
+			}
+			rp.bytes[d.Rank][c] += b
+		}
+	}
+	m.parts = rp
+	return rp
+}
+
+// partsByStage says, per pipeline stage, how the bytes of one rank file split
+// among the parts of the model (the average over the stage's files), largest
+// first: where the bytes go, and why the last stage's files are the largest.
+func (m *Model) partsByStage(p *core.Plan, rp *rankPartBytes, w int) []string {
+	st := m.ctx.Styles
+	pp := max(p.Settings.PP, 1)
+	if len(p.Ranks) < 2 {
+		return nil
+	}
+	out := []string{st.Muted.Render("  per file, by part:")}
+	for s := 0; s < pp; s++ {
+		sum, n := map[string]int64{}, int64(0)
+		for r := range p.Ranks {
+			if p.Ranks[r].PP != s {
+				continue
+			}
+			n++
+			for c, b := range rp.bytes[r] {
+				sum[c] += b
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		cs := append([]string(nil), common.Components...)
+		sort.SliceStable(cs, func(i, j int) bool { return sum[cs[i]] > sum[cs[j]] })
+		var items []string
+		for _, c := range cs {
+			if sum[c] > 0 {
+				items = append(items, common.ComponentTitle(c)+" "+common.Bytes(sum[c]/n))
+			}
+		}
+		label := fmt.Sprintf("    pp%d ", s)
+		if pp == 1 {
+			label = "    "
+		}
+		out = append(out, common.WrapStyled(st.Muted, label+strings.Join(items, " · "), w, "        ")...)
+	}
+	return out
 }
 
 // keepGood remembers the plan shown if it has no errors (see lastGood).
@@ -815,9 +907,14 @@ func (m *Model) rankBars(p *core.Plan, w int) []string {
 		}
 	}
 	out := []string{st.Title.Render("Rank files") + st.Muted.Render(fmt.Sprintf("  %d · %s in all", len(p.Ranks), common.Bytes(total)))}
+	parts := m.rankParts(p)
 	if big >= 0 {
 		out = append(out, st.Muted.Render("  largest: ")+st.BarBig.Render(common.RankLabel(p.Ranks[big].Path))+st.Muted.Render(" "+common.Bytes(largest)))
+		if top := parts.top(big); top != "" && largest > 0 && len(p.Ranks) > 1 {
+			out = append(out, common.WrapStyled(st.Muted, fmt.Sprintf("    %d%% of it is %s", 100*parts.bytes[big][top]/largest, common.ComponentTitle(top)), w, "      ")...)
+		}
 	}
+	out = append(out, m.partsByStage(p, parts, w)...)
 	lw := 0
 	for _, r := range p.Ranks {
 		lw = max(lw, common.Width(common.RankLabel(r.Path)))
