@@ -63,6 +63,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"tp zero", []string{"--batch", "--plan", "--tp", "0", example}, exitBadUsage, "--tp 0 is not a size", ""},
 		{"ep negative", []string{"--batch", "--plan", "--ep", "-2", example}, exitBadUsage, "--ep -2 is out of range", ""},
 		{"plan ok", []string{"--batch", "--plan", example}, exitOK, "", "plan OK"},
+		{"op table is labelled", []string{"--batch", "--plan", example}, exitOK, "", "HF names (the rule's pattern)                                 Megatron name (the first, e.g.)"},
 		{"plan ok, flags after path", []string{"--batch", example, "--plan", "--tp", "2"}, exitOK, "", "TP 2"},
 		{"plan with errors", []string{"--batch", "--plan", "--tp", "3", example}, exitBadUsage, "", "tp-divisibility"},
 		{"etp differs", []string{"--batch", "--plan", "--tp", "2", "--etp", "1", example}, exitBadUsage, "", "etp-not-tp"},
