@@ -522,6 +522,9 @@ func (m *Model) Screen() string {
 	b.WriteByte('\n')
 	if m.quitAsk {
 		q := "Quit? The conversion (" + m.conv.StatusNote() + ") is canceled and nothing is written."
+		if !m.conv.Running() {
+			q = "Quit? The conversion has ended."
+		}
 		b.WriteString(common.Pad(st.Warning.Render(common.Truncate(q, w)), w))
 	} else {
 		b.WriteString(statusbar.View(m.ctx, m.conv.StatusNote(), w))
