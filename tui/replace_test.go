@@ -18,7 +18,8 @@ import (
 // fixed time so screens that show it are stable.
 func writeTree(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
-	when := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
+	// Local time, as the screen shows it: the same text in every time zone.
+	when := time.Date(2026, 11, 30, 9, 15, 0, 0, time.Local)
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -47,8 +48,7 @@ var megatronOutput = map[string]string{
 }
 
 // inWorkDir runs the test in a fresh directory (so typed output paths are short
-// and stable) and shows times in UTC; back returns to the package directory
-// (where the goldens are).
+// and stable); back returns to the package directory (where the goldens are).
 func inWorkDir(t *testing.T) (dir string, back func()) {
 	t.Helper()
 	wd, err := os.Getwd()
@@ -57,9 +57,6 @@ func inWorkDir(t *testing.T) (dir string, back func()) {
 	}
 	dir = t.TempDir()
 	t.Chdir(dir)
-	loc := time.Local
-	time.Local = time.UTC
-	t.Cleanup(func() { time.Local = loc })
 	return dir, func() {
 		if err := os.Chdir(wd); err != nil {
 			t.Fatal(err)
