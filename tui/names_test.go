@@ -1,6 +1,7 @@
 package tui_test
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -162,5 +163,20 @@ func TestPlacementExplainsWhereBytesGo(t *testing.T) {
 		if !strings.Contains(v, want) {
 			t.Errorf("Placement should say %q:\n%s", want, m.Screen())
 		}
+	}
+}
+
+func TestTensorCountsAgreeAcrossViews(t *testing.T) {
+	m := newApp(t)
+	resize(m, 120, 40)
+	press(m, "5 right") // TP 2: 830 slices in 2 rank files, still 415 Megatron tensors
+	n := len(m.Context().Plan.Groups)
+	press(m, "4")
+	if v := m.Screen(); !strings.Contains(v, fmt.Sprintf("→ %d Megatron tensors", n)) {
+		t.Fatalf("Mapping should count %d Megatron tensors:\n%s", n, v)
+	}
+	press(m, "c")
+	if v := m.Screen(); !strings.Contains(v, fmt.Sprintf("2 rank files · %d Megatron tensors", n)) {
+		t.Fatalf("Convert should count the same %d Megatron tensors:\n%s", n, v)
 	}
 }

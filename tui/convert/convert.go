@@ -567,14 +567,14 @@ func (m *Model) formView() []string {
 	out = append(out, "")
 	if p := ctx.Plan; p != nil {
 		var bytes int64
-		var tensors int
 		for _, r := range p.Ranks {
 			bytes += r.Bytes
-			tensors += r.Tensors
 		}
+		// Counted as 4 Mapping and the progress below count them: Megatron tensors
+		// (one per op group; TP slices of one are not counted again).
 		set := p.Settings
 		out = append(out, lbl("plan")+common.SettingsLine(set.TP, set.PP, set.VPP, set.EP, set.ETP)+
-			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(tensors, "tensor"), common.Bytes(bytes))))
+			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(len(p.Groups), "Megatron tensor"), common.Bytes(bytes))))
 	}
 	if ctx.HasErrors() {
 		out = append(out, m.planErrorLines("✗ the plan has errors; fix them in 5 Placement:", w)...)
@@ -630,8 +630,12 @@ func (m *Model) runningView() []string {
 	}
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
 	lines = append(lines, lbl("overall")+common.ProgressBar(st, frac, max(w-9, 8)))
-	lines = append(lines, lbl("")+fmt.Sprintf("%s / %s · %s / %s tensors", common.Bytes(p.BytesDone), common.Bytes(p.BytesTotal),
-		common.Count(int64(p.TensorsDone)), common.Count(int64(p.TensorsTotal))))
+	noun := "Megatron tensors"
+	if x := m.ctx.MCA; x != nil && !m.reshard {
+		noun = "HF tensors" // back to Hugging Face: the tensors written are HF's
+	}
+	lines = append(lines, lbl("")+fmt.Sprintf("%s / %s · %s / %s %s", common.Bytes(p.BytesDone), common.Bytes(p.BytesTotal),
+		common.Count(int64(p.TensorsDone)), common.Count(int64(p.TensorsTotal)), noun))
 	rate, eta := "–", "–"
 	if s := elapsed.Seconds(); s > 0 && p.BytesDone > 0 {
 		rate = common.Bytes(int64(float64(p.BytesDone)/s)) + "/s"

@@ -338,6 +338,16 @@ func (m *Model) View() string {
 		head += st.Error.Render(fmt.Sprintf(" · %d left out", left))
 	}
 	lw, _ := m.listSize()
+	if w >= 110 && common.Width(head) > lw {
+		// Beside the details: the short form, so the counts stay whole.
+		head = st.Title.Render("Mapping") + st.Muted.Render(fmt.Sprintf("  %d HF → %s", len(p.Tensors), common.Plural(len(p.Groups), "Megatron tensor")))
+		if m.ctx.IsMCA() {
+			head = st.Title.Render("Mapping") + st.Muted.Render(fmt.Sprintf("  back: %d Megatron → %s", len(p.Groups), common.Plural(len(p.Tensors), "HF tensor")))
+		}
+		if left > 0 {
+			head += st.Error.Render(fmt.Sprintf(" · %d left out", left))
+		}
+	}
 	if w >= 110 {
 		list := append([]string{head}, m.tree.ViewLines()...)
 		dw := w - lw - 3
