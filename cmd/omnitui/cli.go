@@ -374,8 +374,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		json.NewEncoder(stdout).Encode(map[string]any{"event": "summary", "out": res.Out, "files": res.Files, "bytes": res.Bytes, "tensors": res.Tensors, "elapsed_ns": res.Elapsed})
 	} else {
 		rate := float64(res.Bytes) / res.Elapsed.Seconds() / (1 << 20)
-		fmt.Fprintf(stderr, "omnitui: wrote %s: %d rank file(s), %d tensors, %s in %s (%.1f MiB/s)\n",
-			res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond), rate)
+		fmt.Fprintf(stderr, "omnitui: wrote %s: %d rank file(s), %d Megatron tensors (%d entries with their TP slices and copies), %s in %s (%.1f MiB/s)\n",
+			res.Out, len(res.Files), len(p.Groups), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond), rate)
 	}
 	return exitOK
 }
@@ -417,10 +417,11 @@ type progressPrinter struct {
 	json, tty      bool
 	last           time.Time
 	dirty          bool
+	noun           string // what the tensor counts count: "Megatron tensors" (as the plan and the app say) or "HF tensors"
 }
 
 func newProgressPrinter(stdout, stderr io.Writer, jsonOut bool) *progressPrinter {
-	pp := &progressPrinter{stdout: stdout, stderr: stderr, json: jsonOut}
+	pp := &progressPrinter{stdout: stdout, stderr: stderr, json: jsonOut, noun: "Megatron tensors"}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(f.Fd()) {
 		pp.tty = true
 	}
@@ -449,7 +450,7 @@ func (pp *progressPrinter) event(ev core.Progress) {
 		return
 	}
 	pp.last = time.Now()
-	line := progressLine(ev)
+	line := progressLine(ev, pp.noun)
 	if pp.tty {
 		fmt.Fprintf(pp.stderr, "\r\033[K%s", line)
 		pp.dirty = true
@@ -472,7 +473,7 @@ func (pp *progressPrinter) finish() {
 	}
 }
 
-func progressLine(ev core.Progress) string {
+func progressLine(ev core.Progress, noun string) string {
 	pct := 0.0
 	if ev.BytesTotal > 0 {
 		pct = 100 * float64(ev.BytesDone) / float64(ev.BytesTotal)
@@ -490,6 +491,6 @@ func progressLine(ev core.Progress) string {
 	if len(name) > 60 {
 		name = "…" + name[len(name)-59:]
 	}
-	return strings.TrimSpace(fmt.Sprintf("%5.1f%% %s/%s %d/%d ops %.1f MiB/s eta %s %s", pct,
-		core.HumanBytes(ev.BytesDone), core.HumanBytes(ev.BytesTotal), ev.TensorsDone, ev.TensorsTotal, rate/(1<<20), eta, name))
+	return strings.TrimSpace(fmt.Sprintf("%5.1f%% %s/%s %d/%d %s %.1f MiB/s eta %s %s", pct,
+		core.HumanBytes(ev.BytesDone), core.HumanBytes(ev.BytesTotal), ev.TensorsDone, ev.TensorsTotal, noun, rate/(1<<20), eta, name))
 }

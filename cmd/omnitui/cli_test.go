@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,5 +241,31 @@ func TestForceRefusesWhatOmnituiDidNotWrite(t *testing.T) {
 	code, _, errOut := runCLI(t, "--batch", "--force", "--out", mca, example)
 	if code != exitBadUsage || !strings.Contains(errOut, "is a Megatron checkpoint but also holds notes.md") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// The counts the CLI prints agree with the plan's (and the app's): Megatron
+// tensors, one per op group, whatever TP slices them into.
+func TestConvertCountsMegatronTensorsAsThePlanDoes(t *testing.T) {
+	code, planOut, _ := runCLI(t, "--batch", "--plan", "--json", "--tp", "2", example)
+	if code != exitOK {
+		t.Fatal(code)
+	}
+	var plan struct {
+		Groups []json.RawMessage `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(planOut), &plan); err != nil || len(plan.Groups) == 0 {
+		t.Fatalf("plan JSON: %v (%d groups)", err, len(plan.Groups))
+	}
+	out := filepath.Join(t.TempDir(), "mca")
+	code, _, errOut := runCLI(t, "--batch", "--tp", "2", "--out", out, example)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	n := len(plan.Groups)
+	for _, want := range []string{fmt.Sprintf("%d/%d Megatron tensors", n, n), fmt.Sprintf("2 rank file(s), %d Megatron tensors", n)} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr should say %q:\n%s", want, errOut)
+		}
 	}
 }
