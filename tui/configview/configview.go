@@ -55,6 +55,7 @@ func New(ctx *common.Context) *Model {
 	}
 	m.tree = tree.New(roots, ctx.Styles, ctx.Keys)
 	m.tree.Noun = "key"
+	m.tree.LabelFirst = true
 	m.tree.Render = m.render
 	m.refreshPlan()
 	return m

@@ -104,6 +104,10 @@ type Model struct {
 	// Blurred hides the cursor mark while another pane has the keys, so only
 	// one cursor shows at a time.
 	Blurred bool
+	// LabelFirst gives the label the room when label and right column do not
+	// both fit: the right column is shortened, or dropped, never the label
+	// (the config view's values beside their "→ key" marks).
+	LabelFirst bool
 }
 
 // New makes a tree over roots. Depth, Parent and Order are filled in.
@@ -627,6 +631,18 @@ func (m *Model) row(n *Node, selected bool) string {
 	lw := common.Width(lead)
 	rw := common.Width(right)
 	labelW := w - lw - rw - 1
+	if over := common.Width(label) - labelW; m.LabelFirst && rw > 0 && over > 0 {
+		if rw-over >= 3 {
+			right = common.Truncate(right, rw-over)
+		} else {
+			right = ""
+		}
+		rw = common.Width(right)
+		labelW = w - lw - rw - 1
+		if rw == 0 {
+			labelW = w - lw
+		}
+	}
 	if labelW < 8 {
 		// Too narrow for the columns: show the label alone.
 		right, rw = "", 0

@@ -216,3 +216,21 @@ func TestViewNeverExceedsWidth(t *testing.T) {
 		}
 	}
 }
+
+func TestLabelFirstShortensTheRightColumnNotTheLabel(t *testing.T) {
+	const value = "rope_scaling: {\"interleaved\":true}" // 34 cells
+	row := func(labelFirst bool) string {
+		m := New([]*Node{{Key: "k", Label: value, Path: "k", Data: -1}}, plainStyles(), keymap.Default())
+		m.Render = func(n *Node, _ bool) (string, string) { return n.Label, "→ rope_scaling" }
+		m.LabelFirst = labelFirst
+		m.SetSize(50, 3)
+		return strings.Split(m.View(), "\n")[0]
+	}
+	if got := row(false); strings.Contains(got, value) {
+		t.Fatalf("without LabelFirst the value is cut for the mark (the old way): %q", got)
+	}
+	got := row(true)
+	if !strings.Contains(got, value) || !strings.Contains(got, "→ rop") || common.Width(got) > 50 {
+		t.Fatalf("with LabelFirst the whole value and a shortened mark should show: %q", got)
+	}
+}
