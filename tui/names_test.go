@@ -180,3 +180,17 @@ func TestTensorCountsAgreeAcrossViews(t *testing.T) {
 		t.Fatalf("Convert should count the same %d Megatron tensors:\n%s", n, v)
 	}
 }
+
+func TestMCAConfigOpensHFConfigJSONInFull(t *testing.T) {
+	m := newMCAApp(t)
+	resize(m, 100, 30)
+	press(m, "2 / type:hf_config_json enter enter")
+	v := m.Screen()
+	if !strings.Contains(v, "hf_config_json  in full · esc closes") || !strings.Contains(v, `"architectures": [`) {
+		t.Fatalf("enter on hf_config_json should show the HF config in full, pretty-printed:\n%s", v)
+	}
+	press(m, "esc")
+	if strings.Contains(m.Screen(), "esc closes") {
+		t.Fatal("esc should close it")
+	}
+}
