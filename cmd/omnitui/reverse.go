@@ -116,6 +116,7 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		return exitBadUsage, true
 	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
+	pr.noun = "HF tensors"
 	res, err := core.ConvertToHF(ctx, rp, core.ToHFOptions{Out: o.out, Force: o.force, MaxShardSize: maxShard, TakeRank0: o.takeRank0, Progress: pr.event})
 	pr.finish()
 	if err != nil {
