@@ -199,6 +199,9 @@ func checkOutput(out, input string, force bool) error {
 		return fmt.Errorf("output %s already exists: pass --force to replace it, or choose another --out", out)
 	case err == nil && !st.IsDir() && st.Mode()&os.ModeSymlink != 0:
 		return fmt.Errorf("output %s is a symlink: omnitui does not replace symlinks; remove it or choose another --out", out)
+	case err == nil:
+		// --force replaces only a checkpoint omnitui could have written.
+		return checkReplaceable(out)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("checking the output %s: %w", out, err)
 	}
@@ -321,6 +324,10 @@ func commit(tmp, out string, force bool) error {
 	if _, err := os.Lstat(out); err == nil {
 		if !force {
 			return fmt.Errorf("output %s appeared while converting: pass --force to replace it", out)
+		}
+		// Checked again: something may have been added while converting.
+		if err := checkReplaceable(out); err != nil {
+			return err
 		}
 		old = tmp + ".old"
 		if err := os.Rename(out, old); err != nil {

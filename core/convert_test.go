@@ -422,11 +422,34 @@ func TestConvertExistingOutput(t *testing.T) {
 		t.Errorf("temporary directories left: %v", s)
 	}
 
-	if _, err := core.Convert(context.Background(), f.ck, f.p, core.ConvertOptions{Out: f.out, Force: true}); err != nil {
-		t.Fatalf("Convert with Force: %v", err)
+	// Force does not replace a directory holding what omnitui did not write: it
+	// says what is there and leaves it alone.
+	_, err = core.Convert(context.Background(), f.ck, f.p, core.ConvertOptions{Out: f.out, Force: true})
+	if !errors.Is(err, core.ErrNotReplaceable) {
+		t.Fatalf("Convert with Force over a folder holding keep.txt: %v, want a refusal", err)
 	}
-	if _, err := os.Stat(keep); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("old output file survived Force: %v", err)
+	mustContain(t, "error", err.Error(), "keep.txt", "not a checkpoint", "--out")
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+		t.Errorf("existing output touched by a refused Force: %q %v", b, err)
+	}
+	if s := tempSiblings(t, f.dir); len(s) > 0 {
+		t.Errorf("temporary directories left: %v", s)
+	}
+
+	// A checkpoint omnitui wrote is replaced with Force.
+	if err := os.Remove(keep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.Convert(context.Background(), f.ck, f.p, core.ConvertOptions{Out: f.out, Force: true}); err != nil {
+		t.Fatalf("Convert with Force over an empty folder: %v", err)
+	}
+	marker := filepath.Join(f.out, "mca_config.json")
+	before, _ := os.Stat(marker)
+	if _, err := core.Convert(context.Background(), f.ck, f.p, core.ConvertOptions{Out: f.out, Force: true}); err != nil {
+		t.Fatalf("Convert with Force over its own output: %v", err)
+	}
+	if after, err := os.Stat(marker); err != nil || os.SameFile(before, after) {
+		t.Errorf("the previous output was not replaced (%v)", err)
 	}
 	checkOutputAgainstRef(t, f.out, refModel(t, fixture.DefaultTiny(), f.p.Settings))
 	if s := tempSiblings(t, f.dir); len(s) > 0 {

@@ -507,6 +507,14 @@ func TestConvertAfterKilledCommit(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(old, "mca_config.json"), []byte("previous"), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// A Megatron checkpoint as omnitui writes it, so --force may replace it.
+			rank := filepath.Join(old, "iter_0000001", "mp_rank_00")
+			if err := os.MkdirAll(rank, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(rank, "model_optim_rng.pt"), []byte("previous"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			var evs ftEvents
 			_, err := Convert(context.Background(), ck, p, ConvertOptions{Out: out, Force: force, Progress: evs.add})
 			restored := false

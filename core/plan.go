@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,6 +158,29 @@ func (b *builder) hfKey(mca string) string {
 	return ""
 }
 
+// withoutAlternatives drops the missing keys another name of which is present
+// (Template.ConfigAlternatives).
+func (b *builder) withoutAlternatives(missing []string) []string {
+	var out []string
+	for _, k := range missing {
+		covered := false
+		for _, g := range b.t.ConfigAlternatives {
+			if !slices.Contains(g, k) {
+				continue
+			}
+			for _, alt := range g {
+				if _, ok := b.in.Config.Get(alt); ok && alt != k {
+					covered = true
+				}
+			}
+		}
+		if !covered {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func (b *builder) configAndDims() bool {
 	p, cfg := b.p, b.in.Config
 	var missing []string
@@ -171,6 +195,7 @@ func (b *builder) configAndDims() bool {
 		}
 		p.Config = append(p.Config, m)
 	}
+	missing = b.withoutAlternatives(missing)
 	if len(missing) > 0 {
 		b.warnf("config-key-missing", nil, "config.json lacks %d mapped key(s), left out of mca_config.json as ROLL does (Megatron defaults apply): %s", len(missing), strings.Join(missing, ", "))
 	}

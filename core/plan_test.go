@@ -858,7 +858,19 @@ func TestPlanConfigMapping(t *testing.T) {
 	if v, _ := mcaValue(p, "layernorm_epsilon"); v != "1e-06" {
 		t.Errorf("layernorm_epsilon = %s, want 1e-06 exactly as written", v)
 	}
-	// a key the config lacks is a warning naming it
+	// a key the config lacks is a warning naming it, unless it is one of two names
+	// for one setting and the other is there (rope_parameters, rope_scaling)
+	var warned []string
+	for _, k := range missing {
+		alt := map[string]string{
+			"thinker_config.text_config.rope_parameters": "thinker_config.text_config.rope_scaling",
+			"thinker_config.text_config.rope_scaling":    "thinker_config.text_config.rope_parameters",
+		}[k]
+		if m, ok := byHF[alt]; alt == "" || !ok || m.Missing {
+			warned = append(warned, k)
+		}
+	}
+	missing = warned
 	if len(missing) > 0 {
 		is := requireIssue(t, p, "config-key-missing", core.SevWarning)
 		mustContain(t, "config-key-missing message", is.Message, missing...)
@@ -977,6 +989,30 @@ func TestPlanConfigRecordsSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The released config.json names the rope settings rope_scaling; transformers ≥ 5
+// saves rope_parameters. Either one is enough for no warning; with neither, both
+// are named.
+func TestPlanConfigRopeAlternatives(t *testing.T) {
+	ck := openTinyCk(t, fixture.DefaultTiny())
+	if _, ok := ck.Config.Get("thinker_config.text_config.rope_parameters"); ok {
+		t.Fatal("the fixture should be like the release: rope_scaling, no rope_parameters")
+	}
+	requireNoIssue(t, buildFrom(t, inputWithConfig(t, ck, ck.ConfigBytes), core.DefaultSettings()), "config-key-missing")
+
+	rope, _ := ck.Config.Get("thinker_config.text_config.rope_scaling")
+	v5 := editConfig(t, ck.ConfigBytes, "thinker_config.text_config.rope_scaling", nil, true)
+	v5 = editConfig(t, v5, "thinker_config.text_config.rope_parameters", json.RawMessage(rope.Compact()), false)
+	p := buildFrom(t, inputWithConfig(t, ck, v5), core.DefaultSettings())
+	requireNoIssue(t, p, "config-key-missing")
+	if v, ok := mcaValue(p, "rope_parameters"); !ok || v != string(rope.Compact()) {
+		t.Errorf("mca_config rope_parameters = %q (%v), want %s", v, ok, rope.Compact())
+	}
+
+	neither := editConfig(t, ck.ConfigBytes, "thinker_config.text_config.rope_scaling", nil, true)
+	is := requireIssue(t, buildFrom(t, inputWithConfig(t, ck, neither), core.DefaultSettings()), "config-key-missing", core.SevWarning)
+	mustContain(t, "message", is.Message, "thinker_config.text_config.rope_scaling", "thinker_config.text_config.rope_parameters")
 }
 
 func TestPlanConfigMissingKey(t *testing.T) {

@@ -114,6 +114,7 @@ func (p *Plan) WriteText(w io.Writer, source string, verbose bool) error {
 	pf("\n")
 
 	pf("\n== ops (by rule) ==\n")
+	pf("  %-8s %-58s    %-46s %-10s %s\n", "op", "HF names (the rule's pattern)", "Megatron name (the first, e.g.)", "split", "op groups")
 	for _, r := range p.RuleSummaries() {
 		pf("  %-8s %-58s -> %-46s %-10s x%d\n", r.Op, r.Rule, r.MCA, r.Split, r.Groups)
 	}

@@ -48,7 +48,9 @@ type SettingSpec struct {
 	Hint    string   // Placement form hint under the rows ("" = "space toggles" for switches)
 	Unset   string   // Placement form text for an unset value ("– (not set)", "= TP", "uniform")
 	Shown   []string // Placement form text of each of Choices ("" = the choice itself)
-	Merge   MergeRule
+	// Sized: the form's ←/→ step through the sizes the model allows (AllowedSizes by Name).
+	Sized bool
+	Merge MergeRule
 	// Codes are the plan issue codes about this setting (the Placement form shows them on its row).
 	Codes []string
 	// FixElsewhere sends error issues of a code to another setting's row (by Name).
@@ -144,19 +146,19 @@ var genericSettings = func() []SettingSpec {
 	}
 	b := boolSetting
 	return []SettingSpec{
-		spec(SettingSpec{Name: "tp", Flag: "tp", Arg: "N", Section: "parallel", Kind: SettingInt, Min: 1, Form: true, Label: "TP", Hint: "tensor parallel size",
+		spec(SettingSpec{Name: "tp", Flag: "tp", Arg: "N", Section: "parallel", Kind: SettingInt, Sized: true, Min: 1, Form: true, Label: "TP", Hint: "tensor parallel size",
 			Help: "tensor parallel size (default 1)", Codes: []string{"tp-divisibility", "groups-lt-tp", "too-many-ranks"}},
 			i("tp", func(s *Settings) *int { return &s.TP })),
-		spec(SettingSpec{Name: "pp", Flag: "pp", Arg: "N", Section: "parallel", Kind: SettingInt, Min: 1, Form: true, Label: "PP", Hint: "pipeline parallel size", Merge: MergePipeline,
+		spec(SettingSpec{Name: "pp", Flag: "pp", Arg: "N", Section: "parallel", Kind: SettingInt, Sized: true, Min: 1, Form: true, Label: "PP", Hint: "pipeline parallel size", Merge: MergePipeline,
 			Help: "pipeline parallel size (default 1)", Codes: []string{"pipeline-split"}},
 			i("pp", func(s *Settings) *int { return &s.PP })),
-		spec(SettingSpec{Name: "vpp", Flag: "vpp", Arg: "N", Section: "parallel", Kind: SettingInt, Min: 0, Form: true, Label: "VPP", Hint: "virtual pipeline size (– = not set)", Unset: "– (not set)", Merge: MergePipeline,
+		spec(SettingSpec{Name: "vpp", Flag: "vpp", Arg: "N", Section: "parallel", Kind: SettingInt, Sized: true, Min: 0, Form: true, Label: "VPP", Hint: "virtual pipeline size (– = not set)", Unset: "– (not set)", Merge: MergePipeline,
 			Help: "virtual pipeline size (default unset)", Codes: []string{"vpp-without-pp", "vpp-at-pp1"}},
 			i("vpp", func(s *Settings) *int { return &s.VPP })),
-		spec(SettingSpec{Name: "ep", Flag: "ep", Arg: "N", Section: "parallel", Kind: SettingInt, Min: 1, Form: true, Label: "EP", Hint: "expert parallel size",
+		spec(SettingSpec{Name: "ep", Flag: "ep", Arg: "N", Section: "parallel", Kind: SettingInt, Sized: true, Min: 1, Form: true, Label: "EP", Hint: "expert parallel size",
 			Help: "expert parallel size (default 1)", Codes: []string{"ep-divisibility"}},
 			i("ep", func(s *Settings) *int { return &s.EP })),
-		spec(SettingSpec{Name: "etp", Flag: "etp", Arg: "N", Section: "parallel", Kind: SettingInt, Min: 0, Form: true, Label: "ETP", Hint: "expert tensor parallel (= TP)", Unset: "= TP",
+		spec(SettingSpec{Name: "etp", Flag: "etp", Arg: "N", Section: "parallel", Kind: SettingInt, Min: 0, Form: true, Label: "ETP", Hint: "expert tensor parallel: follows TP (ROLL splits experts by the TP rank)", Unset: "= TP",
 			Help: "expert tensor parallel size (default: same as --tp; must equal it)", Codes: []string{"etp-not-tp"}},
 			i("etp", func(s *Settings) *int { return &s.ETP })),
 		spec(SettingSpec{Name: "layout", Flag: "layout", Arg: "STR", Section: "parallel", Kind: SettingText, Form: true, Hint: "e.g. Et*12|t*12|t*12|t*12L", Unset: "uniform", Merge: MergePipeline,

@@ -361,7 +361,12 @@ func TestCommitInterrupted(t *testing.T) {
 	if _, err := os.Stat(out); err != nil {
 		t.Fatalf("--abort touched the output: %v", err)
 	}
-	// --force: the previous output moved aside, then killed
+	// --force: the previous output moved aside, then killed. The test job writes no
+	// mca_config.json; with one, the output is a Megatron checkpoint --force may replace
+	// (a folder omnitui could not have written is refused, core/replace.go).
+	if err := os.WriteFile(filepath.Join(out, "mca_config.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run()
 	if err := os.Rename(out, filepath.Join(st, "out.old")); err != nil {
 		t.Fatal(err)

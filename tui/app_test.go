@@ -2,12 +2,12 @@ package tui_test
 
 import (
 	"bytes"
-	"io"
+	"image/color"
 	"strings"
 	"testing"
 
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui"
@@ -89,7 +89,7 @@ func TestWeightsFilterCountsTensors(t *testing.T) {
 			if tc.want == 0 {
 				want = "no tensors"
 			}
-			if v := m.View(); !strings.Contains(v, want) {
+			if v := m.Screen(); !strings.Contains(v, want) {
 				t.Fatalf("the filter line should say %q:\n%s", want, v)
 			}
 			// Every visible leaf matches.
@@ -139,7 +139,7 @@ func TestWeightsFoldsNumberedRuns(t *testing.T) {
 	resize(m, 100, 30)
 	press(m, "3 / type:thinker.model.layers enter")
 	w.Tree().Reveal(n)
-	if v := m.View(); !strings.Contains(v, "×"+common.Count(int64(tensors))) {
+	if v := m.Screen(); !strings.Contains(v, "×"+common.Count(int64(tensors))) {
 		t.Errorf("the layers row should show ×%d tensors:\n%s", tensors, v)
 	}
 }
@@ -167,7 +167,7 @@ func TestWeightsExpandCollapseAndLeafDetail(t *testing.T) {
 	press(m, "/ type:thinker.model.embed_tokens.weight enter")
 	ck := m.Context().Ck
 	ti := ck.Tensors[ck.ByName["thinker.model.embed_tokens.weight"]]
-	v := m.View()
+	v := m.Screen()
 	for _, want := range []string{
 		string(ti.DType), common.Shape(ti.Shape), ck.Shards[ti.Shard].Name,
 		"[" + common.Count(ti.Offset) + ", " + common.Count(ti.Offset+ti.Size) + ")",
@@ -191,11 +191,19 @@ func TestPlacementChangesRebuildThePlan(t *testing.T) {
 	if ctx.Settings.TP != 2 || ctx.Plan.Settings.TP != 2 || ctx.PlanGen == gen {
 		t.Fatalf("→ on TP should rebuild the plan at TP 2 (settings %d, plan %d)", ctx.Settings.TP, ctx.Plan.Settings.TP)
 	}
-	if len(ctx.Plan.Ranks) != 2 || !strings.Contains(m.View(), "mp_rank_01") {
-		t.Fatalf("TP 2 should give 2 rank files, got %d:\n%s", len(ctx.Plan.Ranks), m.View())
+	if len(ctx.Plan.Ranks) != 2 || !strings.Contains(m.Screen(), "mp_rank_01") {
+		t.Fatalf("TP 2 should give 2 rank files, got %d:\n%s", len(ctx.Plan.Ranks), m.Screen())
 	}
-	// TP 3 does not divide the example's 4 heads: an error, shown at TP.
+	// → skips TP 3, which does not divide the example's 4 heads: 2 → 4.
 	press(m, "right")
+	if ctx.Settings.TP != 4 || ctx.HasErrors() {
+		t.Fatalf("→ from TP 2 should step to 4, the next size the rules allow (TP %d, errors %v)", ctx.Settings.TP, ctx.HasErrors())
+	}
+	if press(m, "right"); ctx.Settings.TP != 4 {
+		t.Fatalf("→ at the largest allowed TP should stay, got TP %d", ctx.Settings.TP)
+	}
+	// Typed, TP 3 is taken: an error, shown at TP, beside the last valid preview.
+	press(m, "enter ctrl+u type:3 enter")
 	if !ctx.HasErrors() {
 		t.Fatal("TP 3 should be a plan error on the example")
 	}
@@ -208,7 +216,7 @@ func TestPlacementChangesRebuildThePlan(t *testing.T) {
 	if tpIssue == nil {
 		t.Fatalf("no tp-divisibility issue in %+v", ctx.Plan.Issues)
 	}
-	v := m.View()
+	v := m.Screen()
 	marked := false
 	for _, l := range strings.Split(v, "\n") {
 		if strings.HasPrefix(l, "› TP ") && strings.Contains(l, "✗") {
@@ -224,8 +232,12 @@ func TestPlacementChangesRebuildThePlan(t *testing.T) {
 	if !strings.Contains(v, "✗ 1 error") {
 		t.Errorf("the status line should count the error:\n%s", v)
 	}
-	// Back to 1: the error goes.
-	press(m, "left left")
+	// ← steps down through the allowed sizes below 3: 2, then 1; the error goes.
+	press(m, "left")
+	if ctx.Settings.TP != 2 || ctx.HasErrors() {
+		t.Fatalf("← from TP 3 should step to 2: TP %d", ctx.Settings.TP)
+	}
+	press(m, "left")
 	if ctx.Settings.TP != 1 || ctx.HasErrors() {
 		t.Fatalf("TP back to 1 should clear the errors: %+v", ctx.Plan.Issues)
 	}
@@ -255,8 +267,8 @@ func TestPlacementTypedValuesAndLayout(t *testing.T) {
 	if len(counts) != 2 || counts[0] != 1 || counts[1] != 3 {
 		t.Fatalf("stages for Et|tttL: %v (issues %+v)", counts, ctx.Plan.Issues)
 	}
-	if !strings.Contains(m.View(), "L1–3 (3)") {
-		t.Errorf("the grid should show layers 1–3 on pp1:\n%s", m.View())
+	if !strings.Contains(m.Screen(), "L1–3 (3)") {
+		t.Errorf("the grid should show layers 1–3 on pp1:\n%s", m.Screen())
 	}
 	// Not a number: the old value stays.
 	press(m, "home enter ctrl+u type:x enter")
@@ -279,14 +291,14 @@ func TestSelectionIsSharedAcrossViews(t *testing.T) {
 	if sel == nil || sel.Path != "decoder.layers.2.self_attention.linear_qkv.weight" {
 		t.Fatalf("mapping should show the QKV group of the selected k_proj, got %v", sel)
 	}
-	v := m.View()
+	v := m.Screen()
 	for _, want := range []string{"qkv", "layers.2.self_attn.q_proj.weight", "layers.2.self_attn.k_proj.weight", "layers.2.self_attn.v_proj.weight", "g0: q×2 | k | v ‖ g1: q×2 | k | v"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("mapping detail lacks %q:\n%s", want, v)
 		}
 	}
 	press(m, "5")
-	if v := m.View(); !strings.Contains(v, "Selected") || !strings.Contains(v, "linear_qkv.weight") {
+	if v := m.Screen(); !strings.Contains(v, "Selected") || !strings.Contains(v, "linear_qkv.weight") {
 		t.Errorf("placement should list where the selected weight lands:\n%s", v)
 	}
 	// Selecting in Mapping moves the Weights cursor.
@@ -306,12 +318,12 @@ func TestConfigMarksMappedKeys(t *testing.T) {
 		t.Fatal("num_hidden_layers should match config keys")
 	}
 	press(m, "/ ctrl+u type:thinker_config.text_config.num_hidden_layers enter")
-	v := m.View()
+	v := m.Screen()
 	if !strings.Contains(v, "→ num_layers") {
 		t.Errorf("thinker text num_hidden_layers should be marked → num_layers:\n%s", v)
 	}
-	if !strings.Contains(v, "› num_layers") {
-		t.Errorf("the panel should highlight num_layers:\n%s", v)
+	if !strings.Contains(v, "· num_layers") || strings.Contains(v, "› num_layers") {
+		t.Errorf("the panel should mark num_layers (one cursor: the tree has it):\n%s", v)
 	}
 }
 
@@ -319,11 +331,11 @@ func TestHelpToggle(t *testing.T) {
 	m := newApp(t)
 	resize(m, 100, 30)
 	press(m, "3")
-	if strings.Contains(m.View(), "previous view") {
+	if strings.Contains(m.Screen(), "previous view") {
 		t.Fatal("full help should start hidden")
 	}
 	press(m, "?")
-	v := m.View()
+	v := m.Screen()
 	for _, want := range []string{"previous view", "expand/collapse", "sort name/size", "quit"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("full help lacks %q:\n%s", want, v)
@@ -331,50 +343,52 @@ func TestHelpToggle(t *testing.T) {
 	}
 	checkFrame(t, v, 100, 30)
 	press(m, "?")
-	if strings.Contains(m.View(), "previous view") {
+	if strings.Contains(m.Screen(), "previous view") {
 		t.Fatal("? should hide the full help again")
 	}
 }
 
 func TestEveryViewFitsEverySize(t *testing.T) {
 	sizes := []struct{ w, h int }{{80, 24}, {100, 30}, {200, 60}, {60, 20}, {40, 10}, {30, 8}, {1, 1}}
-	scripts := []string{"1", "2", "2 p", "3", "3 / type:experts enter", "4", "5", "5 right right", "c", "?"}
+	scripts := []string{"1", "2", "2 p", "3", "3 / type:experts enter", "4", "5", "5 right right", "5 enter ctrl+u type:3 enter", "c", "?"}
 	m := newApp(t)
 	for _, sz := range sizes {
 		for _, s := range scripts {
 			resize(m, sz.w, sz.h)
 			press(m, "esc esc "+s)
-			checkFrame(t, m.View(), sz.w, sz.h)
+			checkFrame(t, m.Screen(), sz.w, sz.h)
 		}
 	}
 }
 
 func TestColoursFollowTheTerminal(t *testing.T) {
-	view := func(r *lipgloss.Renderer) string {
-		m := newApp(t, tui.WithRenderer(r))
+	// The app starts for a dark background and follows what the terminal
+	// reports: its background colour and its colour profile.
+	view := func(msgs ...tea.Msg) string {
+		m := newApp(t, tui.WithColors(colorprofile.TrueColor, true))
 		resize(m, 100, 30)
-		press(m, "5 right right")
-		return m.View()
+		for _, msg := range msgs {
+			m.Update(msg)
+		}
+		press(m, "5 enter ctrl+u type:3 enter")
+		return m.Screen()
 	}
-	colour := func(dark bool) *lipgloss.Renderer {
-		r := lipgloss.NewRenderer(io.Discard, termenv.WithTTY(true), termenv.WithProfile(termenv.TrueColor))
-		r.SetColorProfile(termenv.TrueColor)
-		r.SetHasDarkBackground(dark)
-		return r
-	}
-	dark, light := view(colour(true)), view(colour(false))
+	dark := view(tea.BackgroundColorMsg{Color: color.Black})
+	light := view(tea.BackgroundColorMsg{Color: color.White})
 	if !strings.Contains(dark, "\x1b[") {
 		t.Fatal("a colour terminal should get colours")
 	}
 	if dark == light {
 		t.Fatal("light and dark backgrounds should get different colours")
 	}
-	// NO_COLOR: the renderer's profile drops to Ascii, and nothing is styled.
-	t.Setenv("NO_COLOR", "1")
-	r := lipgloss.NewRenderer(io.Discard, termenv.WithTTY(true), termenv.WithProfile(termenv.TrueColor))
-	plain := view(r)
+	if view() != dark {
+		t.Error("before the terminal answers, the app should draw for a dark background")
+	}
+	// NO_COLOR or a dumb terminal: bubbletea reports the Ascii profile, and
+	// nothing is styled.
+	plain := view(tea.ColorProfileMsg{Profile: colorprofile.Ascii})
 	if strings.Contains(plain, "\x1b[") {
-		t.Fatalf("NO_COLOR should give a plain view, got escapes:\n%q", plain[:200])
+		t.Fatalf("without colours the view should be plain, got escapes:\n%q", plain[:200])
 	}
 	// The plain view carries the same text as the coloured one.
 	sl, pl := strings.Split(stripANSI(dark), "\n"), strings.Split(plain, "\n")
@@ -405,4 +419,17 @@ func stripANSI(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// The bundled example is what a new user opens first: it has what the release's
+// config.json has, so it opens with no warning at all.
+func TestTheExampleOpensWithNoWarning(t *testing.T) {
+	m := newApp(t)
+	resize(m, 120, 40)
+	if is := m.Context().Plan.Issues; len(is) != 0 {
+		t.Fatalf("the example's plan has issues: %+v", is)
+	}
+	if v := m.Screen(); strings.Contains(v, "warning") || !strings.Contains(v, "ready to convert") {
+		t.Fatalf("the first screen should say it is ready, with no warning:\n%s", v)
+	}
 }

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/fixture"
@@ -55,7 +55,7 @@ func BenchmarkOpen(b *testing.B) {
 		}
 		m := newAppFor(b, ck, dir)
 		resize(m, 120, 40)
-		_ = m.View()
+		_ = m.Screen()
 		ck.Close()
 	}
 }
@@ -89,19 +89,19 @@ func BenchmarkKeypress(b *testing.B) {
 			m := newAppFor(b, ck, dir)
 			resize(m, 120, 40)
 			press(m, tc.setup)
-			_ = m.View()
-			msgs := make([]tea.KeyMsg, len(tc.keys))
+			_ = m.Screen()
+			msgs := make([]tea.KeyPressMsg, len(tc.keys))
 			for i, k := range tc.keys {
 				msgs[i] = keyMsg(k)
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				_, cmd := m.Update(msgs[i%len(msgs)])
-				_ = m.View()
+				_ = m.Screen()
 				if cmd != nil {
 					b.StopTimer()
 					run(m, cmd)
-					_ = m.View()
+					_ = m.Screen()
 					b.StartTimer()
 				}
 			}
@@ -126,7 +126,7 @@ func BenchmarkSettingsChangeToPlan(b *testing.B) {
 		}
 		_, cmd := m.Update(k)
 		run(m, cmd)
-		_ = m.View()
+		_ = m.Screen()
 	}
 }
 

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -91,8 +92,7 @@ func (f *fakeConv) snapshot() fakeConv {
 
 func waitFor(t *testing.T, tm *teatest.TestModel, text string) {
 	t.Helper()
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(text)) },
-		teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	waitScreen(t, tm, func(s string) bool { return strings.Contains(s, text) })
 }
 
 func finalModel(t *testing.T, tm *teatest.TestModel) *tui.Model {
@@ -111,8 +111,8 @@ func TestConvertShowsProgressAndFinish(t *testing.T) {
 	f := &fakeConv{}
 	out := filepath.Join(t.TempDir(), "mca")
 	m := newApp(t, tui.WithConverter(f.convert))
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys("5 right " + convertTo(out)) {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script("5 right " + convertTo(out)) {
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converted")
@@ -126,7 +126,7 @@ func TestConvertShowsProgressAndFinish(t *testing.T) {
 		t.Fatalf("converter called %d times, force %v, out %q", got.calls, got.force, got.out)
 	}
 	// TP 2: both rank files on disk, and named on the finish screen.
-	v := fm.View()
+	v := fm.Screen()
 	for _, rel := range []string{"iter_0000001/mp_rank_00/model_optim_rng.pt", "iter_0000001/mp_rank_01/model_optim_rng.pt"} {
 		if _, err := os.Stat(filepath.Join(out, rel)); err != nil {
 			t.Errorf("%s not written: %v", rel, err)
@@ -147,8 +147,8 @@ func TestConvertCancelWithEsc(t *testing.T) {
 	f := &fakeConv{block: true}
 	out := filepath.Join(t.TempDir(), "mca")
 	m := newApp(t, tui.WithConverter(f.convert))
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys(convertTo(out)) {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script(convertTo(out)) {
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converting")
@@ -180,8 +180,8 @@ func TestConvertCancelWithEsc(t *testing.T) {
 func TestConvertFailureIsShownNotCrashed(t *testing.T) {
 	f := &fakeConv{fail: errors.New("writing mp_rank_00: no space left on device: free some space")}
 	m := newApp(t, tui.WithConverter(f.convert))
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys(convertTo(filepath.Join(t.TempDir(), "mca"))) {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script(convertTo(filepath.Join(t.TempDir(), "mca"))) {
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Conversion failed")
@@ -190,7 +190,7 @@ func TestConvertFailureIsShownNotCrashed(t *testing.T) {
 	if cv.State() != convert.StateFailed || cv.Err() == nil {
 		t.Fatalf("state %v err %v, want failed", cv.State(), cv.Err())
 	}
-	if v := fm.View(); !bytes.Contains([]byte(v), []byte("no space left on device")) {
+	if v := fm.Screen(); !bytes.Contains([]byte(v), []byte("no space left on device")) {
 		t.Fatalf("the error should be on screen:\n%s", v)
 	}
 }
@@ -205,8 +205,8 @@ func TestConvertAsksBeforeReplacing(t *testing.T) {
 	if cv.State() != convert.StateConfirmReplace {
 		t.Fatalf("an existing output should ask first, state %v", cv.State())
 	}
-	if !bytes.Contains([]byte(m.View()), []byte("already exists")) {
-		t.Fatalf("the question is not shown:\n%s", m.View())
+	if !bytes.Contains([]byte(m.Screen()), []byte("already exists")) {
+		t.Fatalf("the question is not shown:\n%s", m.Screen())
 	}
 	press(m, "n")
 	if cv.State() != convert.StateForm || f.snapshot().calls != 0 {
@@ -226,12 +226,12 @@ func TestConvertRefusesAPlanWithErrors(t *testing.T) {
 	f := &fakeConv{}
 	m := newApp(t, tui.WithConverter(f.convert))
 	resize(m, 100, 30)
-	press(m, "5 right right "+convertTo(filepath.Join(t.TempDir(), "mca")))
+	press(m, "5 enter ctrl+u type:3 enter "+convertTo(filepath.Join(t.TempDir(), "mca")))
 	cv := m.Component(common.ViewConvert).(*convert.Model)
 	if cv.State() != convert.StateForm || f.snapshot().calls != 0 {
 		t.Fatalf("a plan with errors must not convert (state %v, calls %d)", cv.State(), f.snapshot().calls)
 	}
-	if v := m.View(); !bytes.Contains([]byte(v), []byte("fix them in 5 Placement")) {
+	if v := m.Screen(); !bytes.Contains([]byte(v), []byte("fix them in 5 Placement")) {
 		t.Fatalf("the form should say why:\n%s", v)
 	}
 }
@@ -281,8 +281,8 @@ func TestQuittingCancelsARunningConversion(t *testing.T) {
 func TestConvertForReal(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "mca")
 	m := newApp(t)
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys("5 right " + convertTo(out)) {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script("5 right " + convertTo(out)) {
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converted")
@@ -301,7 +301,7 @@ func TestConvertForReal(t *testing.T) {
 			t.Errorf("%s missing or empty: %v", rel, err)
 		}
 	}
-	v := fm.View()
+	v := fm.Screen()
 	for _, want := range append([]string{"✓ Converted", out}, res.Files...) {
 		if !bytes.Contains([]byte(v), []byte(want)) {
 			t.Errorf("finish screen lacks %q:\n%s", want, v)

@@ -1,18 +1,18 @@
 package tui_test
 
 import (
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui"
+	"github.com/omnitui/omnitui/tui/internal/keys"
 )
 
 // examplePath is the committed tiny checkpoint, as a user would type it from tui/.
@@ -28,13 +28,11 @@ func openExample(t testing.TB) *loader.Checkpoint {
 	return ck
 }
 
-// plainRenderer draws without colours or attributes, so views compare as text.
-func plainRenderer() *lipgloss.Renderer {
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(termenv.Ascii)
-	r.SetHasDarkBackground(true)
-	return r
-}
+// testOutBase is where the app proposes outputs in tests (it does not exist).
+const testOutBase = "/tmp/omnitui-test-out"
+
+// plainColors draws without colours or attributes, so views compare as text.
+func plainColors() tui.Option { return tui.WithColors(colorprofile.Ascii, true) }
 
 func newApp(t testing.TB, opts ...tui.Option) *tui.Model {
 	t.Helper()
@@ -43,51 +41,21 @@ func newApp(t testing.TB, opts ...tui.Option) *tui.Model {
 
 func newAppFor(t testing.TB, ck *loader.Checkpoint, path string, opts ...tui.Option) *tui.Model {
 	t.Helper()
-	opts = append([]tui.Option{tui.WithRenderer(plainRenderer())}, opts...)
+	opts = append([]tui.Option{plainColors(), tui.WithOutputBase(testOutBase)}, opts...)
 	return tui.New(ck, path, core.DefaultSettings(), opts...)
 }
 
 // keyMsg turns a key name into the message bubbletea would send.
-func keyMsg(k string) tea.KeyMsg {
-	switch k {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "left":
-		return tea.KeyMsg{Type: tea.KeyLeft}
-	case "right":
-		return tea.KeyMsg{Type: tea.KeyRight}
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
-	case "shift+tab":
-		return tea.KeyMsg{Type: tea.KeyShiftTab}
-	case "space":
-		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
-	case "backspace":
-		return tea.KeyMsg{Type: tea.KeyBackspace}
-	case "ctrl+u":
-		return tea.KeyMsg{Type: tea.KeyCtrlU}
-	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
-	case "home":
-		return tea.KeyMsg{Type: tea.KeyHome}
-	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
-}
+func keyMsg(k string) tea.KeyPressMsg { return keys.Press(k) }
 
-// keys expands a key script: names separated by spaces; "type:TEXT" types TEXT
+// script expands a key script: names separated by spaces; "type:TEXT" types TEXT
 // one rune at a time.
-func keys(script string) []tea.KeyMsg {
-	var out []tea.KeyMsg
-	for _, f := range strings.Fields(script) {
+func script(s string) []tea.KeyPressMsg {
+	var out []tea.KeyPressMsg
+	for _, f := range strings.Fields(s) {
 		if s, ok := strings.CutPrefix(f, "type:"); ok {
 			for _, r := range s {
-				out = append(out, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+				out = append(out, keys.Press(string(r)))
 			}
 			continue
 		}
@@ -99,8 +67,8 @@ func keys(script string) []tea.KeyMsg {
 // press drives the model synchronously: each key goes through Update, and the
 // messages its commands produce promptly are fed back, as the program would.
 // Commands that wait (timers, a running conversion) are left behind.
-func press(m *tui.Model, script string) {
-	for _, k := range keys(script) {
+func press(m *tui.Model, keyScript string) {
+	for _, k := range script(keyScript) {
 		_, cmd := m.Update(k)
 		drain(m, cmd, 0)
 	}
@@ -138,3 +106,51 @@ func drain(m *tui.Model, cmd tea.Cmd, depth int) {
 }
 
 func resize(m *tui.Model, w, h int) { m.Update(tea.WindowSizeMsg{Width: w, Height: h}) }
+
+// newProgram runs m as a bubbletea program in a w×h terminal, for tests that
+// need the real message loop (conversions running beside key presses). Its
+// screen can be read with screenOf.
+func newProgram(t *testing.T, m *tui.Model, w, h int) *teatest.TestModel {
+	return teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h),
+		teatest.WithProgramOptions(tea.WithFilter(probeFilter)))
+}
+
+// screenProbe asks the running program for its current screen. The filter
+// answers it on the program's own goroutine, so reading the model is not a race.
+type screenProbe struct{ ch chan string }
+
+func probeFilter(m tea.Model, msg tea.Msg) tea.Msg {
+	if p, ok := msg.(screenProbe); ok {
+		p.ch <- m.(*tui.Model).Screen()
+		return nil
+	}
+	return msg
+}
+
+// screenOf is the running program's screen as text ("" if it does not answer).
+func screenOf(tm *teatest.TestModel) string {
+	ch := make(chan string, 1)
+	tm.Send(screenProbe{ch})
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(5 * time.Second):
+		return ""
+	}
+}
+
+// waitScreen waits up to 10 s for the running program's screen to satisfy ok.
+// (bubbletea v2 writes only the cells that change, so the output stream is not
+// searchable text.)
+func waitScreen(t *testing.T, tm *teatest.TestModel, ok func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var s string
+	for time.Now().Before(deadline) {
+		if s = screenOf(tm); ok(s) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the screen did not get there in 10 s; last screen:\n%s", s)
+}

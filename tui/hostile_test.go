@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui"
@@ -31,13 +31,13 @@ func TestHostileNameWeightsView(t *testing.T) {
 		{"hostile_overview", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tm := teatest.NewTestModel(t, newAppFor(t, ck, hostileNamePath), teatest.WithInitialTermSize(100, 30))
-			for _, k := range keys(tc.script) {
+			tm := newProgram(t, newAppFor(t, ck, hostileNamePath), 100, 30)
+			for _, k := range script(tc.script) {
 				tm.Send(k)
 			}
 			tm.Send(tui.QuitWhenIdleMsg{})
 			fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*tui.Model)
-			view := fm.View()
+			view := fm.Screen()
 			checkFrame(t, view, 100, 30)
 			for i, r := range view {
 				if r != '\n' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)) {

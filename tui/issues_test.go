@@ -40,12 +40,12 @@ func TestUnmappedTensorsAndTheirOptOut(t *testing.T) {
 		t.Fatalf("the unmapped tensor should be listed under it, got %+v", tr.Row(1))
 	}
 	press(m, "down")
-	if v := m.View(); !strings.Contains(v, "✗") || !strings.Contains(v, "skip unmapped") {
+	if v := m.Screen(); !strings.Contains(v, "✗") || !strings.Contains(v, "skip unmapped") {
 		t.Errorf("the detail should explain the error and its opt-out:\n%s", v)
 	}
 	// The Weights detail says no rule maps it.
 	press(m, "3")
-	if v := m.View(); !strings.Contains(v, "no rule maps this tensor") {
+	if v := m.Screen(); !strings.Contains(v, "no rule maps this tensor") {
 		t.Errorf("weights should flag the unmapped tensor:\n%s", v)
 	}
 	// Accept it in Placement: "skip unmapped" is the 12th setting.

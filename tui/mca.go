@@ -1,8 +1,6 @@
 package tui
 
 import (
-	"github.com/charmbracelet/lipgloss"
-
 	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/keymap"
@@ -30,9 +28,10 @@ func WithReshardPlanner(p common.ReshardPlanner) Option {
 // what the user typed. The caller keeps m open while the app runs and closes it after.
 func NewMCA(m *mca.Checkpoint, path string, opts ...Option) *Model {
 	o := buildOptions(opts)
-	st := styles.New(o.renderer)
+	st := styles.New(o.profile, o.dark)
 	ctx := common.NewMCAContext(m, path, st, keymap.Default(), o.hfConverter, o.classify)
 	ctx.MCA.ReshardPlanner, ctx.MCA.Resharder = o.reshardPlanner, o.resharder
+	ctx.OutBase = o.outBase
 	return newModel(ctx)
 }
 
@@ -40,6 +39,5 @@ func NewMCA(m *mca.Checkpoint, path string, opts ...Option) *Model {
 // until the user quits. A conversion still running is canceled, and its cleanup
 // awaited, before RunMCA returns.
 func RunMCA(m *mca.Checkpoint, path string) error {
-	// See Run: the default renderer already knows the terminal's background.
-	return runProgram(NewMCA(m, path, WithRenderer(lipgloss.DefaultRenderer())))
+	return runProgram(NewMCA(m, path, WithColors(detectProfile(), true)))
 }

@@ -87,6 +87,6 @@ func openMCAExample(t testing.TB) *mca.Checkpoint {
 
 func newMCAApp(t testing.TB, opts ...tui.Option) *tui.Model {
 	t.Helper()
-	opts = append([]tui.Option{tui.WithRenderer(plainRenderer())}, opts...)
+	opts = append([]tui.Option{plainColors(), tui.WithOutputBase(testOutBase)}, opts...)
 	return tui.NewMCA(openMCAExample(t), mcaName, opts...)
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -44,7 +44,7 @@ var mcaGoldenCases = []struct {
 	{"mca_placement", "5", common.ViewPlacement},
 	{"mca_placement_reshard", "5 left", common.ViewPlacement},
 	{"mca_convert_form", "c", common.ViewConvert},
-	{"mca_convert_reshard", "5 left c down space", common.ViewConvert},
+	{"mca_convert_reshard", "5 left c down", common.ViewConvert}, // a new layout in 5 Placement: Convert writes Megatron
 }
 
 func TestMCAGolden(t *testing.T) {
@@ -56,8 +56,8 @@ func TestMCAGolden(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				m := newMCAApp(t)
-				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size.w, size.h))
-				for _, k := range keys(tc.script) {
+				tm := newProgram(t, m, size.w, size.h)
+				for _, k := range script(tc.script) {
 					tm.Send(k)
 				}
 				tm.Send(tui.QuitWhenIdleMsg{})
@@ -65,7 +65,7 @@ func TestMCAGolden(t *testing.T) {
 				if fm.Active() != tc.view {
 					t.Fatalf("active view %v, want %v", fm.Active().Name(), tc.view.Name())
 				}
-				view := fm.View()
+				view := fm.Screen()
 				checkFrame(t, view, size.w, size.h)
 				golden.RequireEqual(t, []byte(view))
 			})
@@ -136,7 +136,7 @@ func TestMCAWeightsPickRankAndFilter(t *testing.T) {
 		if got := countLeaves(w.Tree().Roots()); got != want {
 			t.Errorf("%s: tree has %d tensors, the file %d", r.Path, got, want)
 		}
-		if v := m.View(); !strings.Contains(v, "‹ "+path.Base(path.Dir(r.Path))+" ›") {
+		if v := m.Screen(); !strings.Contains(v, "‹ "+path.Base(path.Dir(r.Path))+" ›") {
 			t.Errorf("the source line should name %s:\n%s", r.Path, v)
 		}
 	}
@@ -204,7 +204,7 @@ func TestMCARankTensorMapsBack(t *testing.T) {
 	if ctx.Selected != q {
 		t.Fatalf("selecting the rank-file tensor should select its first HF tensor (q_proj of layer 2, %d), got %d", q, ctx.Selected)
 	}
-	v := m.View()
+	v := m.Screen()
 	for _, want := range []string{"→ thinker.model.layers.2.self_attn.q_proj.weight +2", "is slice 0/2 of decoder.layers.2.self_attention.linear_qkv.weight (qkv, column)", "‹ mp_rank_00_001 ›", "record data/"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("the detail lacks %q:\n%s", want, v)
@@ -215,7 +215,7 @@ func TestMCARankTensorMapsBack(t *testing.T) {
 	if sel := mp.Tree().Selected(); sel == nil || sel.Path != "decoder.layers.2.self_attention.linear_qkv.weight" {
 		t.Fatalf("Mapping should show the global QKV weight of layer 2, got %v", sel)
 	}
-	v = m.View()
+	v = m.Screen()
 	for _, want := range []string{"back: 415 Megatron tensors → 455 HF tensors", "HF out", "read from 2 places:", "mp_rank_00_001 model", "mp_rank_01_001 model", "slice 1/2"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("Mapping lacks %q:\n%s", want, v)
@@ -258,7 +258,7 @@ func TestMCAConfigTrees(t *testing.T) {
 	if n := right.Selected(); n == nil || n.Path != "thinker_config.text_config.num_hidden_layers" {
 		t.Fatalf("config.json should show the HF key of num_layers, got %v", n)
 	}
-	if v := m.View(); !strings.Contains(v, "← thinker_config.text_config.num_hidden_layers") {
+	if v := m.Screen(); !strings.Contains(v, "← thinker_config.text_config.num_hidden_layers") {
 		t.Errorf("the mapped key should name its HF key:\n%s", v)
 	}
 	// p moves the keys to config.json, esc back.
@@ -296,9 +296,9 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 	if x.Recorded.TP != 2 || x.Recorded.PP != 2 || x.Resharding() {
 		t.Fatalf("the recorded layout should be TP 2 PP 2 and shown as is, got %+v", x.Recorded)
 	}
-	v := m.View()
+	v := m.Screen()
 	press(m, "5")
-	if v = m.View(); !strings.Contains(v, "✓ the recorded layout") {
+	if v = m.Screen(); !strings.Contains(v, "✓ the recorded layout") {
 		t.Fatalf("Placement should start on the recorded layout:\n%s", v)
 	}
 	// TP 2 -> 1: a reshard to two rank files, planned off the UI goroutine.
@@ -310,18 +310,18 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 	if !ctx.Settings.Equal(src) || ctx.PlanGen != gen {
 		t.Fatal("the source checkpoint's own plan must not change")
 	}
-	v = m.View()
+	v = m.Screen()
 	for _, want := range []string{"Reshard", "✓ the reshard converts", "recorded: TP 2 · PP 2 · EP 1", "Rank files  2", "→ TP 1 · PP 2 · EP 1 · ✓ reshard ok"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("Placement lacks %q:\n%s", want, v)
 		}
 	}
 	// TP 3 breaks the divisibility rules: the error shows where it arises.
-	press(m, "right right")
+	press(m, "enter ctrl+u type:3 enter")
 	if p, _ := ctx.TargetPlan(); p == nil || !p.HasErrors() {
 		t.Fatal("TP 3 should be planned with errors")
 	}
-	if v = m.View(); !strings.Contains(v, "block the reshard") || !strings.Contains(v, "TP 3 does not divide") || !strings.Contains(v, "→ TP 3 · PP 2 · EP 1 · ✗ 1 error") {
+	if v = m.Screen(); !strings.Contains(v, "1 error blocks the reshard") || !strings.Contains(v, "TP 3 does not divide") || !strings.Contains(v, "→ TP 3 · PP 2 · EP 1 · ✗ 1 error") {
 		t.Errorf("the errors should be shown:\n%s", v)
 	}
 	// Back to TP 2: the recorded layout again, nothing to reshard.
@@ -339,8 +339,8 @@ func TestMCAPlacementPlansAReshard(t *testing.T) {
 func TestMCAReshardForReal(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "tp1")
 	m := newMCAApp(t)
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys("5 left c enter ctrl+u type:" + out + " enter space down down enter") {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script("5 left c enter ctrl+u type:" + out + " enter down down enter") { // a new layout: Convert writes Megatron
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converted")
@@ -349,7 +349,7 @@ func TestMCAReshardForReal(t *testing.T) {
 	if cv.State() != convert.StateDone || !cv.Reshard() {
 		t.Fatalf("state %v (reshard %v), want a finished reshard (err %v)", cv.State(), cv.Reshard(), cv.Err())
 	}
-	v := fm.View()
+	v := fm.Screen()
 	for _, want := range []string{"✓ Converted", out, "2 rank files", "iter_0000001/mp_rank_00_000/model_optim_rng.pt", "iter_0000001/mp_rank_00_001/model_optim_rng.pt"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("finish screen lacks %q:\n%s", want, v)
@@ -377,8 +377,8 @@ func TestMCAReshardForReal(t *testing.T) {
 func TestMCAConvertToHFForReal(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "hf")
 	m := newMCAApp(t)
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys(mcaConvertTo(out)) {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script(mcaConvertTo(out)) {
 		tm.Send(k)
 	}
 	waitFor(t, tm, "Converted to Hugging Face")
@@ -387,7 +387,7 @@ func TestMCAConvertToHFForReal(t *testing.T) {
 	if cv.State() != convert.StateDone {
 		t.Fatalf("state %v, want done (err %v)", cv.State(), cv.Err())
 	}
-	v := fm.View()
+	v := fm.Screen()
 	checkFrame(t, v, 100, 30)
 	for _, want := range []string{"✓ Converted to Hugging Face", out, "model.safetensors", "455 tensors", "config.json"} {
 		if !strings.Contains(v, want) {
@@ -492,14 +492,14 @@ func TestMCAConvertProgressAndCancel(t *testing.T) {
 	f := &fakeHF{block: true}
 	out := filepath.Join(t.TempDir(), "hf")
 	m := newMCAApp(t, tui.WithHFConverter(f.convert))
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
-	for _, k := range keys(mcaConvertTo(out)) {
+	tm := newProgram(t, m, 100, 30)
+	for _, k := range script(mcaConvertTo(out)) {
 		tm.Send(k)
 	}
 	// The running screen: the overall bar at the reported 50% and the file being written.
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
-		return bytes.Contains(b, []byte("Converting")) && bytes.Contains(b, []byte("50%")) && bytes.Contains(b, []byte("model.safetensors"))
-	}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	waitScreen(t, tm, func(s string) bool {
+		return strings.Contains(s, "Converting") && strings.Contains(s, "50%") && strings.Contains(s, "model.safetensors")
+	})
 	// The app stays responsive: switch views and back while it runs.
 	tm.Send(keyMsg("4"))
 	waitFor(t, tm, "[4 Mapping]")
@@ -567,9 +567,9 @@ func TestMCAUnmappableCheckpointOpens(t *testing.T) {
 	}
 	defer mc.Close()
 	f := &fakeHF{}
-	m := tui.NewMCA(mc, "broken-mca", tui.WithRenderer(plainRenderer()), tui.WithHFConverter(f.convert))
+	m := tui.NewMCA(mc, "broken-mca", plainColors(), tui.WithHFConverter(f.convert))
 	resize(m, 100, 30)
-	v := m.View()
+	v := m.Screen()
 	if os.Getenv("SHOW") != "" {
 		t.Log(v)
 	}
@@ -580,13 +580,13 @@ func TestMCAUnmappableCheckpointOpens(t *testing.T) {
 	}
 	for _, script := range []string{"2", "3", "3 r", "4", "5", "c"} {
 		press(m, script)
-		checkFrame(t, m.View(), 100, 30)
+		checkFrame(t, m.Screen(), 100, 30)
 	}
 	press(m, mcaConvertTo(filepath.Join(t.TempDir(), "hf")))
 	if calls, _, _ := f.snapshot(); calls != 0 {
 		t.Fatal("a checkpoint that does not map back must not be converted")
 	}
-	if v := m.View(); !strings.Contains(v, "does not map back") {
+	if v := m.Screen(); !strings.Contains(v, "does not map back") {
 		t.Fatalf("the form should say why:\n%s", v)
 	}
 }
@@ -657,7 +657,7 @@ func TestMCALayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mc.Close()
-			m := tui.NewMCA(mc, "mca", tui.WithRenderer(plainRenderer()))
+			m := tui.NewMCA(mc, "mca", plainColors())
 			ctx := m.Context()
 			if ctx.Plan == nil || ctx.HasErrors() {
 				t.Fatalf("the checkpoint should map back: %v", ctx.PlanErr)
@@ -703,7 +703,7 @@ func TestMCALayouts(t *testing.T) {
 			}
 			for _, script := range []string{"1", "2", "2 p", "3", "4", "5", "c", "?"} {
 				press(m, script)
-				checkFrame(t, m.View(), 80, 24)
+				checkFrame(t, m.Screen(), 80, 24)
 			}
 		})
 	}

@@ -56,7 +56,7 @@ func TestNoTemplateOpens(t *testing.T) {
 		if m.Active() != tc.view {
 			t.Fatalf("key %s: active view %s, want %s", tc.key, m.Active().Name(), tc.view.Name())
 		}
-		v := m.View()
+		v := m.Screen()
 		for _, w := range tc.want {
 			if !strings.Contains(v, w) {
 				t.Errorf("%s view lacks %q:\n%s", tc.view.Name(), w, v)
@@ -76,11 +76,11 @@ func TestNoTemplateOpens(t *testing.T) {
 		}
 	}
 	// the Convert button explains instead of converting
-	if strings.Contains(m.View(), "this model type has no template") {
+	if strings.Contains(m.Screen(), "this model type has no template") {
 		t.Fatal("the note shows before Convert is pressed")
 	}
 	press(m, "down down enter")
-	if v := m.View(); !strings.Contains(v, "this model type has no template") {
+	if v := m.Screen(); !strings.Contains(v, "this model type has no template") {
 		t.Errorf("pressing Convert does not say why nothing happens:\n%s", v)
 	}
 }

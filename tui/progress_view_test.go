@@ -1,14 +1,10 @@
 package tui_test
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -43,15 +39,15 @@ func TestConvertRunningBars(t *testing.T) {
 		h := halfway{release: make(chan struct{})}
 		t.Cleanup(func() { close(h.release) })
 		m := newApp(t, tui.WithConverter(h.convert))
-		tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size.w, size.h))
-		for _, k := range keys("5 right " + convertTo(filepath.Join(t.TempDir(), "mca"))) {
+		tm := newProgram(t, m, size.w, size.h)
+		for _, k := range script("5 right " + convertTo(filepath.Join(t.TempDir(), "mca"))) {
 			tm.Send(k)
 		}
-		teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
-			return bytes.Contains(b, []byte("Converting")) && bytes.Contains(b, []byte("embed_tokens"))
-		}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+		waitScreen(t, tm, func(s string) bool {
+			return strings.Contains(s, "Converting") && strings.Contains(s, "embed_tokens")
+		})
 		fm := finalModel(t, tm)
-		v := fm.View()
+		v := fm.Screen()
 		checkFrame(t, v, size.w, size.h)
 		bars := 0
 		for _, l := range strings.Split(v, "\n") {

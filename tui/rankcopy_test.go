@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/tui"
@@ -57,9 +57,9 @@ func TestMCAOverviewWarnsAboutCopiedRank(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	tm := teatest.NewTestModel(t, tui.NewMCA(m, mcaName, tui.WithRenderer(plainRenderer())), teatest.WithInitialTermSize(120, 40))
+	tm := newProgram(t, tui.NewMCA(m, mcaName, plainColors()), 120, 40)
 	tm.Send(tui.QuitWhenIdleMsg{})
-	view := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*tui.Model).View()
+	view := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*tui.Model).Screen()
 	flat := strings.Join(strings.Fields(view), " ")
 	if !strings.Contains(flat, "byte-identical") {
 		t.Errorf("the overview does not warn about the copied rank file:\n%s", view)

@@ -49,7 +49,8 @@ Parallel settings:
 ` + settingsHelp("parallel") + `
 Output:
   --out DIR     output directory (built beside it and renamed into place when complete)
-  --force       replace an existing output
+  --force       replace an existing output if it is a checkpoint omnitui could have
+                written (Megatron or Hugging Face) holding nothing else; else exit 2
 ` + settingsHelp("output") + `  --workers N   conversion goroutines (default: number of CPUs)
   --no-fsync    do not flush rank files to disk before the output is renamed into place:
                 faster; an interrupted or killed run still leaves nothing, but after a power
@@ -153,7 +154,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, nil, err
+			return nil, nil, suggestFlag(fs, err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -173,6 +174,16 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
 	if o.s.VPP == 0 && flagGiven(fs, "vpp") {
 		return nil, nil, errors.New("--vpp 0 is not a size: leave --vpp out for no virtual pipeline")
+	}
+	// Values no model accepts are bad usage, refused before anything is opened or planned.
+	if err := o.s.Normalized().UsageError(); err != nil {
+		return nil, nil, err
+	}
+	if o.workers < 0 {
+		return nil, nil, fmt.Errorf("--workers %d is not a count: leave it out for one per CPU", o.workers)
+	}
+	if _, err := parseSize(o.maxShardSize); err != nil {
+		return nil, nil, err
 	}
 	return o, pos, nil
 }
@@ -221,6 +232,67 @@ func settingsHelp(section string) string {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// suggestFlag adds the nearest known flag to an unknown-flag error
+// ("flag provided but not defined: -tpp" → "… (did you mean --tp?)").
+func suggestFlag(fs *flag.FlagSet, err error) error {
+	const prefix = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return err
+	}
+	given := strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-")
+	best, bestD := "", 0
+	fs.VisitAll(func(f *flag.Flag) {
+		if len(f.Name) == 1 {
+			return // -h, -o, -v: suggest the long names
+		}
+		// Nearest first; on a tie, the one that starts more like it (--tpp: --tp, not --pp).
+		d := editDistance(given, f.Name)
+		if best == "" || d < bestD || (d == bestD && commonPrefix(given, f.Name) > commonPrefix(given, best)) {
+			best, bestD = f.Name, d
+		}
+	})
+	// Only a plausible typo: at most a third of the name differs.
+	if best == "" || bestD > max(1, len(given)/3) {
+		return fmt.Errorf("unknown flag --%s", given)
+	}
+	return fmt.Errorf("unknown flag --%s: did you mean --%s?", given, best)
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// editDistance is the number of single-letter insertions, deletions,
+// substitutions and swaps of neighbours that turn a into b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
@@ -371,8 +443,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		json.NewEncoder(stdout).Encode(map[string]any{"event": "summary", "out": res.Out, "files": res.Files, "bytes": res.Bytes, "tensors": res.Tensors, "elapsed_ns": res.Elapsed})
 	} else {
 		rate := float64(res.Bytes) / res.Elapsed.Seconds() / (1 << 20)
-		fmt.Fprintf(stderr, "omnitui: wrote %s: %d rank file(s), %d tensors, %s in %s (%.1f MiB/s)\n",
-			res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond), rate)
+		fmt.Fprintf(stderr, "omnitui: wrote %s: %d rank file(s), %d Megatron tensors (%d entries with their TP slices and copies), %s in %s (%.1f MiB/s)\n",
+			res.Out, len(res.Files), len(p.Groups), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond), rate)
 	}
 	return exitOK
 }
@@ -393,17 +465,32 @@ func outputOverlaps(out, input string, stderr io.Writer) bool {
 	return true
 }
 
-// outputExists reports (and says) that --out already exists when --force was not given:
-// checked before any input is opened, so the refusal is immediate.
+// outputExists reports (and says) that --out already exists when --force was not given,
+// or that --force would replace something that is not a checkpoint omnitui could have
+// written (it then says what the directory holds). Checked before any input is opened,
+// so the refusal is immediate.
 func outputExists(o *options, stderr io.Writer) bool {
-	if o.force || o.out == "" {
+	if o.out == "" {
 		return false
 	}
-	if _, err := os.Lstat(o.out); err != nil {
+	e, err := core.InspectOutput(o.out)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return true
+	}
+	if e == nil {
 		return false
 	}
-	fmt.Fprintf(stderr, "omnitui: output %s already exists: pass --force to replace it, or choose another --out\n", o.out)
-	return true
+	if err := e.Refusal("--out"); err != nil {
+		// Not a checkpoint of omnitui's: --force would not replace it either.
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return true
+	}
+	if !o.force {
+		fmt.Fprintf(stderr, "omnitui: output %s already exists (%s): pass --force to replace it, or choose another --out\n", o.out, e.Summary())
+		return true
+	}
+	return false
 }
 
 // progressPrinter renders conversion progress: JSON lines on stdout with --json,
@@ -415,10 +502,11 @@ type progressPrinter struct {
 	task           *int // a split conversion's task index, added to JSON events
 	last           time.Time
 	dirty          bool
+	noun           string // what the tensor counts count: "Megatron tensors" (as the plan and the app say) or "HF tensors"
 }
 
 func newProgressPrinter(stdout, stderr io.Writer, jsonOut bool) *progressPrinter {
-	pp := &progressPrinter{stdout: stdout, stderr: stderr, raw: stderr, json: jsonOut}
+	pp := &progressPrinter{stdout: stdout, stderr: stderr, raw: stderr, json: jsonOut, noun: "Megatron tensors"}
 	if sw, ok := stderr.(*safetext.Writer); ok {
 		pp.raw = sw.Raw()
 	}
@@ -457,7 +545,7 @@ func (pp *progressPrinter) event(ev core.Progress) {
 		return
 	}
 	pp.last = time.Now()
-	line := safetext.Escape(progressLine(ev))
+	line := safetext.Escape(progressLine(ev, pp.noun))
 	if pp.tty {
 		fmt.Fprintf(pp.raw, "\r\033[K%s", line)
 		pp.dirty = true
@@ -480,7 +568,7 @@ func (pp *progressPrinter) finish() {
 	}
 }
 
-func progressLine(ev core.Progress) string {
+func progressLine(ev core.Progress, noun string) string {
 	pct := 0.0
 	if ev.BytesTotal > 0 {
 		pct = 100 * float64(ev.BytesDone) / float64(ev.BytesTotal)
@@ -498,6 +586,6 @@ func progressLine(ev core.Progress) string {
 	if len(name) > 60 {
 		name = "…" + name[len(name)-59:]
 	}
-	return strings.TrimSpace(fmt.Sprintf("%5.1f%% %s/%s %d/%d ops %.1f MiB/s eta %s %s", pct,
-		core.HumanBytes(ev.BytesDone), core.HumanBytes(ev.BytesTotal), ev.TensorsDone, ev.TensorsTotal, rate/(1<<20), eta, name))
+	return strings.TrimSpace(fmt.Sprintf("%5.1f%% %s/%s %d/%d %s %.1f MiB/s eta %s %s", pct,
+		core.HumanBytes(ev.BytesDone), core.HumanBytes(ev.BytesTotal), ev.TensorsDone, ev.TensorsTotal, noun, rate/(1<<20), eta, name))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,13 +46,25 @@ func TestExitCodesAndMessages(t *testing.T) {
 	}{
 		{"no path", []string{"--batch", "--plan"}, exitBadUsage, "expected exactly one checkpoint path", ""},
 		{"two paths", []string{"--batch", "--plan", "a", "b"}, exitBadUsage, "expected exactly one checkpoint path", ""},
-		{"unknown flag", []string{"--bogus", example}, exitBadUsage, "flag provided but not defined", ""},
+		{"unknown flag", []string{"--bogus", example}, exitBadUsage, "unknown flag --bogus", ""},
+		{"mistyped flag", []string{"--batch", "--plan", "--tpp", "2", example}, exitBadUsage, "unknown flag --tpp: did you mean --tp?", ""},
+		{"mistyped long flag", []string{"--batch", "--plan", "--skip-unmaped", example}, exitBadUsage, "did you mean --skip-unmapped?", ""},
+		{"mistyped dtype flag", []string{"--batch", "--plan", "--dtpye", "bf16", example}, exitBadUsage, "did you mean --dtype?", ""},
+		{"bad dtype", []string{"--batch", "--plan", "--dtype", "bf32", example}, exitBadUsage, `--dtype "bf32" is not one of keep, bf16, fp16, fp32`, ""},
+		{"bad dtype, no planning", []string{"--batch", "--plan", "--dtype", "bf32", "/nonexistent/ckpt"}, exitBadUsage, "bf32", ""},
+		{"bad impl", []string{"--batch", "--plan", "--transformer-impl", "te", example}, exitBadUsage, `--transformer-impl "te" is not transformer_engine or local`, ""},
+		{"tp negative", []string{"--batch", "--plan", "--tp", "-1", example}, exitBadUsage, "--tp -1 is out of range", ""},
+		{"vpp negative", []string{"--batch", "--plan", "--vpp", "-2", example}, exitBadUsage, "--vpp -2 is out of range", ""},
+		{"tp too large", []string{"--batch", "--plan", "--tp", "100000", example}, exitBadUsage, "--tp 100000 is out of range", ""},
+		{"workers negative", []string{"--batch", "--plan", "--workers", "-3", example}, exitBadUsage, "--workers -3", ""},
+		{"bad shard size", []string{"--batch", "--plan", "--max-shard-size", "5XB", example}, exitBadUsage, "5XB", ""},
 		{"batch without plan or out", []string{"--batch", example}, exitBadUsage, "--batch needs --plan", ""},
 		{"missing checkpoint", []string{"--batch", "--plan", "/nonexistent/ckpt"}, exitBadUsage, "/nonexistent/ckpt", ""},
 		{"vpp zero", []string{"--batch", "--plan", "--vpp", "0", example}, exitBadUsage, "--vpp 0", ""},
 		{"tp zero", []string{"--batch", "--plan", "--tp", "0", example}, exitBadUsage, "--tp 0 is not a size", ""},
-		{"ep negative", []string{"--batch", "--plan", "--ep", "-2", example}, exitBadUsage, "", "--ep -2 is out of range"},
+		{"ep negative", []string{"--batch", "--plan", "--ep", "-2", example}, exitBadUsage, "--ep -2 is out of range", ""},
 		{"plan ok", []string{"--batch", "--plan", example}, exitOK, "", "plan OK"},
+		{"op table is labelled", []string{"--batch", "--plan", example}, exitOK, "", "HF names (the rule's pattern)                                 Megatron name (the first, e.g.)"},
 		{"plan ok, flags after path", []string{"--batch", example, "--plan", "--tp", "2"}, exitOK, "", "TP 2"},
 		{"plan with errors", []string{"--batch", "--plan", "--tp", "3", example}, exitBadUsage, "", "tp-divisibility"},
 		{"etp differs", []string{"--batch", "--plan", "--tp", "2", "--etp", "1", example}, exitBadUsage, "", "etp-not-tp"},
@@ -184,5 +197,75 @@ func TestNoFsyncWritesTheSameBytes(t *testing.T) {
 	})
 	if err != nil || n < 6 {
 		t.Fatalf("compared %d files: %v", n, err)
+	}
+}
+
+func TestForceRefusesWhatOmnituiDidNotWrite(t *testing.T) {
+	mca := filepath.Join(t.TempDir(), "mca")
+	if code, _, errOut := runCLI(t, "--batch", "--out", mca, example); code != exitOK {
+		t.Fatalf("making a Megatron checkpoint: exit %d %s", code, errOut)
+	}
+	tests := []struct {
+		name string
+		args []string // --out DIR is added
+	}{
+		{"hf to megatron", []string{"--batch", "--force", example}},
+		{"megatron to hf", []string{"--batch", "--force", "--to-hf", mca}},
+		{"megatron reshard", []string{"--batch", "--force", "--tp", "2", mca}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			keep := filepath.Join(out, "important.txt")
+			if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := runCLI(t, append(tc.args, "--out", out)...)
+			if code != exitBadUsage {
+				t.Fatalf("exit %d, want %d (usage): %s", code, exitBadUsage, errOut)
+			}
+			for _, want := range []string{"important.txt", "not a checkpoint omnitui could have written", "1 file"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr should say %q:\n%s", want, errOut)
+				}
+			}
+			if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+				t.Fatalf("important.txt was touched: %q %v", b, err)
+			}
+		})
+	}
+	// A checkpoint omnitui wrote plus a user's file: still refused, naming the file.
+	if err := os.WriteFile(filepath.Join(mca, "notes.md"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "--batch", "--force", "--out", mca, example)
+	if code != exitBadUsage || !strings.Contains(errOut, "is a Megatron checkpoint but also holds notes.md") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// The counts the CLI prints agree with the plan's (and the app's): Megatron
+// tensors, one per op group, whatever TP slices them into.
+func TestConvertCountsMegatronTensorsAsThePlanDoes(t *testing.T) {
+	code, planOut, _ := runCLI(t, "--batch", "--plan", "--json", "--tp", "2", example)
+	if code != exitOK {
+		t.Fatal(code)
+	}
+	var plan struct {
+		Groups []json.RawMessage `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(planOut), &plan); err != nil || len(plan.Groups) == 0 {
+		t.Fatalf("plan JSON: %v (%d groups)", err, len(plan.Groups))
+	}
+	out := filepath.Join(t.TempDir(), "mca")
+	code, _, errOut := runCLI(t, "--batch", "--tp", "2", "--out", out, example)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	n := len(plan.Groups)
+	for _, want := range []string{fmt.Sprintf("%d/%d Megatron tensors", n, n), fmt.Sprintf("2 rank file(s), %d Megatron tensors", n)} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr should say %q:\n%s", want, errOut)
+		}
 	}
 }

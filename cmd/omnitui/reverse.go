@@ -124,6 +124,7 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
 	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
+	pr.noun = "HF tensors"
 	res, err := core.ConvertToHF(ctx, rp, core.ToHFOptions{Out: o.out, Force: o.force, MaxShardSize: maxShard, TakeRank0: o.takeRank0, Progress: pr.event})
 	pr.finish()
 	if err != nil {

@@ -72,6 +72,8 @@ func qwen3OmniMoe() *family.Template {
 		LayerPrefix: "thinker.model.layers.",
 		MoEPrefix:   ".mlp.experts.",
 		Config:      cfg,
+		// The released config.json has rope_scaling; transformers ≥ 5 saves rope_parameters.
+		ConfigAlternatives: [][]string{{"thinker_config.text_config.rope_scaling", "thinker_config.text_config.rope_parameters"}},
 		Constants: []family.KV{
 			{Key: "swiglu", Value: "true"},
 			{Key: "position_embedding_type", Value: `"mrope"`},

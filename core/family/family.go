@@ -255,9 +255,13 @@ type Template struct {
 	LayerPrefix string // HF prefix of decoder layers, e.g. "model.layers."
 	MoEPrefix   string // HF infix of experts inside a layer, e.g. ".mlp.experts."
 	Config      []ConfigKey
-	Constants   []KV // Megatron fields whose value is fixed by the model family (JSON text)
-	Rules       []Rule
-	Dist        DistRules
+	// ConfigAlternatives are groups of HF config paths that name the same setting in
+	// different transformers versions: a missing one is not reported while another
+	// of its group is present (it is still left out of mca_config.json, as ROLL does).
+	ConfigAlternatives [][]string
+	Constants          []KV // Megatron fields whose value is fixed by the model family (JSON text)
+	Rules              []Rule
+	Dist               DistRules
 	// Skip lists HF name suffixes that are not weights and are left out (ROLL's hf_invalid_keys).
 	Skip     []string
 	Required Required

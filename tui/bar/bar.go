@@ -12,7 +12,7 @@ package bar
 import (
 	"strings"
 
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/lipgloss/v2"
 )
 
 // Render draws a bar of width cells filled to frac (clamped to [0, 1]), using

@@ -3,7 +3,7 @@ package bar
 import (
 	"testing"
 
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/lipgloss/v2"
 )
 
 func TestRender(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"context"
 	"fmt"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -45,6 +45,10 @@ type Context struct {
 	SelGen int
 
 	Stats *Stats // totals of the checkpoint, computed once
+
+	// OutBase, when set, is where default output directories are proposed
+	// (common.DefaultOutput); tests set it for stable screens.
+	OutBase string
 
 	// MCA is set when the app shows a Megatron (mcore_adapter) checkpoint; Ck is
 	// then the Hugging Face checkpoint it maps back to (see NewMCAContext).

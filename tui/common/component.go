@@ -1,8 +1,8 @@
 package common
 
 import (
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 )
 
 // Component is one view of the app. Components are pointers that update in place.
@@ -21,4 +21,11 @@ type Component interface {
 	// ShortHelp and FullHelp feed the help view (help.KeyMap).
 	ShortHelp() []key.Binding
 	FullHelp() [][]key.Binding
+}
+
+// Wheeler is a component that handles the mouse wheel itself; x and y are
+// relative to its body and d is -1 (up) or 1 (down). Components without it get
+// the wheel as ↑/↓ presses.
+type Wheeler interface {
+	Wheel(x, y, d int) tea.Cmd
 }

@@ -3,10 +3,9 @@ package common
 import (
 	"strings"
 
-	"github.com/charmbracelet/bubbles/cursor"
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/omnitui/omnitui/tui/styles"
@@ -17,7 +16,8 @@ import (
 // Input adds what the app needs on top:
 //   - the cursor does not blink, so a frame depends only on the state;
 //   - ctrl+w deletes one path element ("/tmp/out" → "/tmp/"), not a whole word;
-//   - ctrl+v (system clipboard) is off: a terminal paste arrives as typed text;
+//   - ctrl+v (system clipboard) is off: a terminal paste arrives as a tea.PasteMsg
+//     (bracketed paste), inserted at the cursor with line breaks turned to spaces;
 //   - Update reports whether the text changed;
 //   - View fits a given width and, without colours (NO_COLOR), draws the cursor as
 //     a ▏ glyph, since the textinput shows it in reverse video only.
@@ -36,7 +36,9 @@ func NewInput(prompt, placeholder string) Input {
 	ti.KeyMap.AcceptSuggestion.SetEnabled(false)
 	ti.KeyMap.NextSuggestion.SetEnabled(false)
 	ti.KeyMap.PrevSuggestion.SetEnabled(false)
-	ti.Cursor.SetMode(cursor.CursorStatic)
+	st := textinput.DefaultDarkStyles()
+	st.Cursor.Blink = false
+	ti.SetStyles(st)
 	return Input{ti: ti}
 }
 
@@ -61,19 +63,25 @@ func (in *Input) Focused() bool { return in.ti.Focused() }
 // Update hands a key to the textinput; it reports whether the text changed.
 // Other messages and keys while blurred are ignored.
 func (in *Input) Update(msg tea.Msg) bool {
-	k, ok := msg.(tea.KeyMsg)
-	if !ok || !in.ti.Focused() {
+	if !in.ti.Focused() {
 		return false
 	}
 	before := in.ti.Value()
-	switch {
-	case key.Matches(k, in.ti.KeyMap.DeleteWordBackward):
-		in.deletePathElement()
-	default:
-		if k.Type == tea.KeySpace && len(k.Runes) == 0 {
-			k.Runes = []rune{' '}
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if key.Matches(msg, in.ti.KeyMap.DeleteWordBackward) {
+			in.deletePathElement()
+			break
 		}
-		in.ti, _ = in.ti.Update(k) // the only commands are the cursor's blink and paste, both off
+		in.ti, _ = in.ti.Update(msg) // the only commands are the cursor's blink and paste, both off
+	case tea.PasteMsg:
+		// A one-line field: line breaks and tabs in a paste become spaces, and
+		// a trailing newline (a copied line) is dropped.
+		text := strings.TrimRight(msg.Content, "\r\n")
+		text = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(text)
+		in.ti, _ = in.ti.Update(tea.PasteMsg{Content: text})
+	default:
+		return false
 	}
 	return in.ti.Value() != before
 }
@@ -122,8 +130,8 @@ func (in *Input) View(width int, st *styles.Styles) string {
 		}
 		return prompt + st.Value.Render(v)
 	}
-	if in.ti.Width != avail {
-		in.ti.Width = avail
+	if in.ti.Width() != avail {
+		in.ti.SetWidth(avail)
 		// The scroll window is only recomputed when the cursor moves out of it:
 		// move it to the end and back to lay the window out for the new width.
 		pos := in.ti.Position()
@@ -131,11 +139,11 @@ func (in *Input) View(width int, st *styles.Styles) string {
 		in.ti.SetCursor(pos)
 	}
 	ti := in.ti // render a copy: styles and the glyph below are for this frame only
-	ti.PromptStyle = st.Accent
-	ti.TextStyle = st.Value
-	ti.PlaceholderStyle = st.Muted
-	ti.Cursor.Style = st.Cursor
-	ti.Cursor.TextStyle = st.Value
+	tst := ti.Styles()
+	tst.Focused.Prompt, tst.Focused.Text, tst.Focused.Placeholder = st.Accent, st.Value, st.Muted
+	tst.Blurred = tst.Focused
+	tst.Cursor.Color = st.Value.GetForeground() // the virtual cursor is this colour in reverse video
+	ti.SetStyles(tst)
 	if st.Plain && ti.Focused() {
 		// Reverse video is dropped without colours: show the cursor as a glyph.
 		v, pos := []rune(ti.Value()), ti.Position()
@@ -143,12 +151,12 @@ func (in *Input) View(width int, st *styles.Styles) string {
 		ti.SetValue(string(v[:pos]) + "▏" + string(v[pos:]))
 		ti.CursorEnd()
 		ti.SetCursor(pos + 1)
-		ti.Cursor.SetMode(cursor.CursorHide)
+		ti.SetVirtualCursor(false) // hides it; the glyph stands in
 	}
 	if ansi.StringWidth(ti.Value()) < avail {
 		// It fits: no scrolling, and no padding to the full width, so whatever
 		// follows the field on the line stays next to it.
-		ti.Width = 0
+		ti.SetWidth(0)
 	}
 	return ansi.Truncate(ti.View(), width, "…")
 }

@@ -42,5 +42,9 @@ type SelectionMsg struct{ Tensor int }
 // SwitchViewMsg asks the root to show a view.
 type SwitchViewMsg struct{ View ViewID }
 
+// ClickMsg is a left click in the active view's body, in cells from its top-left
+// corner (the root translates the terminal's mouse report).
+type ClickMsg struct{ X, Y int }
+
 // BackMsg asks the root to return to the previously shown view.
 type BackMsg struct{}

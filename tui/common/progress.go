@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/progress"
+	"charm.land/bubbles/v2/progress"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/omnitui/omnitui/tui/styles"
@@ -17,8 +17,7 @@ const progressPct = " %3.0f%%"
 // ProgressBar draws frac (clamped to [0, 1]) as a bubbles/progress bar followed by
 // the percentage, in exactly width cells. The bar is rendered statically (ViewAs):
 // the app redraws it from the executor's progress reports, so there is no animation
-// to drive. It uses the styles' renderer profile, so without colours it is glyphs
-// only. Below 6 cells there is no room for a bar and only the percentage is shown.
+// to drive. Without colours it is glyphs only. Below 6 cells there is no room for a bar and only the percentage is shown.
 func ProgressBar(st *styles.Styles, frac float64, width int) string {
 	if frac < 0 || math.IsNaN(frac) {
 		frac = 0
@@ -32,12 +31,16 @@ func ProgressBar(st *styles.Styles, frac float64, width int) string {
 	}
 	fill, empty := st.BarColours()
 	p := progress.New(
-		progress.WithSolidFill(fill),
-		progress.WithColorProfile(st.Renderer.ColorProfile()),
+		progress.WithColors(fill),
+		progress.WithFillCharacters(progress.DefaultFullCharFullBlock, progress.DefaultEmptyCharBlock),
 		progress.WithWidth(width),
 	)
 	p.EmptyColor = empty
 	p.PercentFormat = progressPct
 	p.PercentageStyle = st.App
+	if st.Plain {
+		// bubbles/progress always colours its cells; without colours, glyphs only.
+		return ansi.Strip(p.ViewAs(frac))
+	}
 	return p.ViewAs(frac)
 }

@@ -3,9 +3,9 @@ package common
 import (
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/omnitui/omnitui/loader"
@@ -18,7 +18,7 @@ type Scroller struct {
 }
 
 // Update scrolls on the navigation keys; it reports whether it used the key.
-func (s *Scroller) Update(k tea.KeyMsg, km *keymap.KeyMap, total, h int) bool {
+func (s *Scroller) Update(k tea.KeyPressMsg, km *keymap.KeyMap, total, h int) bool {
 	switch {
 	case key.Matches(k, km.Up):
 		s.Offset--

@@ -4,18 +4,21 @@
 package configview
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"github.com/omnitui/omnitui/loader/safetext"
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
 	"github.com/omnitui/omnitui/tui/tree"
 )
@@ -33,7 +36,9 @@ type Model struct {
 
 	panelFocus bool
 	panel      common.Scroller
-	panelSel   int // highlighted MCAConfig row, -1 none
+	panelSel   int // highlighted MCAConfig row, -1 none; the cursor while the panel has focus
+
+	full *fullValue // a value opened in full (enter), nil when none
 
 	width, height int
 }
@@ -51,6 +56,7 @@ func New(ctx *common.Context) *Model {
 	}
 	m.tree = tree.New(roots, ctx.Styles, ctx.Keys)
 	m.tree.Noun = "key"
+	m.tree.LabelFirst = true
 	m.tree.Render = m.render
 	m.refreshPlan()
 	return m
@@ -183,6 +189,52 @@ func jsonValueStyle(st *styles.Styles, n *loader.JSONNode) lipgloss.Style {
 	return st.Value
 }
 
+// fullValue is one value shown in full, pretty-printed, over the whole view.
+type fullValue struct {
+	title  string
+	lines  []string
+	scroll common.Scroller
+}
+
+// openFull shows a value (JSON text as written) in full.
+func (m *Model) openFull(title, raw string) {
+	m.full = &fullValue{title: title, lines: PrettyLines(raw, max(m.width, 20))}
+}
+
+// PrettyLines is a JSON value pretty-printed (a string holding JSON, such as
+// mca_config.json's hf_config_json, is unpacked first) and wrapped to w cells.
+func PrettyLines(raw string, w int) []string {
+	text := strings.TrimSpace(raw)
+	var s string
+	if json.Unmarshal([]byte(text), &s) == nil {
+		inner := strings.TrimSpace(s)
+		if strings.HasPrefix(inner, "{") || strings.HasPrefix(inner, "[") {
+			text = inner
+		} else {
+			text = s
+		}
+	}
+	var b bytes.Buffer
+	if json.Indent(&b, []byte(text), "", "  ") == nil {
+		text = b.String()
+	}
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		indent := strings.Repeat(" ", len(l)-len(strings.TrimLeft(l, " "))+2)
+		out = append(out, common.Wrap(l, w, indent)...)
+	}
+	return out
+}
+
+func (m *Model) fullLines() []string {
+	st := m.ctx.Styles
+	f := m.full
+	h := max(m.height-1, 1)
+	head := st.Title.Render(common.Truncate(f.title, max(m.width-24, 8))) + st.Muted.Render("  in full · esc closes")
+	more := st.Muted.Render(fmt.Sprintf("  ↓ %d more lines", len(f.lines)-f.scroll.Offset-h+1))
+	return append([]string{head}, f.scroll.Window(f.lines, h, more)...)
+}
+
 // SetSize sets the body size.
 func (m *Model) SetSize(w, h int) {
 	m.width, m.height = w, h
@@ -214,8 +266,27 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case common.PlanChangedMsg:
 		m.refreshPlan()
-	case tea.KeyMsg:
+	case tea.PasteMsg:
+		m.tree.Paste(msg)
+	case common.ClickMsg:
+		// The tree is below its title line, left of the side panel.
+		if tw, _ := m.split(); msg.X < tw && m.tree.Click(msg.Y-1) {
+			if m.panelFocus {
+				m.panelFocus = false
+				m.SetSize(m.width, m.height)
+			}
+			m.syncPanel()
+		}
+	case tea.KeyPressMsg:
 		km := m.ctx.Keys
+		if f := m.full; f != nil {
+			if key.Matches(msg, km.Back) || key.Matches(msg, km.Submit) {
+				m.full = nil
+				return nil
+			}
+			f.scroll.Update(msg, km, len(f.lines), max(m.height-1, 1))
+			return nil
+		}
 		if !m.tree.Capturing() && key.Matches(msg, km.Panel) {
 			m.panelFocus = !m.panelFocus
 			m.SetSize(m.width, m.height)
@@ -227,16 +298,55 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 				m.SetSize(m.width, m.height)
 				return nil
 			}
-			n := 0
-			if m.ctx.Plan != nil {
-				n = len(m.ctx.Plan.MCAConfig)
-			}
-			m.panel.Update(msg, km, n, m.height-1)
+			return m.panelKey(msg)
+		}
+		if n := m.tree.Selected(); n != nil && n.IsLeaf() && !m.tree.Capturing() && key.Matches(msg, km.Submit) {
+			m.openFull(n.Path, m.nodes[n.Data].Raw)
 			return nil
 		}
 		if m.tree.Update(msg) {
 			m.syncPanel()
 		}
+	}
+	return nil
+}
+
+// panelKey moves the cursor of the focused mca_config.json panel; enter opens
+// the value under it in full.
+func (m *Model) panelKey(k tea.KeyPressMsg) tea.Cmd {
+	km := m.ctx.Keys
+	p := m.ctx.Plan
+	if p == nil || len(p.MCAConfig) == 0 {
+		return nil
+	}
+	n, h := len(p.MCAConfig), max(m.height-1, 1)
+	sel := max(m.panelSel, 0)
+	switch {
+	case key.Matches(k, km.Submit):
+		kv := p.MCAConfig[sel]
+		m.openFull(kv.Key, kv.Value)
+		return nil
+	case key.Matches(k, km.Up):
+		sel--
+	case key.Matches(k, km.Down):
+		sel++
+	case key.Matches(k, km.PageUp):
+		sel -= h - 1
+	case key.Matches(k, km.PageDown):
+		sel += h - 1
+	case key.Matches(k, km.Top):
+		sel = 0
+	case key.Matches(k, km.Bottom):
+		sel = n - 1
+	default:
+		return nil
+	}
+	m.panelSel = min(max(sel, 0), n-1)
+	// Keep the cursor in the window (the last window line may be the "more" hint).
+	if m.panelSel < m.panel.Offset {
+		m.panel.Offset = m.panelSel
+	} else if m.panelSel >= m.panel.Offset+h-1 {
+		m.panel.Offset = m.panelSel - h + 2
 	}
 	return nil
 }
@@ -262,6 +372,10 @@ func (m *Model) syncPanel() {
 // View draws the tree and the panel.
 func (m *Model) View() string {
 	m.refreshPlan()
+	if m.full != nil {
+		return common.Fit(m.fullLines(), m.width, m.height)
+	}
+	m.tree.Blurred = m.panelFocus
 	st := m.ctx.Styles
 	tw, pw := m.split()
 	h := m.height
@@ -312,8 +426,10 @@ func (m *Model) panelLines(w, h int) []string {
 			ks = st.Mark
 		}
 		mark := "  "
-		if i == m.panelSel {
+		if i == m.panelSel && m.panelFocus {
 			mark = "› "
+		} else if i == m.panelSel {
+			mark = "· " // the key the tree's cursor maps to; the cursor is in the tree
 		}
 		val := strings.ReplaceAll(kv.Value, "\n", " ")
 		row := mark + ks.Render(common.Pad(safetext.Escape(kv.Key), kw)) + " " + st.Muted.Render(common.Truncate(val, max(w-kw-3, 4)))
@@ -335,6 +451,9 @@ func (m *Model) panelLines(w, h int) []string {
 		}
 	}
 	more := st.Muted.Render("  ↓ more: p, then ↓")
+	if m.panelFocus {
+		more = st.Muted.Render("  ↓ more below")
+	}
 	out = append(out, m.panel.Window(rows, h-1, more)...)
 	return out
 }
@@ -352,14 +471,28 @@ func (m *Model) ShortHelp() []key.Binding {
 	if m.tree.Capturing() {
 		return []key.Binding{k.Submit, k.Cancel}
 	}
+	if m.full != nil {
+		return []key.Binding{k.Up, k.Down, k.PageDown, closeKey(k)}
+	}
 	if m.panelFocus {
-		return []key.Binding{k.Up, k.Down, k.Panel}
+		return []key.Binding{k.Up, k.Down, openKey(k), k.Panel}
 	}
 	return []key.Binding{k.Up, k.Down, k.Toggle, k.Filter, k.Panel}
+}
+
+func openKey(k *keymap.KeyMap) key.Binding {
+	return key.NewBinding(key.WithKeys(k.Submit.Keys()...), key.WithHelp(k.Submit.Help().Key, "open value in full"))
+}
+
+func closeKey(k *keymap.KeyMap) key.Binding {
+	return key.NewBinding(key.WithKeys(k.Back.Keys()...), key.WithHelp(k.Back.Help().Key, "close"))
 }
 
 // FullHelp is the full help.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.ctx.Keys
-	return [][]key.Binding{k.Nav(), {k.Toggle, k.Expand, k.Collapse, k.Filter, k.Back, k.Panel}}
+	if m.full != nil {
+		return [][]key.Binding{k.Nav(), {closeKey(k)}}
+	}
+	return [][]key.Binding{k.Nav(), {k.Toggle, openKey(k), k.Expand, k.Collapse, k.Filter, k.Back, k.Panel}}
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/omnitui/omnitui/loader/safetext"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -30,6 +30,7 @@ type MCAModel struct {
 	written map[string]bool   // HF keys whose value was written back from mca_config.json
 
 	focusRight bool
+	full       *fullValue // a value opened in full (enter on a leaf), nil when none
 
 	width, height int
 }
@@ -152,11 +153,32 @@ func (m *MCAModel) Activate() tea.Cmd { return nil }
 
 // Update handles keys: p switches the tree that has them.
 func (m *MCAModel) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyMsg)
+	if p, ok := msg.(tea.PasteMsg); ok {
+		_ = m.left.Paste(p) || m.right.Paste(p)
+		return nil
+	}
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
 	}
 	km := m.ctx.Keys
+	if f := m.full; f != nil {
+		if key.Matches(k, km.Back) || key.Matches(k, km.Submit) {
+			m.full = nil
+			return nil
+		}
+		f.scroll.Update(k, km, len(f.lines), max(m.height-1, 1))
+		return nil
+	}
+	// enter on a leaf opens its value in full (hf_config_json, nested configs).
+	t, nodes := m.left, m.leftNodes
+	if m.focusRight {
+		t, nodes = m.right, m.rightNodes
+	}
+	if n := t.Selected(); n != nil && n.IsLeaf() && !t.Capturing() && key.Matches(k, km.Submit) {
+		m.full = &fullValue{title: n.Path, lines: PrettyLines(nodes[n.Data].Raw, max(m.width, 20))}
+		return nil
+	}
 	if !m.Capturing() && key.Matches(k, km.Panel) {
 		m.focusRight = !m.focusRight
 		m.SetSize(m.width, m.height)
@@ -195,6 +217,13 @@ func (m *MCAModel) follow(from *tree.Model, pair map[string]string, to *tree.Mod
 // View draws the two trees.
 func (m *MCAModel) View() string {
 	st := m.ctx.Styles
+	if f := m.full; f != nil {
+		h := max(m.height-1, 1)
+		head := st.Title.Render(common.Truncate(f.title, max(m.width-24, 8))) + st.Muted.Render("  in full · esc closes")
+		more := st.Muted.Render(fmt.Sprintf("  ↓ %d more lines", len(f.lines)-f.scroll.Offset-h+1))
+		return common.Fit(append([]string{head}, f.scroll.Window(f.lines, h, more)...), m.width, m.height)
+	}
+	m.left.Blurred, m.right.Blurred = m.focusRight, !m.focusRight
 	lw, rw := m.split()
 	h := m.height
 	var left, right []string

@@ -9,14 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"github.com/omnitui/omnitui/loader/safetext"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/common"
@@ -64,12 +63,15 @@ type Model struct {
 	state  State
 	focus  int
 	out    common.Input
-	note   string // a one-line message under the form
+	note   string // a message under the form
 	staged staged // a split conversion staged for the output (staged.go)
+
+	existing *core.Existing // what the output directory holds, while asking to replace it
 
 	startWhenReady bool // Convert was pressed while the plan was being rebuilt
 	takeRank0      bool // Megatron input: keep the first copy where copies disagree
 	reshard        bool // Megatron input: write Megatron with the layout of 5 Placement, not Hugging Face
+	formatChosen   bool // the user picked reshard or Hugging Face; until then it follows 5 Placement
 
 	runs int
 	run  *run
@@ -123,19 +125,19 @@ func New(ctx *common.Context) *Model {
 }
 
 func defaultOut(ctx *common.Context) string {
+	return defaultOutSuffix(ctx, "-mca")
+}
+
+// defaultOutSuffix is common.DefaultOutput for the opened checkpoint.
+func defaultOutSuffix(ctx *common.Context, suffix string) string {
 	dir := ctx.Path
 	if dir == "" && ctx.Ck != nil {
 		dir = ctx.Ck.Dir
 	}
-	suffix := "-mca"
-	if ctx.IsMCA() {
+	if ctx.IsMCA() && suffix == "-mca" {
 		suffix = "-hf"
 	}
-	if dir == "" {
-		return "out" + suffix
-	}
-	dir = filepath.Clean(dir)
-	return dir + suffix
+	return common.DefaultOutput(dir, suffix, ctx.OutBase)
 }
 
 // State is the current phase (tests read it).
@@ -158,6 +160,31 @@ func (m *Model) Capturing() bool {
 	return m.state == StateForm && m.at() == focusOut && m.out.Focused()
 }
 
+// RunOut is the output directory of the latest conversion ("" before any).
+func (m *Model) RunOut() string {
+	if m.run == nil {
+		return ""
+	}
+	return m.run.out
+}
+
+// Finished reports whether the latest conversion completed and wrote its
+// output (safe to call after Shutdown, when its goroutine has returned).
+func (m *Model) Finished() bool {
+	r := m.run
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+	default:
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err == nil && r.result != nil
+}
+
 // Running reports whether a conversion is in flight.
 func (m *Model) Running() bool { return m.state == StateRunning }
 
@@ -166,7 +193,17 @@ func (m *Model) Activate() tea.Cmd {
 	if m.state == StateForm && !m.out.Focused() {
 		m.focus = focusOut
 	}
+	m.followPlacement()
 	return nil
+}
+
+// followPlacement makes writing Megatron (the reshard) the default for a
+// Megatron checkpoint once a setting differs from the recorded layout in 5
+// Placement, and Hugging Face again at the recorded layout, until the user picks.
+func (m *Model) followPlacement() {
+	if x := m.ctx.MCA; x != nil && !m.formatChosen && m.state == StateForm {
+		m.setReshard(x.Resharding())
+	}
 }
 
 // Shutdown cancels a running conversion and waits (up to timeout) until the
@@ -197,6 +234,7 @@ func (m *Model) dtypeIndex() int {
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case common.PlanChangedMsg:
+		m.followPlacement()
 		if m.startWhenReady && m.state == StateForm && !m.ctx.Planning() {
 			return m.submit()
 		}
@@ -228,13 +266,17 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		m.run.cancel()
 		return nil
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m.key(msg)
+	case tea.PasteMsg:
+		if m.Capturing() && m.out.Update(msg) {
+			m.note = ""
+		}
 	}
 	return nil
 }
 
-func (m *Model) key(k tea.KeyMsg) tea.Cmd {
+func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	km := m.ctx.Keys
 	switch m.state {
 	case StateRunning:
@@ -266,14 +308,14 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	// The form.
 	nf := len(m.fields())
 	if m.at() == focusOut && m.out.Focused() {
-		switch k.Type {
-		case tea.KeyEnter, tea.KeyDown:
+		switch k.String() {
+		case "enter", "down":
 			m.out.Blur()
 			m.focus = 1
-		case tea.KeyUp:
+		case "up":
 			m.out.Blur()
 			m.focus = nf - 1
-		case tea.KeyEsc:
+		case "esc":
 			m.out.Blur()
 		default:
 			if m.out.Update(k) {
@@ -293,6 +335,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.takeRank0 = !m.takeRank0
 	case m.at() == focusFormat && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		m.setReshard(!m.reshard)
+		m.formatChosen = true
 	case m.at() == focusDType && (key.Matches(k, km.Inc) || key.Matches(k, km.Dec) || key.Matches(k, km.Edit)):
 		d := 1
 		if key.Matches(k, km.Dec) {
@@ -361,11 +404,23 @@ func (m *Model) submit() tea.Cmd {
 		m.note = "this build cannot convert (no converter)"
 		return nil
 	}
-	if _, err := os.Stat(out); err == nil {
-		m.state = StateConfirmReplace
+	e, err := core.InspectOutput(out)
+	switch {
+	case err != nil:
+		m.note = err.Error()
+		return nil
+	case e == nil:
+		return m.start(false)
+	case !e.Replaceable():
+		// Nothing but a checkpoint omnitui could have written is ever replaced.
+		m.note = e.Refusal("output directory").Error()
+		m.focus = 0
+		m.out.Focus()
 		return nil
 	}
-	return m.start(false)
+	m.existing = e
+	m.state = StateConfirmReplace
+	return nil
 }
 
 func (m *Model) start(force bool) tea.Cmd {
@@ -517,14 +572,14 @@ func (m *Model) formView() []string {
 	out = append(out, "")
 	if p := ctx.Plan; p != nil {
 		var bytes int64
-		var tensors int
 		for _, r := range p.Ranks {
 			bytes += r.Bytes
-			tensors += r.Tensors
 		}
+		// Counted as 4 Mapping and the progress below count them: Megatron tensors
+		// (one per op group; TP slices of one are not counted again).
 		set := p.Settings
 		out = append(out, lbl("plan")+common.SettingsLine(set.TP, set.PP, set.VPP, set.EP, set.ETP)+
-			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(tensors, "tensor"), common.Bytes(bytes))))
+			st.Muted.Render(fmt.Sprintf(" · %s · %s · %s", common.Plural(len(p.Ranks), "rank file"), common.Plural(len(p.Groups), "Megatron tensor"), common.Bytes(bytes))))
 	}
 	if ctx.HasErrors() {
 		heading := "✗ the plan has errors; fix them in 5 Placement:"
@@ -535,7 +590,8 @@ func (m *Model) formView() []string {
 	}
 	out = append(out, m.stagedLines(w)...)
 	if m.note != "" {
-		out = append(out, "", st.Warning.Render(m.note))
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Warning, m.note, w, "  ")...)
 	}
 	return out
 }
@@ -563,6 +619,9 @@ func (m *Model) confirmView() []string {
 	out := strings.TrimSpace(m.out.Value())
 	lines := []string{st.Title.Render("Convert"), ""}
 	lines = append(lines, common.WrapStyled(st.Warning, out+" already exists.", m.width, "")...)
+	if e := m.existing; e != nil {
+		lines = append(lines, common.WrapStyled(st.Value, "holds: "+e.Summary(), m.width, "  ")...)
+	}
 	lines = append(lines, common.Wrap("Replace it? The old output is removed only once the new one is complete.", m.width, "")...)
 	lines = append(lines, "", st.Key.Render("y")+" replace   "+st.Key.Render("n")+" keep it and choose another directory")
 	return lines
@@ -581,8 +640,12 @@ func (m *Model) runningView() []string {
 	}
 	lbl := func(s string) string { return st.Label.Render(common.Pad(s, 9)) }
 	lines = append(lines, lbl("overall")+common.ProgressBar(st, frac, max(w-9, 8)))
-	lines = append(lines, lbl("")+fmt.Sprintf("%s / %s · %s / %s tensors", common.Bytes(p.BytesDone), common.Bytes(p.BytesTotal),
-		common.Count(int64(p.TensorsDone)), common.Count(int64(p.TensorsTotal))))
+	noun := "Megatron tensors"
+	if x := m.ctx.MCA; x != nil && !m.reshard {
+		noun = "HF tensors" // back to Hugging Face: the tensors written are HF's
+	}
+	lines = append(lines, lbl("")+fmt.Sprintf("%s / %s · %s / %s %s", common.Bytes(p.BytesDone), common.Bytes(p.BytesTotal),
+		common.Count(int64(p.TensorsDone)), common.Count(int64(p.TensorsTotal)), noun))
 	rate, eta := "–", "–"
 	if s := elapsed.Seconds(); s > 0 && p.BytesDone > 0 {
 		rate = common.Bytes(int64(float64(p.BytesDone)/s)) + "/s"
@@ -720,9 +783,21 @@ func (m *Model) ShortHelp() []key.Binding {
 }
 
 // FullHelp is the full help.
+// It lists only the keys that act now: y/n only while asking, esc once.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.ctx.Keys
-	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Dec, k.Inc}, {k.Cancel, k.Yes, k.No, k.Back}}
+	switch m.state {
+	case StateRunning:
+		return [][]key.Binding{{k.Cancel}}
+	case StateConfirmReplace:
+		return [][]key.Binding{{k.Yes, k.No}}
+	case StateDone, StateFailed, StateCanceled:
+		return [][]key.Binding{{k.Restart}}
+	}
+	if m.Capturing() {
+		return [][]key.Binding{m.ShortHelp()}
+	}
+	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Dec, k.Inc, k.Back}}
 }
 
 // StatusNote is a short note for the status bar while a conversion runs.

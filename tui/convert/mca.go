@@ -24,11 +24,10 @@ func (m *Model) setReshard(v bool) {
 
 // defaultOutFor is the default output directory of a Megatron checkpoint.
 func defaultOutFor(ctx *common.Context, reshard bool) string {
-	d := defaultOut(ctx) // "<path>-hf"
 	if reshard {
-		return strings.TrimSuffix(d, "-hf") + "-reshard"
+		return defaultOutSuffix(ctx, "-reshard")
 	}
-	return d
+	return defaultOutSuffix(ctx, "-hf")
 }
 
 // Reshard reports whether the form converts a Megatron checkpoint to Megatron

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"context"
+	"github.com/charmbracelet/colorprofile"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestFormExplainsAStagedSplit(t *testing.T) {
 	defer ck.Close()
 	s := core.DefaultSettings()
 	s.TP = 2
-	ctx := common.NewContext(ck, "ck", s, styles.New(nil), keymap.Default(), core.BuildPlan, nil, nil)
+	ctx := common.NewContext(ck, "ck", s, styles.New(colorprofile.Ascii, true), keymap.Default(), core.BuildPlan, nil, nil)
 	out := filepath.Join(t.TempDir(), "out")
 	m := New(ctx)
 	m.SetSize(100, 40)

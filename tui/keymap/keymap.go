@@ -2,21 +2,22 @@
 // drive both the key handling and the help view, so the two cannot drift apart.
 package keymap
 
-import "github.com/charmbracelet/bubbles/key"
+import "charm.land/bubbles/v2/key"
 
 // KeyMap is the app's bindings.
 type KeyMap struct {
 	// Global.
-	Quit     key.Binding
-	Help     key.Binding
-	View1    key.Binding
-	View2    key.Binding
-	View3    key.Binding
-	View4    key.Binding
-	View5    key.Binding
-	NextView key.Binding
-	PrevView key.Binding
-	Convert  key.Binding
+	Quit      key.Binding
+	Interrupt key.Binding // ctrl+c: quit, asking during a conversion
+	Help      key.Binding
+	View1     key.Binding
+	View2     key.Binding
+	View3     key.Binding
+	View4     key.Binding
+	View5     key.Binding
+	NextView  key.Binding
+	PrevView  key.Binding
+	Convert   key.Binding
 
 	// Lists and trees.
 	Up       key.Binding
@@ -56,16 +57,17 @@ func Default() *KeyMap {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
 	}
 	return &KeyMap{
-		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
-		Help:     b([]string{"?"}, "?", "help"),
-		View1:    b([]string{"1"}, "1", "overview"),
-		View2:    b([]string{"2"}, "2", "config"),
-		View3:    b([]string{"3"}, "3", "weights"),
-		View4:    b([]string{"4"}, "4", "mapping"),
-		View5:    b([]string{"5"}, "5", "placement"),
-		NextView: b([]string{"tab"}, "tab", "next view"),
-		PrevView: b([]string{"shift+tab"}, "shift+tab", "previous view"),
-		Convert:  b([]string{"c"}, "c", "convert"),
+		Quit:      b([]string{"q"}, "q", "quit"),
+		Interrupt: b([]string{"ctrl+c"}, "ctrl+c", "quit (twice to force)"),
+		Help:      b([]string{"?"}, "?", "help"),
+		View1:     b([]string{"1"}, "1", "overview"),
+		View2:     b([]string{"2"}, "2", "config"),
+		View3:     b([]string{"3"}, "3", "weights"),
+		View4:     b([]string{"4"}, "4", "mapping"),
+		View5:     b([]string{"5"}, "5", "placement"),
+		NextView:  b([]string{"tab"}, "tab", "next view"),
+		PrevView:  b([]string{"shift+tab"}, "shift+tab", "previous view"),
+		Convert:   b([]string{"c"}, "c", "convert"),
 
 		Up:       b([]string{"up", "k"}, "↑/k", "up"),
 		Down:     b([]string{"down", "j"}, "↓/j", "down"),
@@ -73,7 +75,7 @@ func Default() *KeyMap {
 		PageDown: b([]string{"pgdown", "ctrl+f"}, "pgdn", "page down"),
 		Top:      b([]string{"home", "g"}, "g/home", "top"),
 		Bottom:   b([]string{"end", "G"}, "G/end", "bottom"),
-		Toggle:   b([]string{"enter", " "}, "enter/space", "expand/collapse"),
+		Toggle:   b([]string{"enter", "space"}, "enter/space", "expand/collapse"),
 		Expand:   b([]string{"right", "l"}, "→/l", "expand"),
 		Collapse: b([]string{"left", "h"}, "←/h", "collapse/parent"),
 		Filter:   b([]string{"/"}, "/", "filter"),
@@ -85,7 +87,7 @@ func Default() *KeyMap {
 
 		Inc:     b([]string{"right", "l", "+", "="}, "→/+", "increase"),
 		Dec:     b([]string{"left", "h", "-"}, "←/-", "decrease"),
-		Edit:    b([]string{"enter", " "}, "enter/space", "edit/toggle"),
+		Edit:    b([]string{"enter", "space"}, "enter/space", "edit/toggle"),
 		Submit:  b([]string{"enter"}, "enter", "confirm"),
 		Yes:     b([]string{"y", "Y"}, "y", "yes"),
 		No:      b([]string{"n", "N", "esc"}, "n", "no"),
@@ -104,7 +106,7 @@ func (k *KeyMap) Views() []key.Binding {
 
 // Global returns the bindings every view shares, for the help view.
 func (k *KeyMap) Global() []key.Binding {
-	return []key.Binding{k.View1, k.View2, k.View3, k.View4, k.View5, k.NextView, k.PrevView, k.Convert, k.Help, k.Quit}
+	return []key.Binding{k.View1, k.View2, k.View3, k.View4, k.View5, k.NextView, k.PrevView, k.Convert, k.Help, k.Quit, k.Interrupt}
 }
 
 // Nav returns the list and tree bindings, for the help view.

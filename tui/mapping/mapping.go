@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/common"
@@ -240,6 +240,10 @@ func (m *Model) SetSize(w, h int) {
 
 // listSize: side by side from 110 columns, else the list above the detail.
 func (m *Model) listSize() (int, int) {
+	if m.width >= common.FullNamesWidth {
+		// Wide: the details get the room, so rank-local names fit whole.
+		return max(42, m.width*35/100), max(m.height-1, 1)
+	}
 	if m.width >= 110 {
 		return m.width * 45 / 100, max(m.height-1, 1)
 	}
@@ -276,12 +280,22 @@ func (m *Model) reveal(ti int) {
 
 // Update handles keys and plan changes.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyMsg)
-	if !ok {
+	if p, ok := msg.(tea.PasteMsg); ok {
+		m.tree.Paste(p)
 		return nil
 	}
 	m.rebuild()
-	if !m.tree.Update(k) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if !m.tree.Update(msg) {
+			return nil
+		}
+	case common.ClickMsg:
+		// The list is below the title line, beside or above the details.
+		if lw, _ := m.listSize(); (m.width >= 110 && msg.X >= lw) || !m.tree.Click(msg.Y-1) {
+			return nil
+		}
+	default:
 		return nil
 	}
 	// Share the selection.
@@ -333,6 +347,16 @@ func (m *Model) View() string {
 		head += st.Error.Render(fmt.Sprintf(" · %d left out", left))
 	}
 	lw, _ := m.listSize()
+	if w >= 110 && common.Width(head) > lw {
+		// Beside the details: the short form, so the counts stay whole.
+		head = st.Title.Render("Mapping") + st.Muted.Render(fmt.Sprintf("  %d HF → %s", len(p.Tensors), common.Plural(len(p.Groups), "Megatron tensor")))
+		if m.ctx.IsMCA() {
+			head = st.Title.Render("Mapping") + st.Muted.Render(fmt.Sprintf("  back: %d Megatron → %s", len(p.Groups), common.Plural(len(p.Tensors), "HF tensor")))
+		}
+		if left > 0 {
+			head += st.Error.Render(fmt.Sprintf(" · %d left out", left))
+		}
+	}
 	if w >= 110 {
 		list := append([]string{head}, m.tree.ViewLines()...)
 		dw := w - lw - 3
@@ -383,10 +407,19 @@ func (m *Model) detail(w int) []string {
 			ti := &p.Tensors[g.Inputs[i]]
 			shape = fmt.Sprintf("  %s %s", ti.DType, common.Shape(ti.Shape))
 		}
-		out = append(out, l+common.TruncateLeft(name, max(w-11-common.Width(shape), 10))+st.Muted.Render(shape))
+		out = append(out, m.nameLines(l, name, shape, w)...)
 	}
-	out = append(out, lbl("Megatron")+common.TruncateLeft(g.Name, max(w-11, 10)))
-	out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("%s %s · split %s", g.DType, common.Shape(g.Shape), g.Split)))
+	if len(g.HFNames) > 0 {
+		if c := m.ctx.Classify(g.HFNames[0]); c != "" {
+			out = append(out, lbl("part of")+st.Muted.Render(core.ComponentTitle(p.ModelType, c)))
+		}
+	}
+	out = append(out, m.nameLines(lbl("Megatron"), g.Name, "", w)...)
+	split := ""
+	if g.Split != "" {
+		split = " · split " + string(g.Split)
+	}
+	out = append(out, lbl("")+st.Muted.Render(fmt.Sprintf("%s %s%s", g.DType, common.Shape(g.Shape), split)))
 	out = append(out, m.opDrawing(g, w)...)
 	out = append(out, m.dests(g, w)...)
 	return out
@@ -414,6 +447,34 @@ func (m *Model) opDrawing(g *core.Group, w int) []string {
 	return out
 }
 
+// nameLines draws a labelled tensor name and its muted suffix in w cells: whole
+// (wrapped after dots) from common.FullNamesWidth on, else cut in the middle
+// keeping its numbers.
+func (m *Model) nameLines(label, name, suffix string, w int) []string {
+	st := m.ctx.Styles
+	const lw = 11
+	if common.Width(name)+common.Width(suffix) <= w-lw || m.width < common.FullNamesWidth {
+		return []string{label + common.MidCut(name, max(w-lw-common.Width(suffix), 10)) + st.Muted.Render(suffix)}
+	}
+	var out []string
+	for i, l := range common.WrapName(name, w-lw) {
+		if i == 0 {
+			out = append(out, label+l)
+		} else {
+			out = append(out, common.Pad("", lw)+l)
+		}
+	}
+	if suffix != "" {
+		last := out[len(out)-1]
+		if common.Width(last)+common.Width(suffix) <= w {
+			out[len(out)-1] = last + st.Muted.Render(suffix)
+		} else {
+			out = append(out, common.Pad("", lw)+st.Muted.Render(strings.TrimLeft(suffix, " ")))
+		}
+	}
+	return out
+}
+
 func (m *Model) dests(g *core.Group, w int) []string {
 	st := m.ctx.Styles
 	p := m.ctx.Plan
@@ -422,12 +483,18 @@ func (m *Model) dests(g *core.Group, w int) []string {
 		out[0] = st.Label.Render(fmt.Sprintf("read from %s:", common.Plural(len(g.Dests), "place")))
 	}
 	const maxShown = 12
+	full := m.width >= common.FullNamesWidth
 	for i, d := range g.Dests {
 		if i == maxShown {
 			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-maxShown)))
 			break
 		}
-		out = append(out, "  "+common.DestLine(p, d, w-2))
+		for _, l := range common.DestLines(p, d, w-2, full) {
+			out = append(out, "  "+l)
+		}
+	}
+	if lg := common.RankLegend(p); lg != "" {
+		out = append(out, common.WrapStyled(st.Muted, "  "+lg, w, "    ")...)
 	}
 	return out
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/omnitui/omnitui/loader/safetext"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/bar"
@@ -37,7 +37,7 @@ func (m *Model) Capturing() bool { return false }
 
 // Update scrolls.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	if k, ok := msg.(tea.KeyMsg); ok {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
 		m.scroll.Update(k, m.ctx.Keys, len(m.lines()), m.height)
 	}
 	return nil

@@ -6,15 +6,17 @@ package placement
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/styles"
 )
 
 // Field identifies one editable setting: an index into the form's rows (see specs).
@@ -40,22 +42,36 @@ type Model struct {
 	ctx     *common.Context
 	focus   Field
 	editing bool
-	input   common.Input
-	right   common.Scroller
-	rightN  int
-	note    string // why a key did nothing (read-only layouts)
-	split   split  // the split into tasks shown (tasks.go)
+	// lastGood is the last plan shown without errors: the preview while the
+	// settings have errors.
+	lastGood *core.Plan
+	parts    *rankPartBytes // bytes per rank file and part, for the plan it was computed from
+	input    common.Input
+	right    common.Scroller
+	rightN   int
+	note     string // why a key did nothing (read-only layouts)
+	split    split  // the split into tasks shown (tasks.go)
 
 	width, height int
 }
 
 // New makes the placement view.
 func New(ctx *common.Context) *Model {
-	return &Model{ctx: ctx, input: common.NewInput("", "")}
+	m := &Model{ctx: ctx, input: common.NewInput("", "")}
+	m.keepGood()
+	return m
 }
 
 // Focus is the focused setting (tests read it).
 func (m *Model) Focus() Field { return m.focus }
+
+// FocusName is the settings-table name of the focused setting ("" if none).
+func (m *Model) FocusName() string {
+	if specs := m.specs(); int(m.focus) < len(specs) {
+		return specs[m.focus].Name
+	}
+	return ""
+}
 
 // SetSize sets the body size.
 func (m *Model) SetSize(w, h int) { m.width, m.height = w, h }
@@ -130,6 +146,19 @@ func (m *Model) value(sp core.SettingSpec) string {
 			return sp.Shown[0]
 		}
 	}
+	switch sp.Name {
+	case "vpp":
+		if s.VPP == 0 {
+			// A layout with k×PP stages implies VPP k.
+			if l, err := core.ParseLayout(s.Layout, max(s.PP, 1)); s.Layout != "" && err == nil && l.VP > 1 {
+				return fmt.Sprintf("– (layout: %d)", l.VP)
+			}
+		}
+	case "etp":
+		if s.ETP == 0 || s.ETP == s.TP {
+			return fmt.Sprintf("= TP (%d)", max(s.TP, 1))
+		}
+	}
 	if v == "" && sp.Unset != "" {
 		return sp.Unset
 	}
@@ -159,18 +188,33 @@ func (m *Model) apply(s core.Settings) tea.Cmd {
 
 // Update edits the settings.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyMsg)
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		if m.editing {
+			m.input.Update(msg)
+		}
+		return nil
+	case common.ClickMsg:
+		if f, ok := m.fieldAt(msg.X, msg.Y); ok && !m.editing {
+			m.focus = f
+		}
+		return nil
+	case common.PlanChangedMsg:
+		m.keepGood()
+		return nil
+	}
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
 	}
 	km := m.ctx.Keys
 	if m.editing {
-		switch k.Type {
-		case tea.KeyEnter:
+		switch k.String() {
+		case "enter":
 			m.editing = false
 			m.input.Blur()
 			return m.commit(strings.TrimSpace(m.input.Value()))
-		case tea.KeyEsc:
+		case "esc":
 			m.editing = false
 			m.input.Blur()
 		default:
@@ -198,9 +242,9 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, km.Up):
-		m.focus = (m.focus + nf - 1) % nf
+		m.focus = max(m.focus-1, 0) // no wrapping: the last row stays the last
 	case key.Matches(k, km.Down):
-		m.focus = (m.focus + 1) % nf
+		m.focus = min(m.focus+1, nf-1)
 	case key.Matches(k, km.Top):
 		m.focus = 0
 	case key.Matches(k, km.Bottom):
@@ -220,25 +264,18 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		switch {
 		case sp.Name == "etp":
-			// Unset means "= TP": step from TP, and landing on TP unsets it again.
-			eff := s.ETP
-			if eff == 0 {
-				eff = s.TP
-			}
-			if eff+d < 1 {
+			// ETP must equal TP: the only step is back to following it.
+			if s.ETP == 0 || s.ETP == s.TP {
 				return nil
 			}
-			s.ETP = eff + d
-			if s.ETP == s.TP {
-				s.ETP = 0
-			}
+			s.ETP = 0
 			return m.apply(s)
 		case sp.Kind == core.SettingInt:
-			n := sp.IntValue(s)
-			if n+d < sp.Min {
+			next, ok := m.step(s, sp, sp.IntValue(s), d)
+			if !ok {
 				return nil
 			}
-			_ = sp.Set(&s, strconv.Itoa(n+d))
+			_ = sp.Set(&s, strconv.Itoa(next))
 			return m.apply(s)
 		default:
 			return toggle()
@@ -258,6 +295,36 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// step is the next value of the focused size in direction d (±1) among those the
+// model allows (core.AllowedSizes); without a plan to read the dimensions from,
+// the next integer. ok is false at the end of the allowed values.
+func (m *Model) step(s core.Settings, sp core.SettingSpec, cur, d int) (int, bool) {
+	name, lo := sp.Name, sp.Min
+	p, _ := m.plan()
+	if p == nil || !sp.Sized || p.Dims.Layers == 0 {
+		if cur+d < lo {
+			return cur, false
+		}
+		return cur + d, true
+	}
+	tmpl, _ := core.LookupTemplate(p.ModelType)
+	allowed := core.AllowedSizes(tmpl, p.Dims, s, name)
+	if d > 0 {
+		for _, v := range allowed {
+			if v > cur {
+				return v, true
+			}
+		}
+		return cur, false
+	}
+	for i := len(allowed) - 1; i >= 0; i-- {
+		if allowed[i] < cur {
+			return allowed[i], true
+		}
+	}
+	return cur, false
 }
 
 // Edit sets a field from text, as typing it and pressing enter does (tests use it).
@@ -314,14 +381,169 @@ func fieldOf(specs []core.SettingSpec, is core.Issue) (Field, bool) {
 	return 0, false
 }
 
+// block is the verb after "N error(s)".
+func block(errs int) string {
+	if errs == 1 {
+		return " blocks"
+	}
+	return " block"
+}
+
+// warnNote is " · N warning(s)", or nothing without warnings.
+func warnNote(st *styles.Styles, warns int) string {
+	if warns == 0 {
+		return ""
+	}
+	return st.Muted.Render(" · " + common.Plural(warns, "warning"))
+}
+
+// rankPartBytes is how many bytes of each part of the model (core.Component:
+// the family's components) each rank file holds, for one plan.
+type rankPartBytes struct {
+	plan  *core.Plan
+	bytes []map[string]int64 // per rank file
+}
+
+// top is the part with the most bytes in rank file r.
+func (rp *rankPartBytes) top(r int) string {
+	best, bb := "", int64(-1)
+	for _, c := range core.ComponentOrder(rp.plan.ModelType, rp.bytes[r]) {
+		if b := rp.bytes[r][c]; b > bb && b > 0 {
+			best, bb = c, b
+		}
+	}
+	return best
+}
+
+// rankParts sums the bytes of every destination by rank file and part (cached per plan).
+func (m *Model) rankParts(p *core.Plan) *rankPartBytes {
+	if m.parts != nil && m.parts.plan == p {
+		return m.parts
+	}
+	rp := &rankPartBytes{plan: p, bytes: make([]map[string]int64, len(p.Ranks))}
+	for i := range rp.bytes {
+		rp.bytes[i] = map[string]int64{}
+	}
+	for gi := range p.Groups {
+		g := &p.Groups[gi]
+		if len(g.HFNames) == 0 {
+			continue
+		}
+		c := m.ctx.Classify(g.HFNames[0])
+		size := int64(g.DType.Size())
+		for _, d := range g.Dests {
+			if d.Rank < 0 || d.Rank >= len(rp.bytes) {
+				continue
+			}
+			b := size
+			for _, s := range d.Shape {
+				b *= s
+			}
+			rp.bytes[d.Rank][c] += b
+		}
+	}
+	m.parts = rp
+	return rp
+}
+
+// partsByStage says, per pipeline stage, how the bytes of one rank file split
+// among the parts of the model (the average over the stage's files), largest
+// first: where the bytes go, and why the last stage's files are the largest.
+func (m *Model) partsByStage(p *core.Plan, rp *rankPartBytes, w int) []string {
+	st := m.ctx.Styles
+	pp := max(p.Settings.PP, 1)
+	if len(p.Ranks) < 2 {
+		return nil
+	}
+	out := []string{st.Muted.Render("  per file, by part:")}
+	for s := 0; s < pp; s++ {
+		sum, n := map[string]int64{}, int64(0)
+		for r := range p.Ranks {
+			if p.Ranks[r].PP != s {
+				continue
+			}
+			n++
+			for c, b := range rp.bytes[r] {
+				sum[c] += b
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		cs := append([]string(nil), core.ComponentOrder(p.ModelType, sum)...)
+		sort.SliceStable(cs, func(i, j int) bool { return sum[cs[i]] > sum[cs[j]] })
+		var items []string
+		for _, c := range cs {
+			if sum[c] > 0 {
+				items = append(items, core.ComponentTitle(p.ModelType, c)+" "+common.Bytes(sum[c]/n))
+			}
+		}
+		label := fmt.Sprintf("    pp%d ", s)
+		if pp == 1 {
+			label = "    "
+		}
+		out = append(out, common.WrapStyled(st.Muted, label+strings.Join(items, " · "), w, "        ")...)
+	}
+	return out
+}
+
+// keepGood remembers the plan shown if it has no errors (see lastGood).
+func (m *Model) keepGood() {
+	if p, _ := m.plan(); p != nil && !p.HasErrors() && !m.ctx.Planning() {
+		m.lastGood = p
+	}
+}
+
+// formWidth is the width of the settings column (all of it when narrow).
+func (m *Model) formWidth() int {
+	switch {
+	case m.width < 60:
+		return m.width
+	case m.width < 100:
+		return 34
+	}
+	return 40
+}
+
+// fieldAt is the setting drawn at (x, y) of the view, if any: the title line
+// comes first, and separators precede the toggles and the skip options.
+func (m *Model) fieldAt(x, y int) (Field, bool) {
+	if x >= m.formWidth() {
+		return 0, false
+	}
+	row := 1
+	for i, sp := range m.specs() {
+		f := Field(i)
+		if sp.Name == "account_embedding" || sp.Name == "skip_unmapped" { // the separators form draws
+			row++
+		}
+		if row == y {
+			return f, true
+		}
+		row++
+	}
+	return 0, false
+}
+
+// Wheel scrolls the consequences column under the pointer, or moves between
+// settings over the form.
+func (m *Model) Wheel(x, y, d int) tea.Cmd {
+	if x >= m.formWidth() {
+		m.right.Offset += 3 * d
+		m.right.Clamp(m.rightN, m.height)
+		return nil
+	}
+	if !m.editing {
+		m.focus = min(max(m.focus+Field(d), 0), Field(len(m.specs()))-1)
+	}
+	return nil
+}
+
 // View draws the form and the consequences.
 func (m *Model) View() string {
 	st := m.ctx.Styles
 	w, h := m.width, m.height
-	formW := 40
-	if w < 100 {
-		formW = 34
-	}
+	formW := m.formWidth()
 	if w < 60 {
 		// Too narrow for two columns: the form alone, its issues below.
 		return common.Fit(m.form(w), w, h)
@@ -402,7 +624,8 @@ func (m *Model) form(w int) []string {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	} else {
-		out = append(out, "", st.Muted.Render(hint(specs, m.focus)))
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Muted, m.hint(specs, m.focus), w, "  ")...)
 	}
 	if x := m.ctx.MCA; x != nil {
 		r := x.Recorded
@@ -411,11 +634,32 @@ func (m *Model) form(w int) []string {
 	return out
 }
 
-func hint(specs []core.SettingSpec, f Field) string {
-	if int(f) < len(specs) && specs[f].Hint != "" {
-		return specs[f].Hint
+// hint describes the focused setting; for a size, the values ←/→ step through.
+func (m *Model) hint(specs []core.SettingSpec, f Field) string {
+	if int(f) >= len(specs) {
+		return ""
 	}
-	return "space toggles"
+	sp := specs[f]
+	h := sp.Hint
+	if h == "" {
+		return "space toggles"
+	}
+	if p, _ := m.plan(); p != nil && sp.Sized && p.Dims.Layers > 0 {
+		var vs []string
+		tmpl, _ := core.LookupTemplate(p.ModelType)
+		for _, v := range core.AllowedSizes(tmpl, p.Dims, m.settings(), sp.Name) {
+			if v == 0 {
+				vs = append(vs, "–")
+			} else {
+				vs = append(vs, strconv.Itoa(v))
+			}
+		}
+		if len(vs) > 12 {
+			vs = append(vs[:6], "…", vs[len(vs)-1])
+		}
+		h += "; ←/→: " + strings.Join(vs, " ")
+	}
+	return h
 }
 
 func (m *Model) rightLines(w int) []string {
@@ -451,13 +695,13 @@ func (m *Model) rightLines(w int) []string {
 	case errs == 0 && ctx.IsMCA():
 		out = append(out, st.OK.Render("✓ the recorded layout")+st.Muted.Render(": change a setting to reshard"))
 	case errs == 0:
-		out = append(out, st.OK.Render("✓ the plan converts")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+		out = append(out, st.OK.Render("✓ the plan converts")+warnNote(st, warns))
 	case ctx.IsMCA() && !resharding:
 		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+": the rank files do not map back"))
 	case resharding:
-		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the reshard")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+block(errs)+" the reshard")+warnNote(st, warns))
 	default:
-		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+" block the conversion")+st.Muted.Render(fmt.Sprintf(" · %s", common.Plural(warns, "warning"))))
+		out = append(out, st.Error.Render("✗ "+common.Plural(errs, "error")+block(errs)+" the conversion")+warnNote(st, warns))
 	}
 	specs := m.specs()
 	for _, sev := range []core.Severity{core.SevError, core.SevWarning} {
@@ -471,6 +715,24 @@ func (m *Model) rightLines(w int) []string {
 			out = append(out, common.IssueLines(st, is, w)...)
 		}
 	}
+	// An error never blanks the preview: when the settings cannot be placed at
+	// all, the last plan without errors stays, marked stale, beside the errors.
+	pv := p
+	if errs > 0 && len(p.Ranks) == 0 && m.lastGood != nil && m.lastGood != p {
+		pv = m.lastGood
+		s := pv.Settings
+		out = append(out, "")
+		out = append(out, common.WrapStyled(st.Warning, "◌ stale: the preview below is of the last valid settings, "+
+			common.SettingsLine(s.TP, s.PP, s.VPP, s.EP, s.ETP)+"; fix the error to update it", w, "  ")...)
+	}
+	p = pv
+	// The selected weight comes first, so it is in view however many rank
+	// files the bars below list; with nothing selected, the hint comes last.
+	sel := m.selected(p, w)
+	if ctx.Selected >= 0 {
+		out = append(out, "")
+		out = append(out, sel...)
+	}
 	out = append(out, "")
 	out = append(out, m.grid(p, w)...)
 	out = append(out, "")
@@ -481,7 +743,7 @@ func (m *Model) rightLines(w int) []string {
 		out = append(out, "")
 		out = append(out, tl...)
 	}
-	if sel := m.selected(p, w); len(sel) > 0 {
+	if ctx.Selected < 0 && len(sel) > 0 {
 		out = append(out, "")
 		out = append(out, sel...)
 	}
@@ -599,9 +861,14 @@ func (m *Model) rankBars(p *core.Plan, w int) []string {
 		}
 	}
 	out := []string{st.Title.Render("Rank files") + st.Muted.Render(fmt.Sprintf("  %d · %s in all", len(p.Ranks), common.Bytes(total)))}
+	parts := m.rankParts(p)
 	if big >= 0 {
 		out = append(out, st.Muted.Render("  largest: ")+st.BarBig.Render(common.RankLabel(p.Ranks[big].Path))+st.Muted.Render(" "+common.Bytes(largest)))
+		if top := parts.top(big); top != "" && largest > 0 && len(p.Ranks) > 1 {
+			out = append(out, common.WrapStyled(st.Muted, fmt.Sprintf("    %d%% of it is %s", 100*parts.bytes[big][top]/largest, core.ComponentTitle(p.ModelType, top)), w, "      ")...)
+		}
 	}
+	out = append(out, m.partsByStage(p, parts, w)...)
 	lw := 0
 	for _, r := range p.Ranks {
 		lw = max(lw, common.Width(common.RankLabel(r.Path)))
@@ -639,7 +906,18 @@ func (m *Model) selected(p *core.Plan, w int) []string {
 		}
 		return common.WrapStyled(st.Muted, "select a weight in 3 Weights or 4 Mapping to see where it lands", w, "")
 	}
-	out := []string{st.Title.Render("Selected") + " " + common.TruncateLeft(ctx.Ck.Tensors[i].Name, max(w-9, 8))}
+	full := m.width >= common.FullNamesWidth
+	name := ctx.Ck.Tensors[i].Name
+	out := []string{st.Title.Render("Selected") + " " + common.MidCut(name, max(w-9, 8))}
+	if full && common.Width(name) > w-9 {
+		out = []string{st.Title.Render("Selected")}
+		for _, l := range common.WrapName(name, w-2) {
+			out = append(out, "  "+l)
+		}
+	}
+	if c := ctx.Classify(name); c != "" {
+		out = append(out, st.Muted.Render("  part of "+core.ComponentTitle(p.ModelType, c)))
+	}
 	g := groupOf(p, i)
 	if g == nil {
 		return append(out, st.Error.Render("  ✗ left out of the plan: see 4 Mapping"))
@@ -648,13 +926,27 @@ func (m *Model) selected(p *core.Plan, w int) []string {
 	if ctx.IsMCA() && !ctx.MCA.Resharding() {
 		arrow = "←"
 	}
-	out = append(out, st.Muted.Render(fmt.Sprintf("  %s %s (%s) in %s:", arrow, common.Truncate(g.Name, max(w-30, 10)), g.Split, common.Plural(len(g.Dests), "place"))))
+	where := fmt.Sprintf(" in %s:", common.Plural(len(g.Dests), "place"))
+	if g.Split != "" {
+		where = fmt.Sprintf(" (%s)%s", g.Split, where)
+	}
+	if full && common.Width(g.Name)+common.Width(where)+4 > w {
+		out = append(out, st.Muted.Render("  "+arrow+" "+g.Name))
+		out = append(out, st.Muted.Render("   "+where))
+	} else {
+		out = append(out, st.Muted.Render("  "+arrow+" "+common.MidCut(g.Name, max(w-4-common.Width(where), 10))+where))
+	}
 	for j, d := range g.Dests {
 		if j == 16 {
 			out = append(out, st.Muted.Render(fmt.Sprintf("  … %d more", len(g.Dests)-16)))
 			break
 		}
-		out = append(out, "  "+common.DestLine(p, d, w-2))
+		for _, l := range common.DestLines(p, d, w-2, full) {
+			out = append(out, "  "+l)
+		}
+	}
+	if lg := common.RankLegend(p); lg != "" {
+		out = append(out, common.WrapStyled(st.Muted, "  "+lg, w, "    ")...)
 	}
 	return out
 }

@@ -1,15 +1,17 @@
 package placement
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/omnitui/omnitui/core"
 	_ "github.com/omnitui/omnitui/core/families"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/internal/keys"
 	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
 )
@@ -89,32 +91,36 @@ func TestFormRowsWithoutTemplate(t *testing.T) {
 	}
 }
 
-func TestETPStepsFromTP(t *testing.T) {
-	// ETP unset means "= TP"; stepping starts at TP and coming back to TP unsets it.
+func TestETPFollowsTP(t *testing.T) {
+	// ETP must equal TP: unset, it follows TP; ←/→ on an ETP typed different
+	// brings it back to following TP, and otherwise does nothing.
 	tests := []struct {
 		tp, etp int
 		keys    string
 		want    int
 	}{
-		{2, 0, "+", 3},
-		{2, 0, "-", 1},
+		{2, 0, "+", 0},
+		{2, 0, "-", 0},
 		{2, 3, "-", 0},
-		{1, 0, "-", 0}, // below 1: unchanged
+		{2, 1, "+", 0},
 	}
 	for _, tc := range tests {
 		ctx := newTestContext(core.Settings{TP: tc.tp, PP: 1, EP: 1, ETP: tc.etp, TransformerImpl: "transformer_engine", DType: "keep"})
 		m := New(ctx)
 		m.focus = fieldNamed(formSpecs(nil), "etp")
 		for _, r := range tc.keys {
-			m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+			m.Update(keys.Press(string(r)))
 		}
 		if ctx.Settings.ETP != tc.want {
 			t.Errorf("TP %d ETP %d then %q: ETP %d, want %d", tc.tp, tc.etp, tc.keys, ctx.Settings.ETP, tc.want)
+		}
+		if v := m.value(formSpecs(nil)[fieldNamed(formSpecs(nil), "etp")]); ctx.Settings.ETP == 0 && v != fmt.Sprintf("= TP (%d)", tc.tp) {
+			t.Errorf("ETP following TP %d shows %q", tc.tp, v)
 		}
 	}
 }
 
 func newTestContext(s core.Settings) *common.Context {
 	planner := func(*loader.Checkpoint, core.Settings) (*core.Plan, error) { return &core.Plan{}, nil }
-	return common.NewContext(&loader.Checkpoint{}, "ck", s, styles.New(nil), keymap.Default(), planner, nil, nil)
+	return common.NewContext(&loader.Checkpoint{}, "ck", s, styles.New(colorprofile.Ascii, true), keymap.Default(), planner, nil, nil)
 }

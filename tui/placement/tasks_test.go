@@ -1,14 +1,14 @@
 package placement
 
 import (
+	"github.com/charmbracelet/colorprofile"
 	"strings"
 	"testing"
-
-	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/internal/keys"
 	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
 )
@@ -23,13 +23,13 @@ func TestPlacementShowsTheSplit(t *testing.T) {
 	defer ck.Close()
 	s := core.DefaultSettings()
 	s.TP, s.PP, s.EP = 2, 2, 2
-	ctx := common.NewContext(ck, "ck", s, styles.New(nil), keymap.Default(), core.BuildPlan, nil, nil)
+	ctx := common.NewContext(ck, "ck", s, styles.New(colorprofile.Ascii, true), keymap.Default(), core.BuildPlan, nil, nil)
 	m := New(ctx)
 	m.SetSize(120, 200)
 	if v := m.View(); strings.Contains(v, "Split into") {
 		t.Fatalf("the split shows at one task:\n%s", v)
 	}
-	press := func(r rune) { m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}}) }
+	press := func(r rune) { m.Update(keys.Press(string(r))) }
 	press('t')
 	press('t')
 	v := m.View()

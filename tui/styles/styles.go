@@ -1,35 +1,46 @@
 // Package styles holds every lipgloss style of the interactive app in one place.
-// Colours are adaptive (light and dark terminals) and come from one renderer, so
-// NO_COLOR and the terminal's colour profile are honoured everywhere at once.
+// Colours come in a light- and a dark-background variant (lipgloss.LightDark);
+// the app picks one when the terminal reports its background (tea.BackgroundColorMsg)
+// and rebuilds the styles in place. Without colours (NO_COLOR, dumb terminals,
+// tests) the styles carry no colour and no attribute at all, so a frame is plain
+// text and components rely on glyphs alone.
 package styles
 
 import (
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	"image/color"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
 )
 
-// Palette colours, each with a light- and a dark-background variant.
+// pair is a palette colour: its light- and dark-background variants.
+type pair struct{ light, dark string }
+
+// Palette colours.
 var (
-	accent  = lipgloss.AdaptiveColor{Light: "#5A3FC0", Dark: "#B4A0FF"}
-	muted   = lipgloss.AdaptiveColor{Light: "#6C6C6C", Dark: "#8A8A8A"}
-	subtle  = lipgloss.AdaptiveColor{Light: "#D0D0D0", Dark: "#3A3A3A"}
-	errC    = lipgloss.AdaptiveColor{Light: "#C01E1E", Dark: "#FF6B6B"}
-	warnC   = lipgloss.AdaptiveColor{Light: "#9A6700", Dark: "#F2C14E"}
-	okC     = lipgloss.AdaptiveColor{Light: "#1A7F37", Dark: "#7EE787"}
-	selBg   = lipgloss.AdaptiveColor{Light: "#E4DEFF", Dark: "#2E2750"}
-	markC   = lipgloss.AdaptiveColor{Light: "#0B63B5", Dark: "#79C0FF"}
-	barFill = lipgloss.AdaptiveColor{Light: "#5A3FC0", Dark: "#9D86FF"}
-	barBig  = lipgloss.AdaptiveColor{Light: "#B35900", Dark: "#FFA657"}
-	text    = lipgloss.AdaptiveColor{Light: "#1F1F1F", Dark: "#E6E6E6"}
-	tabBg   = lipgloss.AdaptiveColor{Light: "#5A3FC0", Dark: "#6B55D8"}
-	tabFg   = lipgloss.AdaptiveColor{Light: "#FFFFFF", Dark: "#FFFFFF"}
+	accent  = pair{"#5A3FC0", "#B4A0FF"}
+	muted   = pair{"#6C6C6C", "#8A8A8A"}
+	subtle  = pair{"#D0D0D0", "#3A3A3A"}
+	errC    = pair{"#C01E1E", "#FF6B6B"}
+	warnC   = pair{"#9A6700", "#F2C14E"}
+	okC     = pair{"#1A7F37", "#7EE787"}
+	selBg   = pair{"#E4DEFF", "#2E2750"}
+	markC   = pair{"#0B63B5", "#79C0FF"}
+	barFill = pair{"#5A3FC0", "#9D86FF"}
+	barBig  = pair{"#B35900", "#FFA657"}
+	text    = pair{"#1F1F1F", "#E6E6E6"}
+	tabBg   = pair{"#5A3FC0", "#6B55D8"}
+	tabFg   = pair{"#FFFFFF", "#FFFFFF"}
 )
 
 // Styles are all the styles the app uses.
 type Styles struct {
-	Renderer *lipgloss.Renderer
-	// Plain is true when the renderer emits no colour or attributes (NO_COLOR, dumb
-	// terminals, tests); components then rely on glyphs alone.
+	// Profile is the terminal's colour profile; Dark whether its background is dark.
+	Profile colorprofile.Profile
+	Dark    bool
+	// Plain is true when the profile has no colour (NO_COLOR, dumb terminals,
+	// tests); the styles then draw no colour or attribute and components rely on
+	// glyphs alone.
 	Plain bool
 
 	App       lipgloss.Style
@@ -59,46 +70,65 @@ type Styles struct {
 	HelpSep  lipgloss.Style
 }
 
-// New builds the styles for a renderer. A nil renderer means lipgloss's default.
-func New(r *lipgloss.Renderer) *Styles {
-	if r == nil {
-		r = lipgloss.DefaultRenderer()
+// New builds the styles for a colour profile and a background.
+func New(p colorprofile.Profile, dark bool) *Styles {
+	s := &Styles{Profile: p, Dark: dark, Plain: p <= colorprofile.Ascii}
+	ld := lipgloss.LightDark(dark)
+	c := func(pc pair) color.Color { return ld(lipgloss.Color(pc.light), lipgloss.Color(pc.dark)) }
+	ns := lipgloss.NewStyle
+	// Colours and attributes go through these, so a plain profile gets none.
+	fg := func(st lipgloss.Style, pc pair) lipgloss.Style {
+		if s.Plain {
+			return st
+		}
+		return st.Foreground(c(pc))
 	}
-	s := &Styles{Renderer: r, Plain: r.ColorProfile() == termenv.Ascii}
-	ns := r.NewStyle
+	bg := func(st lipgloss.Style, pc pair) lipgloss.Style {
+		if s.Plain {
+			return st
+		}
+		return st.Background(c(pc))
+	}
+	bold := func(st lipgloss.Style) lipgloss.Style {
+		if s.Plain {
+			return st
+		}
+		return st.Bold(true)
+	}
 	s.App = ns()
-	s.Title = ns().Bold(true).Foreground(accent)
-	s.Label = ns().Foreground(muted)
-	s.Value = ns().Foreground(text)
-	s.Muted = ns().Foreground(muted)
-	s.Accent = ns().Foreground(accent)
-	s.Error = ns().Foreground(errC).Bold(true)
-	s.Warning = ns().Foreground(warnC)
-	s.OK = ns().Foreground(okC)
-	s.Mark = ns().Foreground(markC)
-	s.Selected = ns().Background(selBg).Bold(true)
-	s.Cursor = ns().Reverse(true)
-	s.Key = ns().Foreground(accent).Bold(true)
-	s.Border = ns().Foreground(subtle)
-	s.BarFill = ns().Foreground(barFill)
-	s.BarEmpty = ns().Foreground(subtle)
-	s.BarBig = ns().Foreground(barBig)
-	s.Tab = ns().Foreground(muted).Padding(0, 1)
-	s.TabActive = ns().Foreground(tabFg).Background(tabBg).Bold(true).Padding(0, 1)
-	s.Status = ns().Foreground(muted)
-	s.StatusKey = ns().Foreground(accent)
-	s.HelpKey = ns().Foreground(accent)
-	s.HelpDesc = ns().Foreground(muted)
-	s.HelpSep = ns().Foreground(subtle)
+	s.Title = bold(fg(ns(), accent))
+	s.Label = fg(ns(), muted)
+	s.Value = fg(ns(), text)
+	s.Muted = fg(ns(), muted)
+	s.Accent = fg(ns(), accent)
+	s.Error = bold(fg(ns(), errC))
+	s.Warning = fg(ns(), warnC)
+	s.OK = fg(ns(), okC)
+	s.Mark = fg(ns(), markC)
+	s.Selected = bold(bg(ns(), selBg))
+	s.Cursor = ns()
+	if !s.Plain {
+		s.Cursor = s.Cursor.Reverse(true)
+	}
+	s.Key = bold(fg(ns(), accent))
+	s.Border = fg(ns(), subtle)
+	s.BarFill = fg(ns(), barFill)
+	s.BarEmpty = fg(ns(), subtle)
+	s.BarBig = fg(ns(), barBig)
+	s.Tab = fg(ns(), muted).Padding(0, 1)
+	s.TabActive = bold(bg(fg(ns(), tabFg), tabBg)).Padding(0, 1)
+	s.Status = fg(ns(), muted)
+	s.StatusKey = fg(ns(), accent)
+	s.HelpKey = fg(ns(), accent)
+	s.HelpDesc = fg(ns(), muted)
+	s.HelpSep = fg(ns(), subtle)
 	return s
 }
 
-// BarColours are the fill and empty colours of progress bars as hex strings, for
-// bubbles/progress (which takes a colour string, not a lipgloss colour), picked for
-// the terminal's background the way the renderer picks adaptive colours.
-func (s *Styles) BarColours() (fill, empty string) {
-	if s.Renderer.HasDarkBackground() {
-		return barFill.Dark, subtle.Dark
-	}
-	return barFill.Light, subtle.Light
+// BarColours are the fill and empty colours of progress bars, picked for the
+// terminal's background.
+func (s *Styles) BarColours() (fill, empty color.Color) {
+	ld := lipgloss.LightDark(s.Dark)
+	return ld(lipgloss.Color(barFill.light), lipgloss.Color(barFill.dark)),
+		ld(lipgloss.Color(subtle.light), lipgloss.Color(subtle.dark))
 }

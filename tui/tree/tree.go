@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/keymap"
@@ -101,6 +101,13 @@ type Model struct {
 	CountLeavesOnly bool
 	// Noun names what the match count counts ("tensors").
 	Noun string
+	// Blurred hides the cursor mark while another pane has the keys, so only
+	// one cursor shows at a time.
+	Blurred bool
+	// LabelFirst gives the label the room when label and right column do not
+	// both fit: the right column is shortened, or dropped, never the label
+	// (the config view's values beside their "→ key" marks).
+	LabelFirst bool
 }
 
 // New makes a tree over roots. Depth, Parent and Order are filled in.
@@ -433,24 +440,53 @@ func (m *Model) Find(p string) *Node {
 	return found
 }
 
+// Click handles a click on line y of the tree's view (0 = its first row): the
+// row there becomes the cursor; a click on the cursor's folder opens or closes
+// it. It reports whether a row was hit.
+func (m *Model) Click(y int) bool {
+	i := m.offset + y
+	if y < 0 || y >= m.bodyHeight() || i >= len(m.rows) {
+		return false
+	}
+	if i == m.cursor {
+		m.Toggle()
+		return true
+	}
+	m.cursor = i
+	m.scroll()
+	return true
+}
+
+// Paste inserts pasted text into the filter while it is being typed; it
+// reports whether the tree used it.
+func (m *Model) Paste(p tea.PasteMsg) bool {
+	if !m.filtering {
+		return false
+	}
+	if m.input.Update(p) {
+		m.SetFilter(m.input.Value())
+	}
+	return true
+}
+
 // Update handles a key. It reports whether the tree used it.
 func (m *Model) Update(msg tea.Msg) (handled bool) {
-	k, ok := msg.(tea.KeyMsg)
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return false
 	}
 	if m.filtering {
 		switch {
-		case k.Type == tea.KeyEnter:
+		case k.String() == "enter":
 			m.filtering = false
 			m.input.Blur()
 			m.scroll()
-		case k.Type == tea.KeyEsc:
+		case k.String() == "esc":
 			m.filtering = false
 			m.input.Blur()
 			m.SetFilter("")
-		case k.Type == tea.KeyUp || k.Type == tea.KeyDown:
-			m.move(map[bool]int{true: -1, false: 1}[k.Type == tea.KeyUp])
+		case k.String() == "up" || k.String() == "down":
+			m.move(map[bool]int{true: -1, false: 1}[k.String() == "up"])
 		default:
 			if m.input.Update(k) {
 				m.SetFilter(m.input.Value())
@@ -579,7 +615,7 @@ func (m *Model) row(n *Node, selected bool) string {
 		label, right = m.Render(n, selected)
 	}
 	cur := "  "
-	if selected {
+	if selected && !m.Blurred {
 		cur = "› "
 	}
 	indent := strings.Repeat("  ", n.Depth)
@@ -595,6 +631,18 @@ func (m *Model) row(n *Node, selected bool) string {
 	lw := common.Width(lead)
 	rw := common.Width(right)
 	labelW := w - lw - rw - 1
+	if over := common.Width(label) - labelW; m.LabelFirst && rw > 0 && over > 0 {
+		if rw-over >= 3 {
+			right = common.Truncate(right, rw-over)
+		} else {
+			right = ""
+		}
+		rw = common.Width(right)
+		labelW = w - lw - rw - 1
+		if rw == 0 {
+			labelW = w - lw
+		}
+	}
 	if labelW < 8 {
 		// Too narrow for the columns: show the label alone.
 		right, rw = "", 0

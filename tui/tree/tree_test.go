@@ -1,24 +1,19 @@
 package tree
 
 import (
-	"io"
 	"strings"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/omnitui/omnitui/tui/common"
+	"github.com/omnitui/omnitui/tui/internal/keys"
 	"github.com/omnitui/omnitui/tui/keymap"
 	"github.com/omnitui/omnitui/tui/styles"
 )
 
-func plainStyles() *styles.Styles {
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(termenv.Ascii)
-	return styles.New(r)
-}
+func plainStyles() *styles.Styles { return styles.New(colorprofile.Ascii, true) }
 
 // sample builds
 //
@@ -55,7 +50,7 @@ func rowPaths(m *Model) []string {
 	return out
 }
 
-func keyRunes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
+func keyRunes(s string) tea.KeyPressMsg { return keys.Text(s) }
 
 func TestFilterShowsMatchesWithAncestors(t *testing.T) {
 	tests := []struct {
@@ -96,7 +91,7 @@ func TestClearingFilterRestoresExpansion(t *testing.T) {
 
 func TestToggleExpandCollapse(t *testing.T) {
 	m := newTree(sample())
-	m.Update(tea.KeyMsg{Type: tea.KeyEnter}) // expand a
+	m.Update(keys.Press("enter")) // expand a
 	if got := strings.Join(rowPaths(m), " "); got != "a a.b a.c d" {
 		t.Fatalf("after expanding a: %s", got)
 	}
@@ -132,24 +127,24 @@ func TestFilterTypingAndKeys(t *testing.T) {
 	if m.Query() != "y" || m.Matches() != 1 || m.Selected().Path != "a.b.y" {
 		t.Fatalf("query %q matches %d selected %s", m.Query(), m.Matches(), m.Selected().Path)
 	}
-	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	m.Update(keys.Press("enter"))
 	if m.Capturing() || m.Query() != "y" {
 		t.Fatalf("enter should keep the filter and leave the input (capturing %v, query %q)", m.Capturing(), m.Query())
 	}
 	if !strings.Contains(m.View(), "1 match") {
 		t.Fatalf("filter line should show the match count:\n%s", m.View())
 	}
-	if !m.Update(tea.KeyMsg{Type: tea.KeyEsc}) || m.Query() != "" {
+	if !m.Update(keys.Press("esc")) || m.Query() != "" {
 		t.Fatal("esc should clear an active filter")
 	}
-	if m.Update(tea.KeyMsg{Type: tea.KeyEsc}) {
+	if m.Update(keys.Press("esc")) {
 		t.Fatal("esc without a filter should be left to the parent (back)")
 	}
 }
 
 func TestSortModes(t *testing.T) {
 	m := newTree(sample())
-	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	m.Update(keys.Press("enter"))
 	m.SetSort(SortSize)
 	if got := strings.Join(rowPaths(m), " "); got != "a a.b a.c d" {
 		t.Fatalf("by size: %s", got)
@@ -208,7 +203,7 @@ func TestViewNeverExceedsWidth(t *testing.T) {
 			return n.Label + strings.Repeat("-", 30), "right column text"
 		}
 		m.SetSize(w, 6)
-		m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+		m.Update(keys.Press("enter"))
 		m.SetFilter("a")
 		lines := strings.Split(m.View(), "\n")
 		if len(lines) != 6 {
@@ -219,5 +214,23 @@ func TestViewNeverExceedsWidth(t *testing.T) {
 				t.Errorf("width %d: line %q is %d wide", w, l, common.Width(l))
 			}
 		}
+	}
+}
+
+func TestLabelFirstShortensTheRightColumnNotTheLabel(t *testing.T) {
+	const value = "rope_scaling: {\"interleaved\":true}" // 34 cells
+	row := func(labelFirst bool) string {
+		m := New([]*Node{{Key: "k", Label: value, Path: "k", Data: -1}}, plainStyles(), keymap.Default())
+		m.Render = func(n *Node, _ bool) (string, string) { return n.Label, "→ rope_scaling" }
+		m.LabelFirst = labelFirst
+		m.SetSize(50, 3)
+		return strings.Split(m.View(), "\n")[0]
+	}
+	if got := row(false); strings.Contains(got, value) {
+		t.Fatalf("without LabelFirst the value is cut for the mark (the old way): %q", got)
+	}
+	got := row(true)
+	if !strings.Contains(got, value) || !strings.Contains(got, "→ rop") || common.Width(got) > 50 {
+		t.Fatalf("with LabelFirst the whole value and a shortened mark should show: %q", got)
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/common"
@@ -47,6 +47,12 @@ type page struct {
 }
 
 const detailLines = 4
+
+// detailHeight is the height of the detail below the list: four lines, and in
+// taller terminals up to eight more, for the rank files a weight lands in.
+func (m *Model) detailHeight() int {
+	return detailLines + min(max((m.height-22)/2, 0), 8)
+}
 
 // New builds the tensor tree once (rank-file trees are built when first shown).
 func New(ctx *common.Context) *Model {
@@ -274,7 +280,7 @@ func (m *Model) SetSize(w, h int) {
 }
 
 func (m *Model) treeSize() (int, int) {
-	h := m.height - 2 - detailLines
+	h := m.height - 2 - m.detailHeight()
 	if m.ctx.IsMCA() {
 		h-- // the source line
 	}
@@ -340,7 +346,14 @@ func (m *Model) revealSelected() {
 
 // Update handles keys and app messages.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyMsg)
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		m.page().tree.Paste(msg)
+		return nil
+	case common.ClickMsg:
+		return m.click(msg)
+	}
+	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil
 	}
@@ -365,6 +378,19 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	if !t.Update(k) {
+		return nil
+	}
+	return m.syncSelection()
+}
+
+// click selects the row clicked in the tensor list (below the title line, and
+// the source line of a Megatron checkpoint).
+func (m *Model) click(c common.ClickMsg) tea.Cmd {
+	top := 1
+	if m.ctx.IsMCA() {
+		top = 2
+	}
+	if !m.page().tree.Click(c.Y - top) {
 		return nil
 	}
 	return m.syncSelection()
@@ -496,15 +522,31 @@ func (m *Model) detail() []string {
 	if m.ctx.IsMCA() {
 		src := m.ctx.MCA.SourcesOf(m.ctx.Plan, g)
 		out = append(out, fmt.Sprintf("%s %s  %s", lbl("from"), common.Plural(len(src), "rank file"), st.Muted.Render(strings.Join(src, ", "))))
-		return append(out, fmt.Sprintf("%s %s %s  %s", st.Accent.Render("←"), g.Name, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")"),
+		return append(out, fmt.Sprintf("%s %s %s  %s", st.Accent.Render("←"), g.Name, st.Muted.Render(common.OpSplit(g)),
 			st.Muted.Render("4 mapping · 5 placement")))
 	}
 	files := map[int]bool{}
 	for _, d := range g.Dests {
 		files[d.Rank] = true
 	}
-	return append(out, fmt.Sprintf("%s %s %s  %s  %s", st.Accent.Render("→"), g.Name, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")"),
+	out = append(out, fmt.Sprintf("%s %s %s  %s  %s", st.Accent.Render("→"), common.MidCut(g.Name, max(w-40, 20)), st.Muted.Render(common.OpSplit(g)),
 		common.Plural(len(files), "rank file"), st.Muted.Render("4 mapping · 5 placement")))
+	// The rank files and rank-local names, as far as the detail has room.
+	room := m.detailHeight() - len(out)
+	full := m.width >= common.FullNamesWidth
+	var lines []string
+	for _, d := range g.Dests {
+		for _, l := range common.DestLines(m.ctx.Plan, d, w-2, full) {
+			lines = append(lines, "  "+l)
+		}
+	}
+	if len(lines) > room && room > 0 {
+		lines = append(lines[:room-1], st.Muted.Render(fmt.Sprintf("  … %s in all: 4 Mapping lists them", common.Plural(len(g.Dests), "place"))))
+	}
+	if room > 0 {
+		out = append(out, lines...)
+	}
+	return out
 }
 
 // rankDetail says where a rank-file tensor is and what it becomes in Hugging Face terms.
@@ -538,7 +580,7 @@ func (m *Model) rankDetail(p *page, i int) []string {
 		hf += fmt.Sprintf(" +%d", more)
 	}
 	return []string{
-		fmt.Sprintf("%s %s %s %s", lbl("is"), part, of, st.Muted.Render("("+string(g.Op)+", "+string(g.Split)+")")),
+		fmt.Sprintf("%s %s %s %s", lbl("is"), part, of, st.Muted.Render(common.OpSplit(g))),
 		fmt.Sprintf("%s %s  %s", st.Accent.Render("→"), hf, st.Muted.Render("4 mapping · 5 placement")),
 	}
 }
