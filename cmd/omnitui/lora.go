@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader/mca"
+)
+
+// loraOptions are the flags of LoRA adapter exports.
+type loraOptions struct {
+	scale     string
+	baseModel string
+}
+
+func (l *loraOptions) flags(fs *flag.FlagSet) {
+	fs.StringVar(&l.scale, "lora-scale", core.LoRAScaleKeep, "")
+	fs.StringVar(&l.baseModel, "base-model", "", "")
+}
+
+const loraHelp = `
+LoRA adapters (a ROLL/mcore_adapter LoRA checkpoint: mca_config.json at the top, one folder per
+adapter with adapter_config.json and iter_*/mp_rank_*/model_optim_rng.pt) -> Hugging Face PEFT:
+  omnitui --batch --plan [--json] LORA_CKPT        show adapters, ranks, scales and every PEFT tensor
+  omnitui --batch --to-hf --out DIR LORA_CKPT      write adapter_config.json + adapter_model.safetensors
+                         ("default" at the top of DIR, other adapters in DIR/<name>); no base model needed
+  --lora-scale keep|roll keep (default): rank-reduced grouped-GEMM experts get the alpha_pattern that keeps
+                         their trained scale alpha/r; roll: ROLL's config exactly (rank_pattern only)
+  --base-model NAME      base_model_name_or_path to record (default: the embedded HF config's)
+  --dtype and --take-rank0 work as for --to-hf.
+`
+
+// runLoRA handles ROLL LoRA checkpoints; handled is false for every other input.
+func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Writer) (code int, handled bool) {
+	idx := -1
+	for i, p := range pos {
+		if mca.IsAdapterSet(p) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return 0, false
+	}
+	path := pos[idx]
+	if o.verify || len(pos) != 1 {
+		fmt.Fprintf(stderr, "omnitui: %s is a LoRA adapter checkpoint: --verify does not compare adapters yet; export it with --batch --to-hf --out DIR\n", quote(path))
+		return exitBadUsage, true
+	}
+	if !o.plan && !o.jsonOut && !o.toHF && o.out == "" {
+		fmt.Fprintf(stderr, "omnitui: %s is a LoRA adapter checkpoint: the app does not show adapters yet; use --batch --plan to see how it maps to PEFT, or --batch --to-hf --out DIR to export it\n", quote(path))
+		return exitBadUsage, true
+	}
+	if !o.plan && o.out == "" {
+		fmt.Fprintln(stderr, "omnitui: exporting LoRA adapters needs --out DIR")
+		return exitBadUsage, true
+	}
+	if !o.plan && outputExists(o, stderr) {
+		return exitBadUsage, true
+	}
+	set, err := mca.OpenAdapters(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage, true
+	}
+	defer set.Close()
+	p, err := core.BuildLoRAPlan(set, core.LoRAOptions{Scale: o.lora.scale, BaseModel: o.lora.baseModel, DType: o.s.DType, TakeRank0: o.takeRank0})
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage, true
+	}
+	if o.plan {
+		if o.jsonOut {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(p); err != nil {
+				fmt.Fprintf(stderr, "omnitui: writing the plan: %v\n", err)
+				return exitFailed, true
+			}
+		} else {
+			writeLoRAPlan(stdout, p, o.verbose)
+		}
+		if p.HasErrors() {
+			return exitBadUsage, true
+		}
+		return exitOK, true
+	}
+	if p.HasErrors() {
+		fmt.Fprintf(stderr, "omnitui: %s cannot be exported to PEFT; nothing was written:\n  - %s\n", quote(path), p.ErrorText())
+		return exitBadUsage, true
+	}
+	res, err := core.ExportLoRA(ctx, p, core.LoRAExportOptions{Out: o.out, Force: o.force})
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: export failed: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "omnitui: interrupted; nothing was left under the output name")
+		}
+		return exitBadUsage, true
+	}
+	fmt.Fprintf(stderr, "omnitui: wrote %s: %d adapter(s), %d tensors, %s in %s\n", res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond))
+	return exitOK, true
+}
+
+func quote(s string) string { return core.Printable(s) }
+
+// writeLoRAPlan prints the Overview (adapters, r, alpha, rslora, targets, per-module ranks)
+// and the Mapping (each PEFT tensor, its source rank tensors and the op).
+func writeLoRAPlan(w io.Writer, p *core.LoRAPlan, verbose bool) {
+	fmt.Fprintf(w, "LoRA checkpoint %s (model_type %s)\n", core.Printable(p.Dir), core.Printable(p.ModelType))
+	for _, a := range p.Adapters {
+		out := "top of the output"
+		if a.OutDir != "" {
+			out = a.OutDir + "/"
+		}
+		fmt.Fprintf(w, "adapter %s -> %s\n", core.Printable(a.Name), core.Printable(out))
+		fmt.Fprintf(w, "  r %d, lora_alpha %g, use_rslora %t, lora_dropout %g, base_model_name_or_path %s\n", a.R, a.Alpha, a.RSLoRA, a.Dropout, core.Printable(orDash(a.BaseModel)))
+		fmt.Fprintf(w, "  Megatron targets %s -> PEFT target_modules %s\n", core.Printable(strings.Join(a.SourceTargets, ", ")), core.Printable(strings.Join(a.Targets, ", ")))
+		if len(a.RankPattern) > 0 {
+			fmt.Fprintf(w, "  rank_pattern %s\n", patternText(a.RankPattern, nil))
+		}
+		if len(a.AlphaPattern) > 0 {
+			fmt.Fprintf(w, "  alpha_pattern %s\n", patternText(nil, a.AlphaPattern))
+		}
+		fmt.Fprintln(w, "  module ranks:")
+		for _, mr := range a.ModuleRanks {
+			g := ""
+			if mr.Grouped {
+				g = " (grouped-GEMM experts: rank r/topk)"
+			}
+			fmt.Fprintf(w, "    %-52s rank %3d  trained scale %-8g x%d%s\n", core.Printable(mr.Module), mr.Rank, mr.Scale, mr.Count, g)
+		}
+		for _, n := range a.Notes {
+			fmt.Fprintf(w, "  note: %s\n", core.Printable(n))
+		}
+		fmt.Fprintf(w, "  mapping: %d PEFT tensors, %s\n", len(a.Tensors), core.HumanBytes(a.Bytes))
+		limit := 12
+		if verbose {
+			limit = len(a.Tensors)
+		}
+		for i, t := range a.Tensors {
+			if i == limit {
+				fmt.Fprintf(w, "    ... %d more (--verbose lists all)\n", len(a.Tensors)-limit)
+				break
+			}
+			src := t.Sources[0]
+			if len(t.Sources) > 1 {
+				src = fmt.Sprintf("%s (+%d TP slices)", src, len(t.Sources)-1)
+			}
+			fmt.Fprintf(w, "    %s %v <- %-13s %s\n", core.Printable(t.Name), t.Shape, t.Op, core.Printable(src))
+		}
+	}
+	for _, is := range p.Issues {
+		fmt.Fprintf(w, "%s [%s] %s\n", is.Severity, is.Code, core.Printable(is.Message))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func patternText(r map[string]int, a map[string]float64) string {
+	var parts []string
+	for k, v := range r {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, v))
+	}
+	for k, v := range a {
+		parts = append(parts, fmt.Sprintf("%s: %g", k, v))
+	}
+	sort.Strings(parts)
+	return core.Printable("{" + strings.Join(parts, ", ") + "}")
+}
