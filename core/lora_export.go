@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/ops"
 )
@@ -190,10 +191,11 @@ func (p *LoRAPlan) gatherModule(la *LoRAAdapter, lm *loraModule) (map[int][]byte
 		for tp := 0; tp < lm.tp; tp++ {
 			b = append(b, bs[tp]...)
 		}
-		bparts = splitRows(b, len(lm.hf))
-	}
-	if len(lm.hf) == 3 && lm.rule.Op == "qkv" {
-		bparts = splitQKVRows(bparts, p.dims, rowBytes)
+		if lm.rule.Op == family.OpQKV {
+			bparts = splitQKVRows(b, p.dims, rowBytes)
+		} else {
+			bparts = splitRows(b, len(lm.hf))
+		}
 	}
 	out := map[int][]byte{}
 	for i := range lm.hf {
@@ -211,13 +213,9 @@ func (p *LoRAPlan) gatherModule(la *LoRAAdapter, lm *loraModule) (map[int][]byte
 	return out, nil
 }
 
-// splitQKVRows undoes the per-query-group fusion of a gathered QKV lora_B (bparts holds the
-// whole matrix once, as one part, or split into three equal parts by the caller's default).
-func splitQKVRows(bparts [][]byte, d Dims, rowBytes int64) [][]byte {
-	var whole []byte
-	for _, b := range bparts {
-		whole = append(whole, b...)
-	}
+// splitQKVRows undoes the per-query-group fusion of a gathered QKV lora_B: rows of group g
+// are [q heads of g; k; v], like the base QKV weight with the LoRA rank as its width.
+func splitQKVRows(whole []byte, d Dims, rowBytes int64) [][]byte {
 	qpg := int64(d.Heads/d.Groups) * int64(d.KVChannels)
 	kv := int64(d.KVChannels)
 	group := (qpg + 2*kv) * rowBytes
