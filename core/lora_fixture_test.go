@@ -1,11 +1,13 @@
 package core
 
 import (
+	"encoding/json"
 	"os"
 	"testing"
 
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/fixture"
+	"github.com/omnitui/omnitui/loader/mca"
 )
 
 // omniLoRASpec is a Qwen3-Omni-shaped LoRA checkpoint.
@@ -20,13 +22,28 @@ func omniLoRASpec(tp, pp, ep int, grouped bool, heads, groups, r int) fixture.Lo
 	}
 }
 
+// TestLoRAFixtureSmoke writes a fixture and checks it is detected; with OMNITUI_LORA_FIXTURE
+// (and OMNITUI_LORA_FIXTURE_SPEC) it writes one where asked, for manual and oracle runs.
 func TestLoRAFixtureSmoke(t *testing.T) {
 	dir := t.TempDir() + "/lora"
 	if d := os.Getenv("OMNITUI_LORA_FIXTURE"); d != "" {
 		dir = d
 	}
-	if err := fixture.WriteLoRA(dir, omniLoRASpec(2, 2, 2, true, 4, 2, 8)); err != nil {
+	spec := omniLoRASpec(2, 2, 2, true, 4, 2, 8)
+	if js := os.Getenv("OMNITUI_LORA_FIXTURE_SPEC"); js != "" {
+		// For the ROLL oracle run outside the repo: a spec as JSON.
+		spec = fixture.LoRASpec{}
+		if err := json.Unmarshal([]byte(js), &spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fixture.WriteLoRA(dir, spec); err != nil {
 		t.Fatal(err)
 	}
-	t.Log(dir)
+	if !mca.IsAdapterSet(dir) {
+		t.Errorf("%s is not detected as a LoRA checkpoint", dir)
+	}
+	if mca.IsAdapterSet(dir + "/default") {
+		t.Errorf("an adapter folder is taken for a whole LoRA checkpoint")
+	}
 }

@@ -142,7 +142,9 @@ func TestLoRABadInput(t *testing.T) {
 			s.EditRanks = add("decoder.layers.0.self_attention.linear_proj.lora_magnitude_vector.weight")
 		}, want: []string{"model_optim_rng.pt", "lora_magnitude_vector", "DoRA"}},
 		{name: "use_dora", edit: func(s *fixture.LoRASpec) { s.Adapters[0].Extra = map[string]any{"use_dora": true} }, want: []string{"adapter_config.json", "DoRA"}},
-		{name: "LoRA bias", edit: func(s *fixture.LoRASpec) { s.EditRanks = add("decoder.layers.0.self_attention.linear_proj.lora_B.bias") },
+		{name: "LoRA bias", edit: func(s *fixture.LoRASpec) {
+			s.EditRanks = add("decoder.layers.0.self_attention.linear_proj.lora_B.bias")
+		},
 			want: []string{"linear_proj.lora_B.bias", "LoRA bias"}},
 		{name: "other PEFT type", edit: func(s *fixture.LoRASpec) { s.Adapters[1].Extra = map[string]any{"peft_type": "IA3"} }, want: []string{"IA3", "LoRA adapters only"}},
 		{name: "unmapped base module", edit: func(s *fixture.LoRASpec) {
