@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/omnitui/omnitui/core/family"
@@ -268,6 +269,74 @@ func castTo(b []byte, src, dst loader.DType) ([]byte, error) {
 	out := make([]byte, n*dst.Size())
 	if err := ops.Cast(out, dst, b, src); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// LoRAVerifyResult compares the PEFT adapters in a folder with what the plan maps.
+type LoRAVerifyResult struct {
+	Adapter  string
+	Compared int
+	Diffs    []string // "name: reason"
+}
+
+// VerifyLoRA compares every planned PEFT tensor with the tensor of that name in dir's
+// adapter_model.safetensors ("default" at the top, others in sub-folders), bytes exact after
+// casting the mapped value to the file's dtype; tensors missing or extra are differences.
+func VerifyLoRA(p *LoRAPlan, dir string) ([]LoRAVerifyResult, error) {
+	if p.HasErrors() {
+		return nil, fmt.Errorf("the adapters cannot be mapped:\n  - %s", p.ErrorText())
+	}
+	var out []LoRAVerifyResult
+	for _, la := range p.Adapters {
+		path := filepath.Join(dir, la.OutDir, "adapter_model.safetensors")
+		h, err := loader.ReadSafetensorsHeader(path)
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		res := LoRAVerifyResult{Adapter: la.Name}
+		have := map[string]loader.TensorInfo{}
+		for _, t := range h.Tensors {
+			have[t.Name] = t
+		}
+		err = p.LoRAModuleTensors(la, func(name string, t LoRATensor, data []byte) error {
+			ti, ok := have[name]
+			if !ok {
+				res.Diffs = append(res.Diffs, name+": missing")
+				return nil
+			}
+			delete(have, name)
+			res.Compared++
+			if !equalShape(ti.Shape, t.Shape) {
+				res.Diffs = append(res.Diffs, fmt.Sprintf("%s: shape %s, want %s", name, shapeStr(ti.Shape), shapeStr(t.Shape)))
+				return nil
+			}
+			want, err := castTo(data, t.DType, ti.DType)
+			if err != nil {
+				return err
+			}
+			got := make([]byte, ti.Size)
+			if _, err := f.ReadAt(got, ti.Offset); err != nil {
+				return fmt.Errorf("%s: %s: %w", path, name, err)
+			}
+			if !bytes.Equal(got, want) {
+				res.Diffs = append(res.Diffs, name+": values differ")
+			}
+			return nil
+		})
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		for n := range have {
+			res.Diffs = append(res.Diffs, n+": not produced by the mapping")
+		}
+		sort.Strings(res.Diffs)
+		out = append(out, res)
 	}
 	return out, nil
 }

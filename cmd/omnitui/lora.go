@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -36,11 +38,18 @@ adapter with adapter_config.json and iter_*/mp_rank_*/model_optim_rng.pt) -> Hug
                          their trained scale alpha/r; roll: ROLL's config exactly (rank_pattern only)
   --base-model NAME      base_model_name_or_path to record (default: the embedded HF config's)
   --dtype and --take-rank0 work as for --to-hf.
+  omnitui --batch --verify LORA_CKPT PEFT_DIR      compare an exported adapter with the mapping
 `
 
 // runLoRA handles ROLL LoRA checkpoints; handled is false for every other input.
 func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Writer) (code int, handled bool) {
 	idx := -1
+	for _, p := range pos {
+		if _, err := os.Stat(filepath.Join(p, mca.AdapterConfigName)); err == nil && mca.IsAdapterSet(filepath.Dir(filepath.Clean(p))) {
+			fmt.Fprintf(stderr, "omnitui: %s is one adapter of the LoRA checkpoint %s: point omnitui at that folder (it holds the top mca_config.json and every adapter)\n", quote(p), quote(filepath.Dir(filepath.Clean(p))))
+			return exitBadUsage, true
+		}
+	}
 	for i, p := range pos {
 		if mca.IsAdapterSet(p) {
 			idx = i
@@ -51,8 +60,15 @@ func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Wr
 		return 0, false
 	}
 	path := pos[idx]
-	if o.verify || len(pos) != 1 {
-		fmt.Fprintf(stderr, "omnitui: %s is a LoRA adapter checkpoint: --verify does not compare adapters yet; export it with --batch --to-hf --out DIR\n", quote(path))
+	if o.verify {
+		if len(pos) != 2 || idx != 0 {
+			fmt.Fprintln(stderr, "omnitui: --verify LORA_CKPT PEFT_DIR compares a ROLL LoRA checkpoint with an exported PEFT adapter folder")
+			return exitBadUsage, true
+		}
+		return verifyLoRA(o, path, pos[1], stdout, stderr), true
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "omnitui: expected exactly one checkpoint path, got %d\n", len(pos))
 		return exitBadUsage, true
 	}
 	if !o.plan && !o.jsonOut && !o.toHF && o.out == "" {
@@ -107,6 +123,42 @@ func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stderr, "omnitui: wrote %s: %d adapter(s), %d tensors, %s in %s\n", res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond))
 	return exitOK, true
+}
+
+func verifyLoRA(o *options, src, peft string, stdout, stderr io.Writer) int {
+	set, err := mca.OpenAdapters(src)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage
+	}
+	defer set.Close()
+	p, err := core.BuildLoRAPlan(set, core.LoRAOptions{TakeRank0: o.takeRank0})
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage
+	}
+	res, err := core.VerifyLoRA(p, peft)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err)
+		return exitBadUsage
+	}
+	code := exitOK
+	for _, r := range res {
+		if len(r.Diffs) == 0 {
+			fmt.Fprintf(stdout, "adapter %s: MATCH (%d tensors)\n", quote(r.Adapter), r.Compared)
+			continue
+		}
+		code = exitFailed
+		fmt.Fprintf(stdout, "adapter %s: DIFF in %d of %d tensors\n", quote(r.Adapter), len(r.Diffs), r.Compared)
+		for i, d := range r.Diffs {
+			if i == 20 {
+				fmt.Fprintf(stdout, "  ... %d more\n", len(r.Diffs)-i)
+				break
+			}
+			fmt.Fprintf(stdout, "  %s\n", quote(d))
+		}
+	}
+	return code
 }
 
 func quote(s string) string { return core.Printable(s) }

@@ -57,6 +57,19 @@ func TestLoRACLI(t *testing.T) {
 	if !strings.Contains(string(cfg), `"base_model_name_or_path": "my/base"`) {
 		t.Errorf("--base-model not written:\n%s", cfg)
 	}
+	if code, out, e := runCLI(t, "--batch", "--verify", src, peft); code != exitOK || strings.Count(out, "MATCH") != 2 {
+		t.Errorf("--verify: exit %d\n%s%s", code, out, e)
+	}
+	st := filepath.Join(peft, "second", "adapter_model.safetensors")
+	b, _ := os.ReadFile(st)
+	b[len(b)-1] ^= 0x40
+	os.WriteFile(st, b, 0o644)
+	if code, out, _ := runCLI(t, "--batch", "--verify", src, peft); code != exitFailed || !strings.Contains(out, "values differ") {
+		t.Errorf("--verify of a tampered adapter: exit %d\n%s", code, out)
+	}
+	if code, _, e := runCLI(t, "--batch", "--plan", filepath.Join(src, "default")); code != exitBadUsage || !strings.Contains(e, "one adapter of the LoRA checkpoint") {
+		t.Errorf("an adapter folder: exit %d\n%s", code, e)
+	}
 	roll := filepath.Join(dir, "peft-roll")
 	if code, _, e := runCLI(t, "--batch", "--to-hf", "--lora-scale", "roll", "--out", roll, src); code != exitOK {
 		t.Fatalf("--lora-scale roll: exit %d\n%s", code, e)
