@@ -38,10 +38,10 @@ const (
 
 // LoRAOptions tune the LoRA plan and export.
 type LoRAOptions struct {
-	Scale     string // LoRAScaleKeep (default) or LoRAScaleROLL
-	BaseModel string // overrides base_model_name_or_path
-	DType     string // keep, bf16, fp16, fp32
-	TakeRank0 bool   // TP replicas that differ: keep rank 0's instead of failing
+	Scale     string `json:"lora_scale"`           // LoRAScaleKeep (default) or LoRAScaleROLL
+	BaseModel string `json:"base_model,omitempty"` // overrides base_model_name_or_path
+	DType     string `json:"dtype"`                // keep, bf16, fp16, fp32
+	TakeRank0 bool   `json:"take_rank0"`           // TP replicas that differ: keep rank 0's instead of failing
 }
 
 // LoRAPlan maps every adapter of a ROLL LoRA checkpoint to a PEFT adapter.
