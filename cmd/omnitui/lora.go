@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/omnitui/omnitui/core"
+	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/mca"
 )
 
@@ -21,11 +22,15 @@ import (
 type loraOptions struct {
 	scale     string
 	baseModel string
+	mergeInto string
+	adapter   string
 }
 
 func (l *loraOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&l.scale, "lora-scale", core.LoRAScaleKeep, "")
 	fs.StringVar(&l.baseModel, "base-model", "", "")
+	fs.StringVar(&l.mergeInto, "merge-into", "", "")
+	fs.StringVar(&l.adapter, "adapter", "", "")
 }
 
 const loraHelp = `
@@ -39,6 +44,9 @@ adapter with adapter_config.json and iter_*/mp_rank_*/model_optim_rng.pt) -> Hug
   --base-model NAME      base_model_name_or_path to record (default: the embedded HF config's)
   --dtype and --take-rank0 work as for --to-hf.
   omnitui --batch --verify LORA_CKPT PEFT_DIR      compare an exported adapter with the mapping
+  omnitui --batch --to-hf --merge-into BASE [--adapter NAME] --out DIR LORA_CKPT
+                         write BASE (a Hugging Face checkpoint) with the adapter merged: W + scale·B·A in
+                         float32, cast back; every other file copied (--adapter: default, or the only one)
 `
 
 // runLoRA handles ROLL LoRA checkpoints; handled is false for every other input.
@@ -113,6 +121,9 @@ func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "omnitui: %s cannot be exported to PEFT; nothing was written:\n  - %s\n", quote(path), p.ErrorText())
 		return exitBadUsage, true
 	}
+	if o.lora.mergeInto != "" {
+		return mergeLoRA(ctx, o, p, stderr), true
+	}
 	res, err := core.ExportLoRA(ctx, p, core.LoRAExportOptions{Out: o.out, Force: o.force})
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: export failed: %v\n", err)
@@ -159,6 +170,22 @@ func verifyLoRA(o *options, src, peft string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+func mergeLoRA(ctx context.Context, o *options, p *core.LoRAPlan, stderr io.Writer) int {
+	base, err := loader.OpenHF(o.lora.mergeInto)
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: --merge-into: %v\n", err)
+		return exitBadUsage
+	}
+	defer base.Close()
+	res, err := core.MergeLoRA(ctx, p, o.lora.adapter, base, core.LoRAExportOptions{Out: o.out, Force: o.force})
+	if err != nil {
+		fmt.Fprintf(stderr, "omnitui: merge failed; nothing was written: %v\n", err)
+		return exitBadUsage
+	}
+	fmt.Fprintf(stderr, "omnitui: wrote %s: %d safetensors file(s), %d merged weights, %s in %s\n", res.Out, len(res.Files), res.Tensors, core.HumanBytes(res.Bytes), res.Elapsed.Round(time.Millisecond))
+	return exitOK
 }
 
 func quote(s string) string { return core.Printable(s) }
