@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/mca"
+	"github.com/omnitui/omnitui/tui"
 )
 
 // loraOptions are the flags of LoRA adapter exports.
@@ -79,8 +81,14 @@ func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "omnitui: expected exactly one checkpoint path, got %d\n", len(pos))
 		return exitBadUsage, true
 	}
-	if !o.plan && !o.jsonOut && !o.toHF && o.out == "" {
-		fmt.Fprintf(stderr, "omnitui: %s is a LoRA adapter checkpoint: the app does not show adapters yet; use --batch --plan to see how it maps to PEFT, or --batch --to-hf --out DIR to export it\n", quote(path))
+	interactive := !o.batch && !o.plan && !o.jsonOut && !o.toHF && o.out == ""
+	if interactive {
+		if f, ok := stdout.(*os.File); !ok || !term.IsTerminal(f.Fd()) {
+			fmt.Fprintln(stderr, "omnitui: the interactive UI needs a terminal; use --batch --plan or --batch --to-hf --out DIR")
+			return exitBadUsage, true
+		}
+	} else if !o.plan && !o.jsonOut && !o.toHF && o.out == "" {
+		fmt.Fprintf(stderr, "omnitui: %s is a LoRA adapter checkpoint: use --batch --plan to see how it maps to PEFT, or --batch --to-hf --out DIR to export it\n", quote(path))
 		return exitBadUsage, true
 	}
 	if !o.plan && o.out == "" {
@@ -101,7 +109,14 @@ func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)
 		return exitBadUsage, true
 	}
-	if o.plan {
+	if interactive {
+		if err := tui.RunLoRA(p, path); err != nil {
+			fmt.Fprintf(stderr, "omnitui: %v\n", err)
+			return exitFailed, true
+		}
+		return exitOK, true
+	}
+	if o.plan || o.jsonOut {
 		if o.jsonOut {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
