@@ -70,6 +70,10 @@ func runLoRA(ctx context.Context, o *options, pos []string, stdout, stderr io.Wr
 		return 0, false
 	}
 	path := pos[idx]
+	if o.tk.tasks > 0 || o.tk.commit || o.tk.status {
+		fmt.Fprintf(stderr, "omnitui: %s is a LoRA adapter checkpoint: its export is small and is not split into tasks; run it without --tasks\n", quote(path))
+		return exitBadUsage, true
+	}
 	if o.verify {
 		if len(pos) != 2 || idx != 0 {
 			fmt.Fprintln(stderr, "omnitui: --verify LORA_CKPT PEFT_DIR compares a ROLL LoRA checkpoint with an exported PEFT adapter folder")
