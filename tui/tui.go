@@ -149,6 +149,9 @@ func newModel(ctx *common.Context) *Model {
 		placement.New(ctx),
 		m.conv,
 	}
+	if ctx.IsLoRA() {
+		m.views = loraViews(ctx, m.conv)
+	}
 	m.help = help.New()
 	m.help.ShortSeparator = " · "
 	m.restyleHelp()

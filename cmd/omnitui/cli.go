@@ -100,6 +100,7 @@ Split one conversion into N independent tasks (Slurm job array, Kubernetes Index
                          with --emit k8s: a host path, or pvc:NAME, mounted at the input, the
                          output's parent and omnitui's folder (default: those host paths)
 
+` + loraHelp + `
 Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a plan with errors.
 `
 }
@@ -118,8 +119,9 @@ type options struct {
 
 	given map[string]bool // flags given on the command line (a reshard keeps the source's settings for the others)
 
-	tk taskOptions   // split conversions (tasks.go)
-	fs *flag.FlagSet // the parsed flags, to print a task's command line
+	tk   taskOptions   // split conversions (tasks.go)
+	lora loraOptions   // LoRA adapter exports (lora.go)
+	fs   *flag.FlagSet // the parsed flags, to print a task's command line
 }
 
 func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
@@ -149,6 +151,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.Float64Var(&o.atol, "atol", 0, "")
 	fs.Float64Var(&o.rtol, "rtol", 0, "")
 	o.tk.flags(fs)
+	o.lora.flags(fs)
 	o.fs = fs
 	// flags may follow the checkpoint path
 	var pos []string
@@ -333,6 +336,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.version {
 		fmt.Fprintln(stdout, "omnitui", version)
 		return exitOK
+	}
+	if code, handled := runLoRA(ctx, o, pos, stdout, stderr); handled {
+		return code
 	}
 	if code, handled := runTorchDist(o, pos, stdout, stderr); handled {
 		return code

@@ -54,6 +54,9 @@ type Context struct {
 	// then the Hugging Face checkpoint it maps back to (see NewMCAContext).
 	MCA *MCA
 
+	// LoRA is set when the app shows a ROLL LoRA checkpoint (see NewLoRAContext).
+	LoRA *core.LoRAPlan
+
 	building bool // a plan build is running off the UI goroutine
 }
 

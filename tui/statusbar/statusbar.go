@@ -39,6 +39,10 @@ func View(ctx *common.Context, running string, width int) string {
 	resharding := ctx.IsMCA() && ctx.MCA.Resharding()
 	var plan string
 	switch {
+	case ctx.IsLoRA() && ctx.LoRA.HasErrors():
+		plan = st.Error.Render("✗ cannot export to PEFT")
+	case ctx.IsLoRA():
+		plan = st.OK.Render("✓ maps to PEFT")
 	case ctx.Planning():
 		plan = st.Accent.Render("planning…")
 	case resharding:
