@@ -1,8 +1,6 @@
 package tui
 
 import (
-	"github.com/charmbracelet/lipgloss"
-
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/common"
 	"github.com/omnitui/omnitui/tui/keymap"
@@ -14,13 +12,13 @@ import (
 // adapters; the other views point to them and to the CLI export.
 func NewLoRA(p *core.LoRAPlan, path string, opts ...Option) *Model {
 	o := buildOptions(opts)
-	st := styles.New(o.renderer)
+	st := styles.New(o.profile, o.dark)
 	return newModel(common.NewLoRAContext(p, path, st, keymap.Default()))
 }
 
 // RunLoRA opens the app full-screen over a LoRA checkpoint and blocks until the user quits.
 func RunLoRA(p *core.LoRAPlan, path string) error {
-	return runProgram(NewLoRA(p, path, WithRenderer(lipgloss.DefaultRenderer())))
+	return runProgram(NewLoRA(p, path, WithColors(detectProfile(), true)))
 }
 
 func loraViews(ctx *common.Context, conv common.Component) [common.NumViews]common.Component {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
@@ -38,19 +38,19 @@ func TestLoRAApp(t *testing.T) {
 	}
 	m := tui.NewLoRA(p, dir)
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	view := func() string { return m.View() }
+	view := func() string { return m.Screen() }
 	for _, want := range []string{"adapter default", "r 8 · lora_alpha 16", "grouped experts: r/topk", "✓ maps to PEFT"} {
 		if !strings.Contains(view(), want) {
 			t.Errorf("overview lacks %q:\n%s", want, view())
 		}
 	}
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("4")})
+	m.Update(keyMsg("4"))
 	for _, want := range []string{"Mapping", "base_model.model.thinker.model.layers.0.", "de-interleave"} {
 		if !strings.Contains(view(), want) {
 			t.Errorf("mapping lacks %q:\n%s", want, view())
 		}
 	}
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("3")})
+	m.Update(keyMsg("3"))
 	if !strings.Contains(view(), "nothing to show for LoRA adapters") {
 		t.Errorf("weights view:\n%s", view())
 	}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/tui/common"
@@ -59,7 +59,7 @@ func (m *Model) Capturing() bool { return false }
 
 // Update scrolls.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	if k, ok := msg.(tea.KeyMsg); ok {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
 		m.scroll.Update(k, m.ctx.Keys, len(m.lines(m.width)), m.height)
 	}
 	return nil
