@@ -134,16 +134,22 @@ func (b *builder) finishGroup(pg *pending) {
 		ins[k] = &b.in.Tensors[ti]
 		names[k] = ins[k].Name
 	}
-	rel := strings.ReplaceAll(r.MCA, "{}", pg.wildcard)
+	ruleRel := strings.ReplaceAll(r.MCA, "{}", pg.wildcard)
 	g := Group{Op: r.Op, Rule: r.Display(), HFNames: names, Inputs: pg.inputs, Layer: pg.layer, Expert: pg.expert}
-	if h := t.Hooks.RenameMCA; h != nil {
-		rel = h(rel, pg.layer, pg.expert, d)
+	// nameOf is the Megatron name of the group (of piece e of a fan-out, e >= 0) and its
+	// name relative to its layer/expert prefix.
+	nameOf := func(expert int) (name, rel string) {
+		rel = ruleRel
+		if h := t.Hooks.RenameMCA; h != nil {
+			rel = h(rel, pg.layer, expert, d)
+		}
+		if pg.layer >= 0 {
+			return t.MCAPrefix(pg.layer, expert) + rel, rel
+		}
+		return rel, rel
 	}
-	if pg.layer >= 0 {
-		g.Name = t.MCAPrefix(pg.layer, pg.expert) + rel
-	} else {
-		g.Name = rel
-	}
+	var rel string
+	g.Name, rel = nameOf(pg.expert)
 	src := ins[0].DType
 	for _, in := range ins[1:] {
 		if in.DType != src {
@@ -173,6 +179,20 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	g.Shape = shape
+	parts := 0 // pieces of a fan-out op (one group each), 0 for one group
+	if fo, ok := op.(Fanout); ok {
+		if parts, err = fo.Parts(ins, d); err != nil {
+			b.errorf("shape", "", names, "%s: %v", g.Name, err)
+			return
+		}
+		if pg.layer < 0 {
+			b.errorf("shape", "", names, "%s: a %s rule fans out per expert and must name a tensor inside a decoder layer (this is a bug in the %s template)", g.Name, r.Op, t.ModelType)
+			return
+		}
+		g.Pieces = parts
+		g.Expert = 0
+		g.Name, rel = nameOf(0)
+	}
 	if rule, ok := b.t.Shapes[rel]; ok {
 		if want := rule.Shape(d); !equalShape(shape, want) {
 			b.noteError("config-mismatch", "", names, fmt.Sprintf("%s tensors have shape %s, but config.json implies %s (%s): the config does not match the weights; use the checkpoint's own config.json",
@@ -210,15 +230,24 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	gi := len(p.Groups)
-	p.Groups = append(p.Groups, g)
-	pure := rel
-	if pg.layer < 0 {
-		pure = g.Name
+	for piece := 0; piece < max(parts, 1); piece++ {
+		gg := g
+		if parts > 0 {
+			// the pieces of a fan-out: one group per expert over the same inputs
+			gg.Piece, gg.Expert = piece, piece
+			gg.Name, rel = nameOf(piece)
+			gg.Shape = append([]int64(nil), g.Shape...)
+		}
+		p.Groups = append(p.Groups, gg)
+		pure := rel
+		if pg.layer < 0 {
+			pure = gg.Name
+		}
+		b.groupRule = append(b.groupRule, pg.rule)
+		b.groupPure = append(b.groupPure, pure)
 	}
-	b.groupRule = append(b.groupRule, pg.rule)
-	b.groupPure = append(b.groupPure, pure)
 	for _, ti := range pg.inputs {
-		p.TensorGroup[ti] = gi
+		p.TensorGroup[ti] = gi // a fan-out's first piece
 	}
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -345,6 +346,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 
 	// global Megatron tensors -> HF tensors
 	var tensors []loader.TensorInfo
+	fanned := map[string]bool{} // fused HF tensors already listed (one per fan-out, E experts)
 	for _, name := range order {
 		gi := infos[name]
 		shape, err := globalShape(t, gi, s)
@@ -352,12 +354,18 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 			rp.errorf("shape", []string{name}, "%v", err)
 			continue
 		}
-		names, shapes, err := hfTensorsOf(t, gi, shape, dims)
+		names, shapes, fan, err := hfTensorsOf(t, gi, shape, dims)
 		if err != nil {
 			rp.errorf("unmapped", []string{name}, "%v", err)
 			continue
 		}
 		for i := range names {
+			if fan {
+				if fanned[names[i]] {
+					continue
+				}
+				fanned[names[i]] = true
+			}
 			n := numel(shapes[i])
 			tensors = append(tensors, loader.TensorInfo{Name: names[i], DType: gi.dtype, Shape: shapes[i], Size: n * int64(gi.dtype.Size())})
 		}
@@ -511,12 +519,15 @@ func globalShape(t *Template, gi *globalInfo, s Settings) ([]int64, error) {
 	return out, nil
 }
 
-// hfTensorsOf inverts the template rule that produces a global Megatron tensor.
-func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) ([]string, [][]int64, error) {
-	prefix := ""
+// hfTensorsOf inverts the template rule that produces a global Megatron tensor. fan reports
+// a fan-out rule: the HF tensor is the whole fused tensor that every expert's Megatron
+// tensor of the layer comes from (the caller lists it once).
+func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) (names []string, shapes [][]int64, fan bool, err error) {
+	prefix, layerPrefix := "", ""
 	rel := gi.name
 	if gi.layer >= 0 {
 		prefix = fmt.Sprintf("%s%d", t.LayerPrefix, gi.layer)
+		layerPrefix = prefix
 		rel = gi.pure
 		if gi.expert >= 0 {
 			prefix += fmt.Sprintf("%s%d", t.MoEPrefix, gi.expert)
@@ -540,21 +551,28 @@ func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) ([]strin
 		} else if r.MCA != rel {
 			continue
 		}
-		names := make([]string, len(r.HF))
-		for k, h := range r.HF {
-			names[k] = prefix + strings.ReplaceAll(h, "{}", wc)
-		}
 		op, err := LookupOp(r.Op)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
+		}
+		pre := prefix
+		if _, fan = op.(Fanout); fan {
+			if gi.expert < 0 {
+				continue // a fan-out rule names experts only
+			}
+			pre = layerPrefix
+		}
+		names := make([]string, len(r.HF))
+		for k, h := range r.HF {
+			names[k] = pre + strings.ReplaceAll(h, "{}", wc)
 		}
 		shapes, err := op.HFShapes(gi.name, shape, dims)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
-		return names, shapes, nil
+		return names, shapes, fan, nil
 	}
-	return nil, nil, fmt.Errorf("%s matches no %s rule, so omnitui cannot name it in Hugging Face terms", gi.name, t.ModelType)
+	return nil, nil, false, fmt.Errorf("%s matches no %s rule, so omnitui cannot name it in Hugging Face terms", gi.name, t.ModelType)
 }
 
 // naturalLess orders names with digit runs compared as numbers (layers.2 before layers.10).
@@ -752,11 +770,15 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 	case SplitSwiGLU:
 		half := append([]int64(nil), g.Shape...)
 		half[0] /= 2
-		gate, up := make([]byte, total/2), make([]byte, total/2)
+		whole = make([]byte, total)
+		gate, up := whole[:total/2], whole[total/2:]
 		if err := ops.SwiGLUMerge(gate, up, parts, half, elem, tpSize); err != nil {
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
-		return [][]byte{gate, up}, nil
+		if g.Pieces == 0 {
+			return [][]byte{gate, up}, nil
+		}
+		// a fan-out piece: [gate; up] is the expert's tensor, which the op inverts
 	}
 	if len(whole) != total {
 		return nil, fmt.Errorf("%s: gathered %d bytes, expected %d", g.Name, len(whole), total)
@@ -772,6 +794,42 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 	out, err := op.Inverse(g, whole, inSize, elem, p.Dims)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", g.Name, err)
+	}
+	return out, nil
+}
+
+// gatherTensors rebuilds the whole HF inputs of forward group gi: gather's result, or for a
+// fan-out every piece's gather placed at its range of the fused inputs.
+func (ga *gatherer) gatherTensors(gi int, opt GatherOptions, st *GatherStats) ([][]byte, error) {
+	p := ga.rp.Forward
+	g := &p.Groups[gi]
+	if g.Pieces == 0 {
+		return ga.gather(gi, opt, st)
+	}
+	first := gi - g.Piece
+	if first < 0 || first+g.Pieces > len(p.Groups) {
+		return nil, fmt.Errorf("%s: piece %d of %d has no sibling groups (this is a bug in omnitui; please report it)", g.Name, g.Piece, g.Pieces)
+	}
+	out := make([][]byte, len(g.Inputs))
+	for k, ti := range g.Inputs {
+		out[k] = make([]byte, p.Tensors[ti].Size)
+	}
+	for piece := 0; piece < g.Pieces; piece++ {
+		pg := &p.Groups[first+piece]
+		if pg.Piece != piece || pg.Pieces != g.Pieces || !slices.Equal(pg.Inputs, g.Inputs) {
+			return nil, fmt.Errorf("%s: the pieces of %s are not consecutive groups (this is a bug in omnitui; please report it)", pg.Name, g.HFNames[0])
+		}
+		data, err := ga.gather(first+piece, opt, st)
+		if err != nil {
+			return nil, err
+		}
+		for k := range out {
+			off, n := pieceRange(pg, int64(len(out[k])))
+			if int64(len(data[k])) != n {
+				return nil, fmt.Errorf("%s: expert %d gathered %d bytes, expected %d", g.HFNames[k], piece, len(data[k]), n)
+			}
+			copy(out[k][off:], data[k])
+		}
 	}
 	return out, nil
 }

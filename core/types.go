@@ -53,7 +53,12 @@ type Group struct {
 	Split   SplitKind    `json:"split"`
 	Layer   int          `json:"layer"`  // global decoder layer, -1 if none
 	Expert  int          `json:"expert"` // global expert, -1 if none
-	Dests   []Dest       `json:"dests"`
+	// Pieces > 0: the op fans its inputs out (see Fanout); this group is piece Piece of
+	// Pieces, made of bytes [Piece·n/Pieces, (Piece+1)·n/Pieces) of each n-byte input.
+	// The pieces of one input are consecutive groups, piece 0 first.
+	Piece  int    `json:"piece,omitempty"`
+	Pieces int    `json:"pieces,omitempty"`
+	Dests  []Dest `json:"dests"`
 }
 
 // Dest is where (a slice of) a group's tensor lands.

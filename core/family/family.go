@@ -27,6 +27,15 @@ const (
 	OpQKV     OpKind = "qkv"      // q,k,v weights fused per query group
 	OpQKVBias OpKind = "qkv_bias" // q,k,v biases fused per query group
 	OpStack   OpKind = "stack"    // gate and up kept as a pair for the swiglu split
+
+	// Fused experts: one HF tensor [E, ...] holding every expert of a layer fans out into
+	// E Megatron tensors, one per expert (the rule's MCA name is expert-relative, its HF
+	// name layer-relative). "_t" kinds store each expert transposed ([E, in, out]) and
+	// transpose it back; gate_up kinds hold [gate | up] halves along the output dim.
+	OpExpertsGateUpT OpKind = "experts_gate_up_t" // [E, H, 2I] -> E x [gate; up] [2I, H] (qwen3_vl_moe)
+	OpExpertsDownT   OpKind = "experts_down_t"    // [E, I, H] -> E x [H, I] (qwen3_vl_moe)
+	OpExpertsGateUp  OpKind = "experts_gate_up"   // [E, 2I, H] -> E x [gate; up] [2I, H]
+	OpExpertsDown    OpKind = "experts_down"      // [E, H, I] -> E x [H, I]
 )
 
 // Rule is one converter op of a template. HF names are relative to the layer or expert
