@@ -173,6 +173,10 @@ func (b *builder) finishGroup(pg *pending) {
 		b.errorf("shape", "", names, "%s: %v", g.Name, err)
 		return
 	}
+	if dr, ok := op.(Dropper); ok && dr.Drops() {
+		b.noteDropped("template-drop", names, fmt.Sprintf("left out on purpose, as ROLL's %s template drops them (rule %s)", t.ModelType, r.Display()))
+		return
+	}
 	shape, err := op.Shape(ins, d)
 	if err != nil {
 		b.errorf("shape", "", names, "%s: %v", g.Name, err)

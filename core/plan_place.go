@@ -182,6 +182,8 @@ func (b *builder) place() {
 		switch {
 		case fnmatchAny(match, t.Dist.SwiGLU):
 			g.Split = SplitSwiGLU
+		case fnmatchAny(match, t.Dist.Sections):
+			g.Split = SplitSections
 		case fnmatchAny(match, t.Dist.Duplicated):
 			g.Split = SplitDuplicated
 		case fnmatchAny(match, t.Dist.Column):
@@ -206,6 +208,17 @@ func (b *builder) place() {
 		if g.Split == SplitDuplicated {
 			tpSize = 1
 		}
+		sections := sectionsOf(g, p.Dims)
+		if g.Split == SplitSections {
+			if sections == nil {
+				b.errorf("no-tp-rule", "", g.HFNames, "%s is split by sections but its %s op has none (this is a bug in the %s template)", g.Name, g.Op, t.ModelType)
+				continue
+			}
+			if bad := sectionsIndivisible(sections, tpSize); bad >= 0 {
+				b.errorf("tp-divisibility", "--tp", g.HFNames, "%s is split over TP section by section (q, k, v, ... of the gated delta net), and a section of %d rows does not divide by TP %d: Megatron's gated delta net needs linear_num_key_heads and linear_num_value_heads divisible by the TP size; choose a TP size that divides both", g.Name, bad, tpSize)
+				continue
+			}
+		}
 		if (g.Split == SplitRow && len(g.Shape) != 2) || (g.Split != SplitDuplicated && len(g.Shape) == 0) {
 			b.errorf("shape", "", g.HFNames, "%s has shape %s, which cannot be split by %s", g.Name, shapeStr(g.Shape), g.Split)
 			continue
@@ -219,7 +232,7 @@ func (b *builder) place() {
 					if tpSize == 1 {
 						slice = 0
 					}
-					shape, ok := sliceShape(g.Shape, g.Split, tpSize, slice)
+					shape, ok := sliceShape(g.Shape, g.Split, sections, tpSize, slice)
 					if !ok {
 						splitErr = append(splitErr, g.Name)
 						continue
@@ -327,9 +340,20 @@ func numel(shape []int64) int64 {
 }
 
 // sliceShape is the shape of TP slice r of size tp under a split kind (torch.chunk semantics).
-func sliceShape(shape []int64, split SplitKind, tp, r int) ([]int64, bool) {
+func sliceShape(shape []int64, split SplitKind, sections []int64, tp, r int) ([]int64, bool) {
 	out := append([]int64(nil), shape...)
 	switch split {
+	case SplitSections:
+		rows := int64(0)
+		for _, n := range sections {
+			_, size, ok := ops.ChunkRange(int(n), tp, r)
+			if !ok {
+				return nil, false
+			}
+			rows += int64(size)
+		}
+		out[0] = rows
+		return out, true
 	case SplitDuplicated:
 		return out, true
 	case SplitColumn, SplitRow:
@@ -352,4 +376,33 @@ func sliceShape(shape []int64, split SplitKind, tp, r int) ([]int64, bool) {
 // rankPath is Megatron's legacy checkpoint file name for a rank.
 func rankPath(tp, pp, ep int, pipeline, expert bool) string {
 	return "iter_0000001/" + mca.RankDir(tp, pp, ep, pipeline, expert) + "/model_optim_rng.pt"
+}
+
+// Sectioned is implemented by ops whose Megatron tensor is a stack of row sections that the
+// SplitSections kind distributes over TP one by one.
+type Sectioned interface {
+	// Sections are the row counts of the sections, in order; they sum to the tensor's rows.
+	Sections(d Dims) []int64
+}
+
+// sectionsOf is the row sections of a group's op (nil when it has none).
+func sectionsOf(g *Group, d Dims) []int64 {
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return nil
+	}
+	if s, ok := op.(Sectioned); ok {
+		return s.Sections(d)
+	}
+	return nil
+}
+
+// sectionsIndivisible is the first section that does not divide by tp, or -1.
+func sectionsIndivisible(sections []int64, tp int) int64 {
+	for _, n := range sections {
+		if n%int64(tp) != 0 {
+			return n
+		}
+	}
+	return -1
 }
