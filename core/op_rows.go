@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 
+	"github.com/omnitui/omnitui/core/family"
+
 	"github.com/omnitui/omnitui/ops"
 )
 
@@ -176,10 +178,10 @@ type gdnDims struct {
 
 // Dims keys of the gated delta net.
 const (
-	DimLinearKeyHeads   = "linear_num_key_heads"
-	DimLinearValueHeads = "linear_num_value_heads"
-	DimLinearKeyDim     = "linear_key_head_dim"
-	DimLinearValueDim   = "linear_value_head_dim"
+	DimLinearKeyHeads   = family.DimLinearKeyHeads
+	DimLinearValueHeads = family.DimLinearValueHeads
+	DimLinearKeyDim     = family.DimLinearKeyDim
+	DimLinearValueDim   = family.DimLinearValueDim
 )
 
 func gdnOf(d Dims) (gdnDims, error) {

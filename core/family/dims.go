@@ -23,6 +23,15 @@ type Dims struct {
 	Extra      map[string]any `json:"-"`
 }
 
+// Dims.Extra keys of the gated delta net (linear attention) that its op kinds read; the
+// families that have one set them from config.json.
+const (
+	DimLinearKeyHeads   = "linear_num_key_heads"
+	DimLinearValueHeads = "linear_num_value_heads"
+	DimLinearKeyDim     = "linear_key_head_dim"
+	DimLinearValueDim   = "linear_value_head_dim"
+)
+
 // SetExtra records a family dim.
 func (d *Dims) SetExtra(key string, v any) {
 	if d.Extra == nil {
