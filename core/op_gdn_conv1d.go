@@ -14,6 +14,14 @@ type gdnConv1dOp struct{}
 
 func init() { registerOp(OpGDNConv1d, gdnConv1dOp{}) }
 
+func (gdnConv1dOp) SectionUnits(d Dims) []int64 {
+	g, err := gdnOf(d)
+	if err != nil {
+		return nil
+	}
+	return []int64{g.qkDim, g.qkDim, g.vDim}
+}
+
 func (gdnConv1dOp) Sections(d Dims) []int64 {
 	g, err := gdnOf(d)
 	if err != nil {

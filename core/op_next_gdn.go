@@ -15,6 +15,14 @@ type nextGDNOp struct{}
 
 func init() { registerOp(OpNextGDN, nextGDNOp{}) }
 
+func (nextGDNOp) SectionUnits(d Dims) []int64 {
+	g, err := gdnOf(d)
+	if err != nil {
+		return nil
+	}
+	return g.inProjUnits()
+}
+
 func (nextGDNOp) Sections(d Dims) []int64 {
 	g, err := gdnOf(d)
 	if err != nil {

@@ -13,6 +13,14 @@ type qwen35GDNOp struct{}
 
 func init() { registerOp(OpQwen35GDN, qwen35GDNOp{}) }
 
+func (qwen35GDNOp) SectionUnits(d Dims) []int64 {
+	g, err := gdnOf(d)
+	if err != nil {
+		return nil
+	}
+	return g.inProjUnits()
+}
+
 func (qwen35GDNOp) Sections(d Dims) []int64 {
 	g, err := gdnOf(d)
 	if err != nil {

@@ -202,6 +202,11 @@ func (g gdnDims) inProjSections() []int64 {
 	return []int64{qk, qk, v, v, g.vHeads, g.vHeads}
 }
 
+// head sizes of the in_proj sections (b and a have one row per value head).
+func (g gdnDims) inProjUnits() []int64 {
+	return []int64{g.qkDim, g.qkDim, g.vDim, g.vDim, 1, 1}
+}
+
 // checkShapes compares inputs with the shapes they must have.
 func checkShapes(names []string, got, want [][]int64, why string) error {
 	for k := range want {

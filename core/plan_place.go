@@ -214,9 +214,13 @@ func (b *builder) place() {
 				b.errorf("no-tp-rule", "", g.HFNames, "%s is split by sections but its %s op has none (this is a bug in the %s template)", g.Name, g.Op, t.ModelType)
 				continue
 			}
-			if bad := sectionsIndivisible(sections, tpSize); bad >= 0 {
-				b.errorf("tp-divisibility", "--tp", g.HFNames, "%s is split over TP section by section (q, k, v, ... of the gated delta net), and a section of %d rows does not divide by TP %d: Megatron's gated delta net needs linear_num_key_heads and linear_num_value_heads divisible by the TP size; choose a TP size that divides both", g.Name, bad, tpSize)
-				continue
+			if heads := sectionsIndivisible(sections, sectionUnitsOf(g, p.Dims), tpSize); heads >= 0 {
+				msg := fmt.Sprintf("%s is split over TP section by section (q, k, v, ... of the gated delta net), and a section of %d heads does not divide by TP %d: torch.chunk would cut a head apart and Megatron's gated delta net cannot load that (it needs linear_num_key_heads and linear_num_value_heads divisible by TP). Choose a TP that divides both", g.Name, heads, tpSize)
+				if !s.AllowUneven {
+					b.noteError("tp-divisibility", "--allow-uneven", g.HFNames, msg)
+					continue
+				}
+				b.note(SevWarning, "tp-divisibility", "", g.HFNames, msg+" (converting anyway: --allow-uneven)")
 			}
 		}
 		if (g.Split == SplitRow && len(g.Shape) != 2) || (g.Split != SplitDuplicated && len(g.Shape) == 0) {
@@ -383,6 +387,8 @@ func rankPath(tp, pp, ep int, pipeline, expert bool) string {
 type Sectioned interface {
 	// Sections are the row counts of the sections, in order; they sum to the tensor's rows.
 	Sections(d Dims) []int64
+	// SectionUnits are the rows of one head in each section: a TP split must not cut one.
+	SectionUnits(d Dims) []int64
 }
 
 // sectionsOf is the row sections of a group's op (nil when it has none).
@@ -397,11 +403,28 @@ func sectionsOf(g *Group, d Dims) []int64 {
 	return nil
 }
 
-// sectionsIndivisible is the first section that does not divide by tp, or -1.
-func sectionsIndivisible(sections []int64, tp int) int64 {
-	for _, n := range sections {
-		if n%int64(tp) != 0 {
-			return n
+// sectionUnitsOf is the head size of each section of a group's op (nil when it has none).
+func sectionUnitsOf(g *Group, d Dims) []int64 {
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return nil
+	}
+	if s, ok := op.(Sectioned); ok {
+		return s.SectionUnits(d)
+	}
+	return nil
+}
+
+// sectionsIndivisible is the head count of the first section whose heads tp does not
+// divide, or -1.
+func sectionsIndivisible(sections, units []int64, tp int) int64 {
+	for i, n := range sections {
+		u := int64(1)
+		if i < len(units) && units[i] > 0 {
+			u = units[i]
+		}
+		if n%u != 0 || (n/u)%int64(tp) != 0 {
+			return n / u
 		}
 	}
 	return -1
