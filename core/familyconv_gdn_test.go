@@ -40,3 +40,17 @@ func init() {
 	})...)
 	addFamCases(famCase{Family: "qwen3_next", Name: "tp4-refused", Settings: func(s *core.Settings) { s.TP = 4 }, PlanError: "tp-divisibility"})
 }
+
+func init() {
+	addFamCases(forFamily("qwen3_5", nil, "", gdnSettings(false))...)
+	addFamCases(forFamily("qwen3_5", []string{"tied", "no_interval"}, "tied-", []famCase{
+		{Name: "tp2-pp2", Settings: func(s *core.Settings) { s.TP, s.PP = 2, 2 }},
+	})...)
+	addFamCases(forFamily("qwen3_5", []string{"no_mtp"}, "no-mtp-", []famCase{
+		{Name: "pp2", Settings: func(s *core.Settings) { s.PP = 2 }},
+	})...)
+	addFamCases(
+		famCase{Family: "qwen3_5", Variants: []string{"mtp_off"}, Name: "mtp-off-refused", PlanError: "mtp-disabled"},
+		famCase{Family: "qwen3_5", Variants: []string{"mtp_off"}, Name: "mtp-off-dropped", Settings: func(s *core.Settings) { *s = s.WithOptOut("drop_mtp", true) }},
+	)
+}

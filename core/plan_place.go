@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/ops"
 )
@@ -148,9 +149,12 @@ func (b *builder) place() {
 			targets = append(targets, target{pp, vp, local, g.Name})
 		case fnmatchAny(g.Name, t.Dist.PreProcess):
 			targets = append(targets, target{0, 0, -1, g.Name})
-			if g.Name == MCAEmbedding && d.Tied && !(lastPP == 0 && lastVP == 0) {
+			// the last stage needs the embedding too when it is the output layer (tied) or
+			// when multi-token-prediction layers there embed their input (ROLL's placement)
+			mtp := d.ExtraInt(family.DimMTPLayers) > 0
+			if g.Name == MCAEmbedding && (d.Tied || mtp) && !(lastPP == 0 && lastVP == 0) {
 				name := g.Name
-				if s.PP > 1 {
+				if d.Tied && s.PP > 1 {
 					name = MCAOutputLayer
 				}
 				targets = append(targets, target{lastPP, lastVP, -1, name})
@@ -271,6 +275,11 @@ func (b *builder) place() {
 							name = fmt.Sprintf("%s%s%d%s", lp, MCAMoEPrefix, le, rel)
 						default:
 							name = lp + rel
+						}
+					}
+					if tg.local < 0 && s.TransformerImpl == "local" {
+						if m, ok := t.Dist.TEToLocal[name]; ok {
+							name = m // a full-name rule's local-impl name (e.g. an MTP layer's norms)
 						}
 					}
 					dst.Name = name

@@ -278,6 +278,9 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 				}
 				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
 				if !ok {
+					if te, ok := localToTE[name]; ok && s.TransformerImpl == "local" {
+						name = te // a full-name rule's local-impl name (e.g. an MTP layer's norms)
+					}
 					add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
 					continue
 				}

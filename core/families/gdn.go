@@ -220,3 +220,100 @@ func writeLayerTypes(prefix string) func(cfg *loader.JSONNode, kv map[string]str
 		return nil
 	}
 }
+
+// mtpRules are the rules of a multi-token-prediction block as ROLL's Qwen3.5 template maps
+// it: the release's mtp.fc / mtp.norm / mtp.pre_fc_norm_{embedding,hidden} become
+// mtp.layers.0.{eh_proj,final_layernorm,enorm,hnorm}, and the decoder layer under
+// mtp.layers.0 (layer rules given) lands under mtp.layers.0.mtp_model_layer, the name
+// Megatron-Core ≥ 0.17 gives the MTP block's inner layer. Full names: the MTP block is no
+// decoder layer and sits on the last pipeline stage.
+func mtpRules(layer []family.Rule) []family.Rule {
+	out := []family.Rule{
+		{Op: family.OpRename, HF: []string{"mtp.fc.weight"}, MCA: mcaMTPLayer0 + ".eh_proj.weight"},
+		{Op: family.OpRename, HF: []string{"mtp.norm.weight"}, MCA: mcaMTPLayer0 + ".final_layernorm.weight"},
+		{Op: family.OpRename, HF: []string{"mtp.pre_fc_norm_embedding.weight"}, MCA: mcaMTPLayer0 + ".enorm.weight"},
+		{Op: family.OpRename, HF: []string{"mtp.pre_fc_norm_hidden.weight"}, MCA: mcaMTPLayer0 + ".hnorm.weight"},
+	}
+	for _, r := range layer {
+		hf := make([]string, len(r.HF))
+		for i, h := range r.HF {
+			hf[i] = "mtp.layers.0" + h
+		}
+		out = append(out, family.Rule{Op: r.Op, HF: hf, MCA: mcaMTPInner + r.MCA})
+	}
+	return out
+}
+
+// mtpDist places the MTP block (mtp.*) on the last pipeline stage and splits its inner
+// layer's tensors over TP by the decoder layer's rules (given).
+func mtpDist(layer family.DistRules) family.DistRules {
+	inner := func(list []string) []string {
+		var out []string
+		for _, p := range list {
+			if strings.HasPrefix(p, ".") {
+				out = append(out, mcaMTPInner+p)
+			}
+		}
+		return out
+	}
+	outer := func(list []string) []string {
+		out := make([]string, len(list))
+		for i, p := range list {
+			out[i] = mcaMTPLayer0 + p
+		}
+		return out
+	}
+	local := map[string]string{}
+	for te, loc := range layer.TEToLocal {
+		local[mcaMTPInner+te] = mcaMTPInner + loc
+	}
+	return family.DistRules{
+		PostProcess: []string{"mtp.*"},
+		Duplicated:  append(inner(layer.Duplicated), outer(family.MTPDist.Duplicated)...),
+		Column:      append(inner(layer.Column), outer(family.MTPDist.Column)...),
+		Row:         inner(layer.Row),
+		SwiGLU:      inner(layer.SwiGLU),
+		Sections:    inner(layer.Sections),
+		TEToLocal:   local,
+	}
+}
+
+// readMTP records the MTP layers the text config declares (key: the config path) and
+// refuses more than one, which ROLL's template cannot name (it maps mtp.layers.0 only).
+func readMTP(cfg *loader.JSONNode, key string, d *family.Dims) []family.Issue {
+	n, ok := cfg.Get(key)
+	if !ok || n.Kind == loader.JSONNull {
+		return nil
+	}
+	v, err := n.Int()
+	if err != nil || v < 0 || v > 64 {
+		return []family.Issue{{Severity: family.SevError, Code: "config-type", Message: fmt.Sprintf("config.json %s must be a small whole number (%s): fix config.json", key, n.Compact())}}
+	}
+	if v > 1 {
+		return []family.Issue{{Severity: family.SevError, Code: "mtp-layers", Message: fmt.Sprintf("config.json %s is %d, but the release layout maps one MTP layer (mtp.layers.0) and ROLL's converter names only that one: omnitui does not guess where the others go. Use a checkpoint with one MTP layer", key, v)}}
+	}
+	d.SetExtra(family.DimMTPLayers, int(v))
+	return nil
+}
+
+// mtpOptional: MTP weights in a checkpoint whose config declares no MTP layer.
+func mtpOptional(key string) family.Optional {
+	return family.Optional{
+		Prefixes:  []string{"mtp."},
+		Present:   func(d family.Dims) bool { return d.ExtraInt(family.DimMTPLayers) > 0 },
+		OptOut:    optDropMTP,
+		ErrorCode: "mtp-disabled",
+		ErrorMsg:  "the checkpoint has multi-token-prediction (mtp.*) weights but config.json " + key + " is 0 or absent, so Megatron builds no MTP layer (ROLL drops them without a word): pass --drop-mtp to leave them out, or set " + key + " to 1",
+		DropCode:  "mtp-dropped",
+		DropMsg:   "MTP weights are left out: config.json declares no MTP layer (--drop-mtp)",
+	}
+}
+
+// optDropMTP is the opt-out that leaves MTP weights out where the config declares none.
+const optDropMTP = "drop_mtp"
+
+var dropMTPOptOut = family.OptOut{
+	Name: optDropMTP, Flag: "drop-mtp", Label: "drop MTP weights",
+	Help:  "leave out multi-token-prediction (mtp.*) weights the config declares no layer for",
+	Codes: []string{"mtp-disabled", "mtp-dropped"},
+}

@@ -32,6 +32,11 @@ const (
 	DimLinearValueDim   = "linear_value_head_dim"
 )
 
+// DimMTPLayers is the Dims.Extra key of the number of multi-token-prediction layers the
+// checkpoint converts (families with MTP layers set it): the embedding then also lands on
+// the last pipeline stage, which holds them.
+const DimMTPLayers = "mtp_num_layers"
+
 // SetExtra records a family dim.
 func (d *Dims) SetExtra(key string, v any) {
 	if d.Extra == nil {

@@ -33,6 +33,7 @@ A family file defines (see llama.py for the smallest complete one):
                                        is split over TP section by section (ROLL's gdn_weights)
   custom_global(name, hf, tc)          optional: the same for names outside the layers
                                        (returns [(full Megatron name, value)] or None)
+  GLOBAL_TE_TO_LOCAL                   optional: TE_TO_LOCAL for full names (outside the layers)
   embedding_on_last(tc)                optional: True when the embedding also lands on the
                                        last pipeline stage (Megatron's MTP needs it)
 
@@ -310,6 +311,8 @@ def main():
                                 key = lp + pure
                         else:
                             key = name
+                            if impl == "local":
+                                key = getattr(F, "GLOBAL_TE_TO_LOCAL", {}).get(key, key)
                         sd[key] = x
                     expect["model" if V == 1 else "model%d" % v] = sd
                 path = "mp_rank_%02d" % tr
