@@ -54,3 +54,14 @@ func init() {
 		famCase{Family: "qwen3_5", Variants: []string{"mtp_off"}, Name: "mtp-off-dropped", Settings: func(s *core.Settings) { *s = s.WithOptOut("drop_mtp", true) }},
 	)
 }
+
+func init() {
+	addFamCases(forFamily("qwen3_5_moe", []string{"no_mtp"}, "", gdnSettings(true))...)
+	// (per-expert releases convert too, but map back to the release's fused form, so they
+	// are checked against ROLL by the oracle instead of a byte-identical round trip)
+	addFamCases(forFamily("qwen3_5_moe", []string{"no_mtp", "tied"}, "tied-", []famCase{
+		{Name: "tp2-pp2-ep2", Settings: func(s *core.Settings) { s.TP, s.PP, s.EP = 2, 2, 2 }},
+	})...)
+	// the MTP block's experts: ROLL crashes on fused ones; omnitui refuses both forms (not placed yet)
+	addFamCases(famCase{Family: "qwen3_5_moe", Name: "mtp-experts-refused", PlanError: "unmapped"})
+}
