@@ -44,15 +44,15 @@ func (b *builder) groups() {
 	var unmapped []string
 	for i := range b.in.Tensors {
 		p.TensorGroup[i] = -1
-		name := b.in.Tensors[i].Name
+		name := b.names[i] // in the rules' naming
 		if skipped(t, name) {
-			b.noteDropped("not-a-weight", []string{name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
+			b.noteDropped("not-a-weight", []string{b.in.Tensors[i].Name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
 			continue
 		}
 		prefix, rest, layer, expert := t.SplitPrefix(name)
 		ri, slot, wc, ok := t.MatchRule(rest)
 		if !ok {
-			unmapped = append(unmapped, name)
+			unmapped = append(unmapped, b.in.Tensors[i].Name)
 			continue
 		}
 		key := prefix + "\x00" + fmt.Sprint(ri) + "\x00" + wc
@@ -100,7 +100,7 @@ func (b *builder) groups() {
 				if ti >= 0 {
 					have = append(have, b.in.Tensors[ti].Name)
 				} else {
-					lack = append(lack, pg.prefix+strings.ReplaceAll(r.HF[k], "{}", pg.wildcard))
+					lack = append(lack, t.FromRules(pg.prefix+strings.ReplaceAll(r.HF[k], "{}", pg.wildcard), b.hfLayout))
 				}
 			}
 		}
@@ -334,12 +334,12 @@ func (b *builder) completeness() {
 	p, t, d := b.p, b.t, b.p.Dims
 	have := make(map[string]bool, len(b.in.Tensors))
 	for i := range b.in.Tensors {
-		have[b.in.Tensors[i].Name] = true
+		have[b.names[i]] = true
 	}
 	var lack []string
 	need := func(n string) {
 		if !have[n] {
-			lack = append(lack, n)
+			lack = append(lack, t.FromRules(n, b.hfLayout))
 		}
 	}
 	req := t.Required

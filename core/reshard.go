@@ -27,7 +27,7 @@ type ReshardPlan struct {
 // Build, an error means the checkpoint cannot be planned at all; a source that does not
 // map back, or a target layout the rules reject, are issues (see HasErrors, Errors).
 func BuildReshardPlan(m *mca.Checkpoint, s Settings) (*ReshardPlan, error) {
-	rp, err := BuildReversePlan(m)
+	rp, err := BuildReversePlanWith(m, ReverseOptions{HFLayout: s.HFLayout})
 	if err != nil {
 		return nil, err
 	}

@@ -137,7 +137,8 @@ func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]by
 		if !ok {
 			continue
 		}
-		hv, ok := hf.Get(k.HF)
+		path := t.ConfigPath(hf, k.HF)
+		hv, ok := hf.Get(path)
 		if !ok {
 			continue
 		}
@@ -149,7 +150,7 @@ func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]by
 			return nil, nil, fmt.Errorf("mca_config.json %s: %w", k.MCA, err)
 		}
 		hv.Kind, hv.Raw, hv.Children = cp.Kind, cp.Raw, cp.Children
-		changed = append(changed, k.HF)
+		changed = append(changed, path)
 	}
 	if len(changed) == 0 {
 		return hfBytes, nil, nil
@@ -167,9 +168,21 @@ type globalInfo struct {
 	tpShapes map[int][]int64
 }
 
+// ReverseOptions are the choices of a reverse plan.
+type ReverseOptions struct {
+	// HFLayout names the HF naming to write (one of the family's Layouts); "" = the naming
+	// recorded in mca_config.json (the input's), else the one the family's rules use.
+	HFLayout string
+}
+
 // BuildReversePlan inverts an opened mcore_adapter checkpoint into a Hugging Face tensor list
 // and checks it against the forward rules.
 func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
+	return BuildReversePlanWith(m, ReverseOptions{})
+}
+
+// BuildReversePlanWith is BuildReversePlan with options.
+func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, error) {
 	hfBytes, err := m.HFConfigJSON()
 	if err != nil {
 		return nil, err
@@ -206,6 +219,10 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
 	}
 	rp := &ReversePlan{Source: m}
+	hfLayout, err := reverseLayout(t, m.Config, opt.HFLayout)
+	if err != nil {
+		return nil, err
+	}
 	rp.Config, rp.ConfigChanged, err = restoreHFConfig(t, hfBytes, hf, m.Config)
 	if err != nil {
 		return nil, err
@@ -363,6 +380,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 			continue
 		}
 		for i := range names {
+			names[i] = t.FromRules(names[i], hfLayout)
 			if fan {
 				if fanned[names[i]] {
 					continue
@@ -852,4 +870,27 @@ func (ga *gatherer) gatherTensors(gi int, opt GatherOptions, st *GatherStats) ([
 		}
 	}
 	return out, nil
+}
+
+// reverseLayout picks the HF naming the reverse writes: the one asked for, else the one
+// recorded in mca_config.json, else the rules' own.
+func reverseLayout(t *Template, mc *loader.JSONNode, asked string) (int, error) {
+	name, from := asked, "--hf-layout"
+	if name == "" {
+		if n, ok := mc.Get(HFLayoutKey); ok && n.Kind != loader.JSONNull {
+			name, _ = n.Str()
+			from = "mca_config.json " + HFLayoutKey
+		}
+	}
+	if name == "" {
+		return 0, nil
+	}
+	if len(t.Layouts) == 0 {
+		return 0, fmt.Errorf("%s %q: %s checkpoints have one Hugging Face naming; leave --hf-layout out", from, name, t.ModelType)
+	}
+	i, ok := t.LayoutIndex(name)
+	if !ok {
+		return 0, fmt.Errorf("%s %q is no Hugging Face naming of %s: use one of %s", from, name, t.ModelType, strings.Join(t.LayoutNames(), ", "))
+	}
+	return i, nil
 }

@@ -23,6 +23,10 @@ type Settings struct {
 
 	DType string // "keep" (default), "bf16", "fp16", "fp32"
 
+	// HFLayout is the Hugging Face naming a reverse conversion writes, for families with
+	// several (family.Template.Layouts); "" = the one recorded in mca_config.json.
+	HFLayout string
+
 	// Opt-outs of plan errors.
 	SkipUnmapped bool // convert anyway, leaving out HF tensors no rule covers
 	AllowUneven  bool // convert even if sizes do not divide by TP (Megatron will not load it)
@@ -118,7 +122,8 @@ type ConfigMapping struct {
 // Plan says what every byte of the input becomes. It is cheap to build and never touches tensor data.
 type Plan struct {
 	ModelType   string              `json:"model_type"`
-	Settings    Settings            `json:"settings"` // normalized (ETP filled in, impl defaulted)
+	HFLayout    string              `json:"hf_layout,omitempty"` // the input's HF naming, for families with several
+	Settings    Settings            `json:"settings"`            // normalized (ETP filled in, impl defaulted)
 	Dims        Dims                `json:"dims"`
 	Tensors     []loader.TensorInfo `json:"-"` // the checkpoint's tensors (same order)
 	Config      []ConfigMapping     `json:"config"`

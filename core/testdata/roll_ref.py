@@ -36,6 +36,12 @@ A family file defines (see llama.py for the smallest complete one):
   GLOBAL_TE_TO_LOCAL                   optional: TE_TO_LOCAL for full names (outside the layers)
   embedding_on_last(tc)                optional: True when the embedding also lands on the
                                        last pipeline stage (Megatron's MTP needs it)
+  canonical(name)                      optional: an HF name in another naming of the family
+                                       (e.g. transformers >= 4.52 VL names) -> the rules' naming
+  FANOUT             {HF name relative to a layer: (Megatron name relative to an expert, kind)}:
+                     one fused tensor [E, ...] becomes one tensor per expert; kind "stack_t" /
+                     "t": each expert transposed (then "stack" halves are gate, up), "stack" / "":
+                     each expert as stored
 
 usage: roll_ref.py HF_DIR OUT_DIR SETTINGS_JSON
 """
@@ -133,6 +139,9 @@ def global_names(F, hf, cfg, tc, settings):
         stack_in[g] = (g, u, m)
         stack_in[u] = None
     rename = getattr(F, "rename", None)
+    if hasattr(F, "canonical"):
+        hf = OrderedDict((F.canonical(k), v) for k, v in hf.items())
+    fanout = getattr(F, "FANOUT", {})
     mca = OrderedDict()
     for name, w in hf.items():
         if any(name.endswith(s) for s in F.SKIP):
@@ -171,6 +180,17 @@ def global_names(F, hf, cfg, tc, settings):
         if res is not None:
             for rel, v in res:
                 put(rel, v)
+        elif rest in fanout:
+            rel, kind = fanout[rest]
+            experts = torch.unbind(w.transpose(1, 2) if kind.endswith("t") else w, dim=0)
+            for ei, x in enumerate(experts):
+                xr = rename(rel, layer, ei, tc) if rename is not None else rel
+                key = lp + ".mlp.experts.local_experts.%d" % ei + xr
+                if kind.startswith("stack"):
+                    gate, up = torch.chunk(x, 2, dim=0)
+                    mca[key] = ("stack", gate, up)
+                else:
+                    mca[key] = x.contiguous()
         elif rest in F.LAYER:
             put(F.LAYER[rest], w)
         elif rest in stack_in:
