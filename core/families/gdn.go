@@ -41,8 +41,9 @@ var gdnKeys = [][2]string{
 	{"linear_value_head_dim", "linear_value_head_dim"},
 	{"linear_num_key_heads", "linear_num_key_heads"},
 	{"linear_num_value_heads", "linear_num_value_heads"},
-	{"layer_types", "layer_types"},
 	{gdnIntervalKey, "linear_attention_freq"},
+	// layer_types -> layer_types is ROLL's mapping too, but mca_config.json always gets it
+	// (writeLayerTypes): from config.json, or derived as ROLL's config class derives it
 }
 
 // gatedAttnRules: gated full attention (ROLL's GatedQKVConverOp) with q/k norms.
@@ -197,13 +198,10 @@ func unrenameGDN(rel string, layer, _ int, d family.Dims) string {
 	return rel
 }
 
-// writeLayerTypes records layer_types in mca_config.json when config.json derives them
-// from full_attention_interval (ROLL's config class fills them in the same way).
+// writeLayerTypes records layer_types in mca_config.json: config.json's, or the ones
+// full_attention_interval implies (ROLL's config class fills them in the same way).
 func writeLayerTypes(prefix string) func(cfg *loader.JSONNode, kv map[string]string) []family.Issue {
 	return func(cfg *loader.JSONNode, kv map[string]string) []family.Issue {
-		if _, ok := kv["layer_types"]; ok {
-			return nil
-		}
 		n, ok := cfg.Get(prefix + "num_hidden_layers")
 		if !ok {
 			return nil
