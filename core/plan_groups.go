@@ -208,7 +208,7 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	if dr, ok := op.(Dropper); ok && dr.Drops() {
-		b.noteDropped("template-drop", names, fmt.Sprintf("left out on purpose, as ROLL's %s template drops them (rule %s)", t.ModelType, r.Display()))
+		b.noteDropped("template-drop", names, fmt.Sprintf("tensors matching %s are left out on purpose, as ROLL's %s template drops them (its DropConverOp): the Megatron checkpoint has no such weights and --to-hf cannot bring them back", r.Display(), t.ModelType))
 		return
 	}
 	shape, err := op.Shape(ins, d)
