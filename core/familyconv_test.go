@@ -16,7 +16,9 @@ package core_test
 //   - converts HF → mca, then has PyTorch load every rank file and compare it, key for key
 //     and value for value, with core/testdata/roll_ref.py, the independent torch restatement
 //     of ROLL's converter (family data: core/testdata/roll_ref_families/<model_type>.py);
-//     without torch that step is skipped (OMNITUI_REQUIRE_TORCH=1 makes it a failure);
+//     the torch checks of all cases run in one Python process after the sub-tests (torch
+//     starts once) and report per case; without torch they are skipped
+//     (OMNITUI_REQUIRE_TORCH=1 makes that a failure);
 //   - converts back (--to-hf) and checks the result byte-identical to the input, less the
 //     tensors the plan leaves out on purpose (Skip buffers, a tied config's lm_head);
 //   - reshards to the case's ReshardTo (default: TP1 PP1 EP1, or TP2 when the case is that)
@@ -27,6 +29,7 @@ package core_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,8 +58,9 @@ var famCases []famCase
 // addFamCases registers cases (call from init()).
 func addFamCases(cs ...famCase) { famCases = append(famCases, cs...) }
 
-// writeRelease writes a release fixture (2 shards, seed 7, tokenizer files) for a case.
-func writeRelease(t *testing.T, family string, variants []string, edit func(*fixture.ReleaseOptions)) string {
+// writeRelease writes a release fixture (2 shards, seed 7, tokenizer files) for a case
+// into dir/hf.
+func writeRelease(t *testing.T, dir, family string, variants []string, edit func(*fixture.ReleaseOptions)) string {
 	t.Helper()
 	spec, err := fixture.Release(family, variants...)
 	if err != nil {
@@ -66,7 +70,7 @@ func writeRelease(t *testing.T, family string, variants []string, edit func(*fix
 	if edit != nil {
 		edit(&o)
 	}
-	hf := filepath.Join(t.TempDir(), "hf")
+	hf := filepath.Join(dir, "hf")
 	if err := fixture.WriteRelease(hf, spec, o); err != nil {
 		t.Fatal(err)
 	}
@@ -111,19 +115,53 @@ func torchPythonOrEmpty(t *testing.T) string {
 	return ""
 }
 
-// checkTorchRef runs roll_ref.py on a conversion.
-func checkTorchRef(t *testing.T, py, hf, out string, s core.Settings) {
+// torchCheck is one conversion for the batched torch reference check.
+type torchCheck struct {
+	id       string
+	hf, out  string
+	settings core.Settings
+}
+
+// checkTorchRefBatch runs roll_ref.py --batch once over many conversions and reports each
+// case's result under its id.
+func checkTorchRefBatch(t *testing.T, py string, cs []torchCheck) {
 	t.Helper()
 	ref, err := filepath.Abs("testdata/roll_ref.py")
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, _ := json.Marshal(s)
-	b, err := exec.Command(py, ref, hf, out, string(js)).CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(b), "OK ") {
-		t.Fatalf("torch reference check failed: %v\n%s", err, b)
+	list := make([][3]any, len(cs))
+	for i, c := range cs {
+		list[i] = [3]any{c.hf, c.out, c.settings}
 	}
-	t.Log(strings.TrimSpace(string(b)))
+	js, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "cases.json")
+	if err := os.WriteFile(f, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, runErr := exec.Command(py, ref, "--batch", f).CombinedOutput()
+	seen := map[int]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var i int
+		var verdict string
+		if n, _ := fmt.Sscanf(line, "CASE %d %s", &i, &verdict); n != 2 || i < 0 || i >= len(cs) {
+			continue
+		}
+		seen[i] = true
+		if verdict != "OK" {
+			t.Errorf("%s: torch reference check: %s", cs[i].id, line)
+		}
+	}
+	if len(seen) != len(cs) {
+		t.Errorf("torch reference reported %d of %d cases (%v):\n%s", len(seen), len(cs), runErr, b)
+	}
+	if runErr != nil && !t.Failed() {
+		t.Errorf("torch reference: %v\n%s", runErr, b)
+	}
+	t.Logf("torch reference: %d conversions checked in one run", len(seen))
 }
 
 // withoutTensors copies an HF checkpoint (tokenizer files too) leaving out the named tensors.
@@ -172,6 +210,8 @@ func TestFamilyConversions(t *testing.T) {
 		t.Fatal("no family conversion cases are registered")
 	}
 	py := torchPythonOrEmpty(t)
+	root := t.TempDir() // fixtures and outputs live until the batched torch check
+	var torch []torchCheck
 	seen := map[string]bool{}
 	for _, c := range famCases {
 		id := c.Family + "/" + c.Name
@@ -180,7 +220,8 @@ func TestFamilyConversions(t *testing.T) {
 		}
 		seen[id] = true
 		t.Run(id, func(t *testing.T) {
-			hf := writeRelease(t, c.Family, c.Variants, c.Options)
+			dir := filepath.Join(root, fmt.Sprint(len(seen)))
+			hf := writeRelease(t, dir, c.Family, c.Variants, c.Options)
 			s := settingsOf(c.Settings)
 			ck, p := planHF(t, hf, s)
 			if c.PlanError != "" {
@@ -200,14 +241,12 @@ func TestFamilyConversions(t *testing.T) {
 			if p.HasErrors() {
 				t.Fatalf("plan errors: %+v", p.Errors())
 			}
-			out := filepath.Join(t.TempDir(), "mca")
+			out := filepath.Join(dir, "mca")
 			if _, err := core.Convert(context.Background(), ck, p, core.ConvertOptions{Out: out, Workers: 2}); err != nil {
 				t.Fatal(err)
 			}
 			s = p.Settings
-			if py != "" {
-				checkTorchRef(t, py, hf, out, s)
-			}
+			torch = append(torch, torchCheck{id: id, hf: hf, out: out, settings: s})
 
 			// back to HF: byte-identical less what was left out on purpose
 			drop := droppedOnPurpose(p)
@@ -269,5 +308,8 @@ func TestFamilyConversions(t *testing.T) {
 				}
 			}
 		})
+	}
+	if py != "" && len(torch) > 0 {
+		checkTorchRefBatch(t, py, torch)
 	}
 }

@@ -44,6 +44,8 @@ A family file defines (see llama.py for the smallest complete one):
                      each expert as stored
 
 usage: roll_ref.py HF_DIR OUT_DIR SETTINGS_JSON
+       roll_ref.py --batch CASES_JSON   (a list of [HF_DIR, OUT_DIR, SETTINGS]: one torch start for
+                                         many checks; prints "CASE i OK n" or "CASE i FAIL why" per case)
 """
 import fnmatch
 import importlib.util
@@ -212,8 +214,8 @@ def global_names(F, hf, cfg, tc, settings):
     return mca
 
 
-def main():
-    hf_dir, out_dir, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+def check(hf_dir, out_dir, settings):
+    """Checks one conversion; returns the number of tensors compared, raises SystemExit on a difference."""
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
     F = load_family(cfg["model_type"])
     tc = F.text_config(cfg)
@@ -372,8 +374,23 @@ def main():
     if json.loads(mc["hf_config_json"]) != cfg:
         raise SystemExit("mca_config.json hf_config_json differs from config.json")
     with open(os.path.join(out_dir, "latest_checkpointed_iteration.txt")) as f:
-        assert f.read().strip() == "1"
-    print("OK %d tensors" % checked)
+        if f.read().strip() != "1":
+            raise SystemExit("latest_checkpointed_iteration.txt is not 1")
+    return checked
+
+
+def main():
+    if sys.argv[1] == "--batch":
+        cases = json.load(open(sys.argv[2]))
+        failed = 0
+        for i, (hf_dir, out_dir, settings) in enumerate(cases):
+            try:
+                print("CASE %d OK %d tensors" % (i, check(hf_dir, out_dir, settings)), flush=True)
+            except BaseException as e:  # one case's failure must not hide the others
+                failed += 1
+                print("CASE %d FAIL %s: %s" % (i, type(e).__name__, str(e).replace("\n", " ")), flush=True)
+        sys.exit(1 if failed else 0)
+    print("OK %d tensors" % check(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))
 
 
 if __name__ == "__main__":
