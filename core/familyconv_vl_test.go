@@ -90,7 +90,7 @@ func TestVLNamingChoice(t *testing.T) {
 		{"qwen3_vl_moe", nil, "old", "model.layers.0.mlp.experts.gate_up_proj"},
 	} {
 		t.Run(tc.family+"-to-"+tc.other, func(t *testing.T) {
-			hf := writeRelease(t, tc.family, tc.variant, nil)
+			hf := writeRelease(t, t.TempDir(), tc.family, tc.variant, nil)
 			s := settingsOf(func(s *core.Settings) { s.TP, s.PP = 2, 2 })
 			direct := convertHF(t, hf, s)
 			back := toHF(t, direct, core.ToHFOptions{}) // the input's naming
@@ -113,7 +113,7 @@ func TestVLNamingChoice(t *testing.T) {
 		})
 	}
 	t.Run("unknown-naming", func(t *testing.T) {
-		hf := writeRelease(t, "qwen2_vl", nil, nil)
+		hf := writeRelease(t, t.TempDir(), "qwen2_vl", nil, nil)
 		m := openMCA(t, convertHF(t, hf, core.DefaultSettings()))
 		_, err := core.BuildReversePlanWith(m, core.ReverseOptions{HFLayout: "newest"})
 		if err == nil || !strings.Contains(err.Error(), "old, new") {
@@ -121,7 +121,7 @@ func TestVLNamingChoice(t *testing.T) {
 		}
 	})
 	t.Run("mixed-namings-refused", func(t *testing.T) {
-		hf := writeRelease(t, "qwen2_vl", nil, nil)
+		hf := writeRelease(t, t.TempDir(), "qwen2_vl", nil, nil)
 		mixed := rewriteHF(t, hf, func(w *loader.WriteTensor) bool {
 			if strings.HasPrefix(w.Name, "visual.") {
 				w.Name = "model." + w.Name

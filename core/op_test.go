@@ -30,7 +30,8 @@ func TestChunkRowsIsTorchChunk(t *testing.T) {
 }
 
 func TestEveryOpKindIsRegistered(t *testing.T) {
-	for _, k := range []OpKind{OpRename, OpQKV, OpQKVBias, OpStack, OpGatedQKV, OpGDNConv1d, OpNextGDN, OpQwen35GDN, OpZeroCentered, OpDrop} {
+	for _, k := range []OpKind{OpRename, OpQKV, OpQKVBias, OpStack, OpExpertsGateUpT, OpExpertsDownT, OpExpertsGateUp, OpExpertsDown,
+		OpGatedQKV, OpGDNConv1d, OpNextGDN, OpQwen35GDN, OpZeroCentered, OpDrop} {
 		if _, err := LookupOp(k); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
