@@ -25,6 +25,12 @@ func TestEveryFamily(t *testing.T) {
 				if _, err := core.LookupOp(r.Op); err != nil {
 					t.Errorf("rule %s: %v", r.Display(), err)
 				}
+				if r.Op == core.OpDrop { // dropped on purpose: no Megatron tensor, no split
+					if len(r.HF) == 0 || r.MCA != "" {
+						t.Errorf("drop rule %s must have inputs and no Megatron name", r.Display())
+					}
+					continue
+				}
 				if len(r.HF) == 0 || r.MCA == "" {
 					t.Errorf("rule %s has no inputs or no Megatron name", r.Display())
 				}
@@ -33,13 +39,13 @@ func TestEveryFamily(t *testing.T) {
 					name = strings.TrimSuffix(name, ".bias") + ".weight"
 				}
 				split := 0
-				for _, set := range [][]string{d.SwiGLU, d.Duplicated, d.Column, d.Row} {
+				for _, set := range [][]string{d.SwiGLU, d.Sections, d.Duplicated, d.Column, d.Row} {
 					if matchAny(name, set) {
 						split++
 					}
 				}
 				if split == 0 {
-					t.Errorf("rule %s: %s has no TP split rule (Dist.Duplicated/Column/Row/SwiGLU)", r.Display(), r.MCA)
+					t.Errorf("rule %s: %s has no TP split rule (Dist.Duplicated/Column/Row/SwiGLU/Sections)", r.Display(), r.MCA)
 				}
 			}
 			specs := map[string]bool{}

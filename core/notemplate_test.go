@@ -28,7 +28,11 @@ func TestNoTemplate(t *testing.T) {
 	if err == nil {
 		t.Fatal("BuildPlan planned model_type foo_bar")
 	}
+	// the registered families, whichever they are, sorted
 	want := `config.json: no template for model_type "foo_bar"; omnitui has templates for: ` + strings.Join(core.ModelTypes(), ", ")
+	if !strings.Contains(want, "qwen3_omni_moe") {
+		t.Fatalf("qwen3_omni_moe is not registered: %v", core.ModelTypes())
+	}
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}

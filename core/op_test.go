@@ -30,7 +30,8 @@ func TestChunkRowsIsTorchChunk(t *testing.T) {
 }
 
 func TestEveryOpKindIsRegistered(t *testing.T) {
-	for _, k := range []OpKind{OpRename, OpQKV, OpQKVBias, OpStack, OpExpertsGateUpT, OpExpertsDownT, OpExpertsGateUp, OpExpertsDown} {
+	for _, k := range []OpKind{OpRename, OpQKV, OpQKVBias, OpStack, OpExpertsGateUpT, OpExpertsDownT, OpExpertsGateUp, OpExpertsDown,
+		OpGatedQKV, OpGDNConv1d, OpNextGDN, OpQwen35GDN, OpZeroCentered, OpDrop} {
 		if _, err := LookupOp(k); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
@@ -44,6 +45,11 @@ func TestEveryOpKindIsRegistered(t *testing.T) {
 // where the op streams) gathered back and inverted give the inputs again.
 func TestOpRoundTrip(t *testing.T) {
 	d := Dims{Hidden: 4, Heads: 4, Groups: 2, KVChannels: 2}
+	// gated delta net: 2 key heads of 2 channels, 4 value heads of 2 channels
+	d.SetExtra(DimLinearKeyHeads, 2)
+	d.SetExtra(DimLinearValueHeads, 4)
+	d.SetExtra(DimLinearKeyDim, 2)
+	d.SetExtra(DimLinearValueDim, 2)
 	const elem = 2
 	fill := func(n int, seed byte) []byte {
 		b := make([]byte, n)
@@ -64,6 +70,10 @@ func TestOpRoundTrip(t *testing.T) {
 		{OpQKV, []*loader.TensorInfo{info("q", 8, 4), info("k", 4, 4), info("v", 4, 4)}, []SplitKind{SplitDuplicated, SplitColumn}},
 		{OpQKVBias, []*loader.TensorInfo{info("q", 8), info("k", 4), info("v", 4)}, []SplitKind{SplitDuplicated, SplitColumn}},
 		{OpStack, []*loader.TensorInfo{info("gate", 4, 3), info("up", 4, 3)}, []SplitKind{SplitDuplicated, SplitSwiGLU}},
+		{OpGatedQKV, []*loader.TensorInfo{info("q", 16, 4), info("k", 4, 4), info("v", 4, 4)}, []SplitKind{SplitDuplicated, SplitColumn}},
+		{OpGDNConv1d, []*loader.TensorInfo{info("conv1d", 16, 1, 3)}, []SplitKind{SplitDuplicated, SplitSections}},
+		{OpNextGDN, []*loader.TensorInfo{info("qkvz", 24, 4), info("ba", 8, 4)}, []SplitKind{SplitDuplicated, SplitSections}},
+		{OpQwen35GDN, []*loader.TensorInfo{info("qkv", 16, 4), info("z", 8, 4), info("b", 4, 4), info("a", 4, 4)}, []SplitKind{SplitDuplicated, SplitSections}},
 	}
 	for _, tc := range tests {
 		op, _ := LookupOp(tc.op)
@@ -117,7 +127,22 @@ func TestOpRoundTrip(t *testing.T) {
 					parts = append(parts, append([]byte(nil), got...))
 				}
 				var back [][]byte
-				if split == SplitSwiGLU {
+				if split == SplitSections {
+					// the sections gather (reverse.go) regroups [s0_r; s1_r; ...] section by section
+					var whole []byte
+					offs := make([]int, tp)
+					rb := int(numel(shape[1:])) * elem
+					for _, n := range sectionsOf(g, d) {
+						for r := 0; r < tp; r++ {
+							m := int(n) / tp * rb
+							whole = append(whole, parts[r][offs[r]:offs[r]+m]...)
+							offs[r] += m
+						}
+					}
+					if back, err = op.Inverse(g, whole, sizes, elem, d); err != nil {
+						t.Fatal(err)
+					}
+				} else if split == SplitSwiGLU {
 					// the swiglu gather (reverse.go) regroups [gate_r; up_r] itself
 					var gate, up []byte
 					for _, p := range parts {

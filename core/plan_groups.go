@@ -285,6 +285,10 @@ func (b *builder) finishGroup(pg *pending) {
 		b.errorf("shape", "", names, "%s: %v", g.Name, err)
 		return
 	}
+	if dr, ok := op.(Dropper); ok && dr.Drops() {
+		b.noteDropped("template-drop", names, fmt.Sprintf("tensors matching %s are left out on purpose, as ROLL's %s template drops them (its DropConverOp): the Megatron checkpoint has no such weights and --to-hf cannot bring them back", r.Display(), t.ModelType))
+		return
+	}
 	shape, err := op.Shape(ins, d)
 	if err != nil {
 		b.errorf("shape", "", names, "%s: %v", g.Name, err)

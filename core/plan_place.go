@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/ops"
 )
@@ -148,9 +149,12 @@ func (b *builder) place() {
 			targets = append(targets, target{pp, vp, local, g.Name})
 		case fnmatchAny(g.Name, t.Dist.PreProcess):
 			targets = append(targets, target{0, 0, -1, g.Name})
-			if g.Name == MCAEmbedding && d.Tied && !(lastPP == 0 && lastVP == 0) {
+			// the last stage needs the embedding too when it is the output layer (tied) or
+			// when multi-token-prediction layers there embed their input (ROLL's placement)
+			mtp := d.ExtraInt(family.DimMTPLayers) > 0
+			if g.Name == MCAEmbedding && (d.Tied || mtp) && !(lastPP == 0 && lastVP == 0) {
 				name := g.Name
-				if s.PP > 1 {
+				if d.Tied && s.PP > 1 {
 					name = MCAOutputLayer
 				}
 				targets = append(targets, target{lastPP, lastVP, -1, name})
@@ -182,6 +186,8 @@ func (b *builder) place() {
 		switch {
 		case fnmatchAny(match, t.Dist.SwiGLU):
 			g.Split = SplitSwiGLU
+		case fnmatchAny(match, t.Dist.Sections):
+			g.Split = SplitSections
 		case fnmatchAny(match, t.Dist.Duplicated):
 			g.Split = SplitDuplicated
 		case fnmatchAny(match, t.Dist.Column):
@@ -206,6 +212,21 @@ func (b *builder) place() {
 		if g.Split == SplitDuplicated {
 			tpSize = 1
 		}
+		sections := sectionsOf(g, p.Dims)
+		if g.Split == SplitSections {
+			if sections == nil {
+				b.errorf("no-tp-rule", "", g.HFNames, "%s is split by sections but its %s op has none (this is a bug in the %s template)", g.Name, g.Op, t.ModelType)
+				continue
+			}
+			if heads := sectionsIndivisible(sections, sectionUnitsOf(g, p.Dims), tpSize); heads >= 0 {
+				msg := fmt.Sprintf("%s is split over TP section by section (q, k, v, ... of the gated delta net), and a section of %d heads does not divide by TP %d: torch.chunk would cut a head apart and Megatron's gated delta net cannot load that (it needs linear_num_key_heads and linear_num_value_heads divisible by TP). Choose a TP that divides both", g.Name, heads, tpSize)
+				if !s.AllowUneven {
+					b.noteError("tp-divisibility", "--allow-uneven", g.HFNames, msg)
+					continue
+				}
+				b.note(SevWarning, "tp-divisibility", "", g.HFNames, msg+" (converting anyway: --allow-uneven)")
+			}
+		}
 		if (g.Split == SplitRow && len(g.Shape) != 2) || (g.Split != SplitDuplicated && len(g.Shape) == 0) {
 			b.errorf("shape", "", g.HFNames, "%s has shape %s, which cannot be split by %s", g.Name, shapeStr(g.Shape), g.Split)
 			continue
@@ -219,7 +240,7 @@ func (b *builder) place() {
 					if tpSize == 1 {
 						slice = 0
 					}
-					shape, ok := sliceShape(g.Shape, g.Split, tpSize, slice)
+					shape, ok := sliceShape(g.Shape, g.Split, sections, tpSize, slice)
 					if !ok {
 						splitErr = append(splitErr, g.Name)
 						continue
@@ -254,6 +275,11 @@ func (b *builder) place() {
 							name = fmt.Sprintf("%s%s%d%s", lp, MCAMoEPrefix, le, rel)
 						default:
 							name = lp + rel
+						}
+					}
+					if tg.local < 0 && s.TransformerImpl == "local" {
+						if m, ok := t.Dist.TEToLocal[name]; ok {
+							name = m // a full-name rule's local-impl name (e.g. an MTP layer's norms)
 						}
 					}
 					dst.Name = name
@@ -327,9 +353,20 @@ func numel(shape []int64) int64 {
 }
 
 // sliceShape is the shape of TP slice r of size tp under a split kind (torch.chunk semantics).
-func sliceShape(shape []int64, split SplitKind, tp, r int) ([]int64, bool) {
+func sliceShape(shape []int64, split SplitKind, sections []int64, tp, r int) ([]int64, bool) {
 	out := append([]int64(nil), shape...)
 	switch split {
+	case SplitSections:
+		rows := int64(0)
+		for _, n := range sections {
+			_, size, ok := ops.ChunkRange(int(n), tp, r)
+			if !ok {
+				return nil, false
+			}
+			rows += int64(size)
+		}
+		out[0] = rows
+		return out, true
 	case SplitDuplicated:
 		return out, true
 	case SplitColumn, SplitRow:
@@ -352,4 +389,52 @@ func sliceShape(shape []int64, split SplitKind, tp, r int) ([]int64, bool) {
 // rankPath is Megatron's legacy checkpoint file name for a rank.
 func rankPath(tp, pp, ep int, pipeline, expert bool) string {
 	return "iter_0000001/" + mca.RankDir(tp, pp, ep, pipeline, expert) + "/model_optim_rng.pt"
+}
+
+// Sectioned is implemented by ops whose Megatron tensor is a stack of row sections that the
+// SplitSections kind distributes over TP one by one.
+type Sectioned interface {
+	// Sections are the row counts of the sections, in order; they sum to the tensor's rows.
+	Sections(d Dims) []int64
+	// SectionUnits are the rows of one head in each section: a TP split must not cut one.
+	SectionUnits(d Dims) []int64
+}
+
+// sectionsOf is the row sections of a group's op (nil when it has none).
+func sectionsOf(g *Group, d Dims) []int64 {
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return nil
+	}
+	if s, ok := op.(Sectioned); ok {
+		return s.Sections(d)
+	}
+	return nil
+}
+
+// sectionUnitsOf is the head size of each section of a group's op (nil when it has none).
+func sectionUnitsOf(g *Group, d Dims) []int64 {
+	op, err := LookupOp(g.Op)
+	if err != nil {
+		return nil
+	}
+	if s, ok := op.(Sectioned); ok {
+		return s.SectionUnits(d)
+	}
+	return nil
+}
+
+// sectionsIndivisible is the head count of the first section whose heads tp does not
+// divide, or -1.
+func sectionsIndivisible(sections, units []int64, tp int) int64 {
+	for i, n := range sections {
+		u := int64(1)
+		if i < len(units) && units[i] > 0 {
+			u = units[i]
+		}
+		if n%u != 0 || (n/u)%int64(tp) != 0 {
+			return n / u
+		}
+	}
+	return -1
 }

@@ -298,6 +298,9 @@ func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, 
 				}
 				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
 				if !ok {
+					if te, ok := localToTE[name]; ok && s.TransformerImpl == "local" {
+						name = te // a full-name rule's local-impl name (e.g. an MTP layer's norms)
+					}
 					add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
 					continue
 				}
@@ -516,6 +519,8 @@ func splitOf(t *Template, pure string) (SplitKind, bool) {
 	switch {
 	case fnmatchAny(match, t.Dist.SwiGLU):
 		return SplitSwiGLU, true
+	case fnmatchAny(match, t.Dist.Sections):
+		return SplitSections, true
 	case fnmatchAny(match, t.Dist.Duplicated):
 		return SplitDuplicated, true
 	case fnmatchAny(match, t.Dist.Column):
@@ -795,7 +800,7 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 			return nil, fmt.Errorf("%s: TP slice %d of %d is missing", g.Name, r, tpSize)
 		}
 		parts[r] = b
-		shapes[r], _ = sliceShape(g.Shape, g.Split, tpSize, r)
+		shapes[r], _ = sliceShape(g.Shape, g.Split, sectionsOf(g, p.Dims), tpSize, r)
 	}
 	if err := ga.checkTied(g, tied, slices, from, elem, opt, st); err != nil {
 		return nil, err
@@ -807,6 +812,21 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 		whole = parts[0]
 	case SplitColumn:
 		whole = bytes.Join(parts, nil)
+	case SplitSections:
+		// rank r holds its chunk of every section in turn: regroup section by section
+		rb := int(numel(g.Shape[1:])) * elem
+		whole = make([]byte, 0, total)
+		offs := make([]int, tpSize)
+		for _, n := range sectionsOf(g, p.Dims) {
+			for r := 0; r < tpSize; r++ {
+				_, size, ok := ops.ChunkRange(int(n), tpSize, r)
+				if !ok || offs[r]+size*rb > len(parts[r]) {
+					return nil, fmt.Errorf("%s: TP slice %d is too short for its sections", g.Name, r)
+				}
+				whole = append(whole, parts[r][offs[r]:offs[r]+size*rb]...)
+				offs[r] += size * rb
+			}
+		}
 	case SplitRow:
 		whole = make([]byte, total)
 		if err := ops.ConcatDim(whole, parts, shapes, elem, 1); err != nil {

@@ -40,6 +40,13 @@ const (
 	OpQKVBias = family.OpQKVBias
 	OpStack   = family.OpStack
 
+	OpGatedQKV     = family.OpGatedQKV
+	OpGDNConv1d    = family.OpGDNConv1d
+	OpNextGDN      = family.OpNextGDN
+	OpQwen35GDN    = family.OpQwen35GDN
+	OpZeroCentered = family.OpZeroCentered
+	OpDrop         = family.OpDrop
+
 	OpExpertsGateUpT = family.OpExpertsGateUpT
 	OpExpertsDownT   = family.OpExpertsDownT
 	OpExpertsGateUp  = family.OpExpertsGateUp

@@ -42,6 +42,10 @@ const (
 	SplitColumn     SplitKind = "column"     // torch.chunk along dim 0
 	SplitRow        SplitKind = "row"        // torch.chunk along dim 1
 	SplitSwiGLU     SplitKind = "swiglu"     // cat(chunk(gate)[r], chunk(up)[r]) along dim 0
+	// SplitSections: the tensor is a stack of row sections (the op's Sectioned.Sections);
+	// rank r holds cat(chunk(section_0)[r], chunk(section_1)[r], ...) along dim 0 (ROLL's
+	// gdn_weights split: q, k, v, z, b, a of a gated delta net in_proj, q, k, v of its conv1d).
+	SplitSections SplitKind = "sections"
 )
 
 // Group is one converter op applied to a set of HF tensors, producing one Megatron tensor

@@ -23,6 +23,20 @@ type Dims struct {
 	Extra      map[string]any `json:"-"`
 }
 
+// Dims.Extra keys of the gated delta net (linear attention) that its op kinds read; the
+// families that have one set them from config.json.
+const (
+	DimLinearKeyHeads   = "linear_num_key_heads"
+	DimLinearValueHeads = "linear_num_value_heads"
+	DimLinearKeyDim     = "linear_key_head_dim"
+	DimLinearValueDim   = "linear_value_head_dim"
+)
+
+// DimMTPLayers is the Dims.Extra key of the number of multi-token-prediction layers the
+// checkpoint converts (families with MTP layers set it): the embedding then also lands on
+// the last pipeline stage, which holds them.
+const DimMTPLayers = "mtp_num_layers"
+
 // SetExtra records a family dim.
 func (d *Dims) SetExtra(key string, v any) {
 	if d.Extra == nil {
@@ -84,6 +98,9 @@ type DistRules struct {
 	Column      []string
 	Row         []string
 	SwiGLU      []string
+	// Sections are ROLL's gdn_weights: tensors stacked from row sections, each section
+	// split over TP on its own (see core.SplitSections).
+	Sections []string
 	// grouped GEMM renames of expert weights
 	GroupedLegacy map[string]string // pure expert name -> layer-level name (".linear_fc1.weight" -> ".mlp.experts.weight1")
 	GroupedTE     map[string]string // pure expert name -> layer-level name prefix, expert index appended
@@ -126,6 +143,7 @@ func MergeDist(sets ...DistRules) DistRules {
 		list(&out.Column, s.Column)
 		list(&out.Row, s.Row)
 		list(&out.SwiGLU, s.SwiGLU)
+		list(&out.Sections, s.Sections)
 		mp(&out.GroupedLegacy, s.GroupedLegacy)
 		mp(&out.GroupedTE, s.GroupedTE)
 		mp(&out.TEToLocal, s.TEToLocal)
@@ -176,6 +194,14 @@ var SharedMoEDist = DistRules{
 	Row:        []string{".mlp.shared_experts.linear_fc2.weight"},
 	SwiGLU:     []string{".mlp.shared_experts.linear_fc1.weight"},
 	TEToLocal:  map[string]string{".pre_mlp_layernorm.weight": ".pre_mlp_layernorm.weight"},
+}
+
+// GDNDist is ROLL's gdn_dist_config: the gated delta net (linear attention) layers.
+var GDNDist = DistRules{
+	Duplicated: []string{".self_attention.out_norm.weight", ".self_attention.in_proj.layer_norm_weight"},
+	Column:     []string{".self_attention.dt_bias", ".self_attention.A_log"},
+	Row:        []string{".self_attention.out_proj.weight"},
+	Sections:   []string{".self_attention.in_proj.weight", ".self_attention.conv1d.weight"},
 }
 
 // MTPDist is ROLL's mtp_config: multi-token-prediction layers.

@@ -28,6 +28,14 @@ const (
 	OpQKVBias OpKind = "qkv_bias" // q,k,v biases fused per query group
 	OpStack   OpKind = "stack"    // gate and up kept as a pair for the swiglu split
 
+	// Gated delta net / gated attention ops (qwen3_next, qwen3_5).
+	OpGatedQKV     OpKind = "gated_qkv"     // q (with its output gate interleaved per head), k, v fused per query group
+	OpGDNConv1d    OpKind = "gdn_conv1d"    // the delta net's depthwise conv1d, rows q|k|v split per section over TP
+	OpNextGDN      OpKind = "next_gdn"      // in_proj_qkvz + in_proj_ba (grouped per key head) -> in_proj [q;k;v;z;b;a]
+	OpQwen35GDN    OpKind = "qwen3_5_gdn"   // in_proj_qkv + in_proj_z + in_proj_b + in_proj_a -> in_proj [q;k;v;z;b;a]
+	OpZeroCentered OpKind = "zero_centered" // RMSNorm weight w stored as w-1 (Megatron's zero-centered gamma)
+	OpDrop         OpKind = "drop"          // tensors ROLL's template drops on purpose
+
 	// Fused experts: one HF tensor [E, ...] holding every expert of a layer fans out into
 	// E Megatron tensors, one per expert (the rule's MCA name is expert-relative, its HF
 	// name layer-relative). "_t" kinds store each expert transposed ([E, in, out]) and

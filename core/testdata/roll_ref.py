@@ -27,6 +27,15 @@ A family file defines (see llama.py for the smallest complete one):
   CONFIG             {mca_config key: expected value} checked in mca_config.json
   drop(name, cfg, settings)            optional: True leaves an HF tensor out (after asserting why)
   rename(rel, layer, expert, tc)       optional: family rename of a layer-relative Megatron name
+  custom(rest, base, hf, tc, layer)    optional: ops of the family's own (e.g. gated delta net);
+                                       returns [(relative Megatron name, value)] or None when
+                                       the name is not its; a value ("sections", [t0, t1, ...])
+                                       is split over TP section by section (ROLL's gdn_weights)
+  custom_global(name, hf, tc)          optional: the same for names outside the layers
+                                       (returns [(full Megatron name, value)] or None)
+  GLOBAL_TE_TO_LOCAL                   optional: TE_TO_LOCAL for full names (outside the layers)
+  embedding_on_last(tc)                optional: True when the embedding also lands on the
+                                       last pipeline stage (Megatron's MTP needs it)
   canonical(name)                      optional: an HF name in another naming of the family
                                        (e.g. transformers >= 4.52 VL names) -> the rules' naming
   FANOUT             {HF name relative to a layer: (Megatron name relative to an expert, kind)}:
@@ -141,6 +150,12 @@ def global_names(F, hf, cfg, tc, settings):
             continue
         if hasattr(F, "drop") and F.drop(name, cfg, settings):
             continue
+        if hasattr(F, "custom_global"):
+            res = F.custom_global(name, hf, tc)
+            if res is not None:
+                for k, v in res:
+                    mca[k] = v
+                continue
         if name in F.RENAME:
             if tied and F.RENAME[name] == "output_layer.weight" and settings.get("pp", 1) > 1:
                 # tied at PP > 1: the last stage's output layer is a copy of the embedding
@@ -166,7 +181,11 @@ def global_names(F, hf, cfg, tc, settings):
                 rel = rename(rel, layer, int(e) if e is not None else -1, tc)
             mca[xp + rel] = v
 
-        if rest in fanout:
+        res = F.custom(rest, base, hf, tc, layer) if hasattr(F, "custom") else None
+        if res is not None:
+            for rel, v in res:
+                put(rel, v)
+        elif rest in fanout:
             rel, kind = fanout[rest]
             experts = torch.unbind(w.transpose(1, 2) if kind.endswith("t") else w, dim=0)
             for ei, x in enumerate(experts):
@@ -271,8 +290,9 @@ def check(hf_dir, out_dir, settings):
                             pure = m.group(4)
                         else:
                             pure, ge = name, None
+                            emb_last = tied or (hasattr(F, "embedding_on_last") and F.embedding_on_last(tc))
                             if name == "embedding.word_embeddings.weight" or match(name, F.PRE):
-                                on = first or (name == "embedding.word_embeddings.weight" and tied and last)
+                                on = first or (name == "embedding.word_embeddings.weight" and emb_last and last)
                             elif match(name, F.POST):
                                 on = last
                             else:
@@ -283,7 +303,9 @@ def check(hf_dir, out_dir, settings):
                             continue
                         mp = pure[:-len(".bias")] + ".weight" if pure.endswith(".bias") else pure
                         # TP split
-                        if isinstance(w, tuple):
+                        if isinstance(w, tuple) and w[0] == "sections":
+                            x = torch.cat([torch.chunk(t, tp, dim=0)[tr] for t in w[1]], dim=0)
+                        elif isinstance(w, tuple):
                             gate, up = w[1], w[2]
                             x = torch.cat([torch.chunk(gate, tp, dim=0)[tr], torch.chunk(up, tp, dim=0)[tr]], dim=0)
                         elif match(mp, F.DUP):
@@ -315,6 +337,8 @@ def check(hf_dir, out_dir, settings):
                                 key = lp + pure
                         else:
                             key = name
+                            if impl == "local":
+                                key = getattr(F, "GLOBAL_TE_TO_LOCAL", {}).get(key, key)
                         sd[key] = x
                     expect["model" if V == 1 else "model%d" % v] = sd
                 path = "mp_rank_%02d" % tr
