@@ -205,3 +205,29 @@ func TestPlanRealScaleSettings(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPlanJSONRealScale measures streaming the plan JSON of the real model at TP 4,
+// PP 4, EP 8 (352,576 destinations); the plan is built once, outside the timing.
+// Target (issue 11): with the plan build, under 1 s and 300 MB RSS, output under 60 MB
+// (testdata/bench/plan_json.sh measures the whole command).
+func BenchmarkPlanJSONRealScale(b *testing.B) {
+	ck := openRealScale(b)
+	p, err := core.BuildPlan(ck, realScaleSettings(4, 4, 8))
+	if err != nil || p.HasErrors() {
+		b.Fatalf("plan: %v %v", err, p.Errors())
+	}
+	var n countWriter
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n = 0
+		if err := p.WriteJSON(&n, "real"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/1e6, "MB/doc")
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }

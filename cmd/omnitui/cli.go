@@ -59,6 +59,7 @@ Plan:
   --batch       no UI: print the plan (--plan) or convert (--out)
   --plan        print the plan instead of converting
   --json        plan as JSON; during conversion, progress as JSON lines on stdout
+  --json-indent  as --json, with the plan JSON indented (--json writes it compact, on one line)
   --verbose     with --plan: list every op group, destination and affected tensor
 
 Opt-outs (a plan with errors converts nothing unless the error's opt-out is given):
@@ -105,6 +106,7 @@ Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a 
 
 type options struct {
 	batch, plan, jsonOut, verbose, force, help, version bool
+	jsonIndent                                          bool
 	noSync                                              bool
 	out                                                 string
 	workers                                             int
@@ -121,6 +123,14 @@ type options struct {
 	fs *flag.FlagSet // the parsed flags, to print a task's command line
 }
 
+// planIndent is the plan JSON's indent: none unless --json-indent.
+func (o *options) planIndent() string {
+	if o.jsonIndent {
+		return "  "
+	}
+	return ""
+}
+
 func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	o := &options{s: core.DefaultSettings()}
 	fs := flag.NewFlagSet("omnitui", flag.ContinueOnError)
@@ -128,6 +138,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.BoolVar(&o.batch, "batch", false, "")
 	fs.BoolVar(&o.plan, "plan", false, "")
 	fs.BoolVar(&o.jsonOut, "json", false, "")
+	fs.BoolVar(&o.jsonIndent, "json-indent", false, "")
 	fs.BoolVar(&o.verbose, "verbose", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.force, "force", false, "")
@@ -160,6 +171,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if o.jsonIndent {
+		o.jsonOut = true // --json-indent is --json, indented
 	}
 	for _, f := range []struct {
 		name string
@@ -330,7 +344,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.plan {
 		if o.jsonOut {
-			err = p.WriteJSON(stdout, path)
+			err = p.WriteJSONIndent(stdout, path, o.planIndent())
 		} else {
 			err = p.WriteText(stdout, path, o.verbose)
 		}

@@ -37,7 +37,7 @@ type taskOptions struct {
 
 // taskOnlyFlags are left out of a task's recorded command line.
 var taskOnlyFlags = map[string]bool{"task": true, "task-base": true, "emit": true, "max-parallel": true, "sbatch-args": true,
-	"k8s-image": true, "k8s-input-volume": true, "k8s-output-volume": true, "k8s-bin-volume": true, "json": true, "plan": true, "verbose": true, "v": true}
+	"k8s-image": true, "k8s-input-volume": true, "k8s-output-volume": true, "k8s-bin-volume": true, "json": true, "json-indent": true, "plan": true, "verbose": true, "v": true}
 
 func (t *taskOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&t.tasks, "tasks", 0, "")
