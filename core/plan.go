@@ -172,6 +172,9 @@ func (b *builder) configAndDims() bool {
 	var issues []Issue
 	p.Dims, issues = readDims("config.json", func(mca string) (*loader.JSONNode, string, bool) {
 		key := b.hfKey(mca)
+		if key == "" { // the template maps no HF key to it: Megatron's default applies
+			return nil, mca, false
+		}
 		n, found := cfg.Get(key)
 		return n, key, found
 	})

@@ -150,6 +150,7 @@ func (b *builder) groups() {
 		}
 	}
 	if len(unmapped) > 0 {
+		b.foreignLayout(unmapped)
 		for _, h := range t.UnmappedHints {
 			for _, n := range unmapped {
 				if strings.Contains(n, h.Contains) {
@@ -183,6 +184,38 @@ func (b *builder) groups() {
 		}
 		b.errorf("incomplete-group", "", have, "%d op group(s) are incomplete (ROLL drops them with only a warning, leaving a checkpoint Megatron cannot load): missing %s. Re-download the checkpoint or restore the missing tensors", len(incomplete), listNames(lack, 5))
 	}
+}
+
+// foreignLayout tries the other registered families' rules on the names this family
+// cannot map: when another family covers most of them, config.json and the weights come
+// from different families, which no opt-out can make right.
+func (b *builder) foreignLayout(unmapped []string) {
+	best, bestN := "", 0
+	var bestNames []string
+	for _, o := range family.Templates() {
+		if o.ModelType == b.t.ModelType {
+			continue
+		}
+		var hit []string
+		for _, n := range unmapped {
+			if skipped(o, n) {
+				continue
+			}
+			if _, rest, _, _ := o.SplitPrefix(n); rest != "" {
+				if _, _, _, ok := o.MatchRule(rest); ok {
+					hit = append(hit, n)
+				}
+			}
+		}
+		if len(hit) > bestN {
+			best, bestN, bestNames = o.ModelType, len(hit), hit
+		}
+	}
+	if bestN == 0 || 2*bestN < len(unmapped) {
+		return
+	}
+	b.errorf("foreign-layout", "", bestNames, "config.json names model_type %q, but %d tensor(s) match no %s rule and follow the %s naming instead: %s. The config and the weights come from different model families: use the config.json that came with these weights, or weights of a %s checkpoint",
+		b.t.ModelType, bestN, b.t.ModelType, best, listNames(bestNames, 5), b.t.ModelType)
 }
 
 // skipped reports whether an HF name is one of the template's non-weights (ROLL's hf_invalid_keys).
@@ -477,8 +510,16 @@ func (b *builder) completeness() {
 		need(req.LMHead)
 	}
 	bias := false
-	if n, ok := b.in.Config.Get(b.hfKey("add_qkv_bias")); ok {
-		bias, _ = n.Bool()
+	if key := b.hfKey("add_qkv_bias"); key != "" {
+		if n, ok := b.in.Config.Get(key); ok {
+			bias, _ = n.Bool()
+		}
+	} else {
+		for _, c := range t.Constants { // families whose attention always has QKV biases
+			if c.Key == "add_qkv_bias" {
+				bias = c.Value == "true"
+			}
+		}
 	}
 	// A config claiming far more layers or experts than the weights hold (hand-edited,
 	// or hostile) must not make this loop, or the list, as large as the claim.
@@ -493,7 +534,11 @@ func (b *builder) completeness() {
 				need(pre + s)
 			}
 		}
-		if d.Experts > 0 {
+		if d.Experts > 0 && t.Hooks.MoELayer != nil && !t.Hooks.MoELayer(l, d) {
+			for _, s := range req.Dense {
+				need(pre + s)
+			}
+		} else if d.Experts > 0 {
 			for _, s := range req.MoE {
 				need(pre + s)
 			}
