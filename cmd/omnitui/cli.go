@@ -51,7 +51,8 @@ Output:
   --out DIR     output directory (built beside it and renamed into place when complete)
   --force       replace an existing output
 ` + settingsHelp("output") + `  --workers N   conversion goroutines (default: number of CPUs)
-  --no-fsync    do not flush rank files to disk before the output is renamed into place:
+  --no-fsync    do not flush the written files (rank files; --to-hf: safetensors) to disk before
+                the output is renamed into place:
                 faster; an interrupted or killed run still leaves nothing, but after a power
                 loss or OS crash the output may hold unwritten data. For scratch outputs.
 

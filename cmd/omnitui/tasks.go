@@ -286,7 +286,7 @@ func buildSplitJob(o *options, path string, stderr io.Writer) (*core.SplitJob, f
 				fmt.Fprintf(stderr, "omnitui: %s cannot be mapped back to Hugging Face; nothing was written:\n  - %s\n", path, rp.ErrorText())
 				return nil, closer, exitBadUsage
 			}
-			job, err := core.ReverseJob(rp, core.ToHFOptions{MaxShardSize: maxShard, TakeRank0: o.takeRank0})
+			job, err := core.ReverseJob(rp, core.ToHFOptions{MaxShardSize: maxShard, TakeRank0: o.takeRank0, NoSync: o.noSync})
 			if err != nil {
 				fmt.Fprintf(stderr, "omnitui: %v\n", err)
 				return nil, closer, exitBadUsage
