@@ -47,4 +47,21 @@ for run in $(seq 1 "$ROUNDS"); do
   fi
 done
 echo "output: $(du -sb "$W/out" | awk '{printf "%.2f GB", $1/1e9}') in $(find "$W/out" -name '*.pt' | wc -l) rank files"
+# the reverse direction and reshards, interleaved with their floors: --to-hf of the rank
+# files against `cp -r && sync` of them, a reshard to TP 1 EP 4 against the direct conversion
+# of the HF input to the same settings
+rm -rf "$W/mca"; "$W/omnitui" --batch --tp 2 --pp 2 --ep 2 --out "$W/mca" "$W/hf" 2> /dev/null
+cat "$W"/mca/iter_*/*/*.pt > /dev/null
+for run in $(seq 1 "$ROUNDS"); do
+  rm -rf "$W/cp"; sync; measure "cp -r mca && sync" sh -c "cp -r '$W/mca' '$W/cp' && sync"; cps_s=$last
+  rm -rf "$W/back"; sync; measure "omnitui --to-hf" "$W/omnitui" --batch --to-hf --out "$W/back" "$W/mca"; th_s=$last
+  rm -rf "$W/cp"; sync; measure "cp -r mca" cp -r "$W/mca" "$W/cp"; cp_s=$last
+  rm -rf "$W/back"; sync; measure "omnitui --to-hf --no-fsync" "$W/omnitui" --batch --to-hf --no-fsync --out "$W/back" "$W/mca"; thn_s=$last
+  rm -rf "$W/out"; sync; measure "direct hf -> tp1 pp2 ep4" "$W/omnitui" --batch --tp 1 --pp 2 --ep 4 --out "$W/out" "$W/hf"; dir_s=$last
+  rm -rf "$W/re"; sync; measure "reshard mca -> tp1 pp2 ep4" "$W/omnitui" --batch --tp 1 --ep 4 --out "$W/re" "$W/mca"; re_s=$last
+  ratio "$th_s" "$cps_s" "--to-hf / (cp -r mca && sync)"
+  ratio "$thn_s" "$cp_s" "--to-hf --no-fsync / cp -r mca"
+  ratio "$re_s" "$dir_s" "reshard / direct conversion"
+done
+rm -rf "$W/back" "$W/re" "$W/mca"
 rm -rf "$W/cp"
