@@ -635,15 +635,23 @@ type span struct {
 func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 	g := &ex.p.Groups[gi]
 	raw := make([][]byte, len(g.Inputs))
+	base := make([]int64, len(g.Inputs)) // byte offset of raw[k] in its tensor (a fan-out's piece)
 	for k, ti := range g.Inputs {
 		b, err := ex.in.Source.TensorData(ti)
 		if err != nil {
 			return scratch, fmt.Errorf("reading %s: %w", ex.p.Tensors[ti].Name, err)
 		}
-		raw[k] = b
+		off, n := pieceRange(g, int64(len(b)))
+		raw[k], base[k] = b[off:off+n], off
 	}
 	defer func() {
-		for _, ti := range g.Inputs {
+		rr, ranged := ex.in.Source.(rangeReleaser)
+		for k, ti := range g.Inputs {
+			if g.Pieces > 0 && ranged {
+				// other pieces of the tensor may be in flight: drop only this one's pages
+				rr.ReleaseRange(ti, base[k], int64(len(raw[k])))
+				continue
+			}
 			ex.in.Source.Release(ti)
 		}
 	}()
@@ -651,7 +659,7 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 	if err != nil {
 		return scratch, err
 	}
-	w := groupWriter{ex: ex, g: g, op: op, raw: raw, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
+	w := groupWriter{ex: ex, g: g, op: op, raw: raw, base: base, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
 	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
 	// Destinations that copy the same input ranges (a tensor duplicated over TP or EP ranks)
 	// stream together, so each piece is read, cast and released once for all of them.
@@ -698,7 +706,8 @@ type groupWriter struct {
 	ex      *executor
 	g       *Group
 	op      Op
-	raw     [][]byte     // inputs as mapped, source dtype
+	raw     [][]byte     // inputs as mapped, source dtype (a fan-out group: its piece of each)
+	base    []int64      // byte offset of raw[k] in input k's tensor
 	src     loader.DType // source dtype
 	whole   [][]byte     // inputs cast to the output dtype, made only when an op needs them whole
 	scratch []byte       // cast and op output buffer, reused across the worker's groups
@@ -743,7 +752,7 @@ func (w *groupWriter) cast(piece []byte) ([]byte, error) {
 
 func (w *groupWriter) release(in int, off, n int64) {
 	if rr, ok := w.ex.in.Source.(rangeReleaser); ok {
-		rr.ReleaseRange(w.g.Inputs[in], off, n)
+		rr.ReleaseRange(w.g.Inputs[in], w.base[in]+off, n)
 	}
 }
 

@@ -37,14 +37,26 @@ type Op interface {
 	Explain(g *Group, d Dims, tp, width int) []ExplainLine
 }
 
-// Fanout is the extension point for ops whose one HF tensor yields several Megatron tensors
-// (experts stored fused [E, H, 2I] that ROLL splits per expert, transposed). NOT WIRED YET:
-// no op implements it and the planner does not call it. Wiring it means: finishGroup makes
-// Parts(ins, d) groups over the same inputs, each with its piece index (a new Group field the
-// op's Shape/Slice/Inverse read), named with that expert's prefix; the executor already
-// reads an input once per group, and the reverse gathers each piece back by index.
+// Fanout is implemented by ops whose one HF tensor yields several Megatron tensors (experts
+// stored fused [E, ...] that ROLL splits per expert). The plan makes Parts groups over the
+// same inputs, consecutive, each with its piece index (Group.Piece, Group.Pieces) and named
+// with that expert's prefix. Piece p of an n-byte input is bytes [p·n/P, (p+1)·n/P): the
+// pieces run along the inputs' first dim. The executor hands the op only its piece of each
+// input (Shape sees whole inputs, Slice/Spans/Inverse see the piece), and the reverse
+// gathers the pieces back into the whole input (gatherTensors).
 type Fanout interface {
-	Parts(ins []*loader.TensorInfo, d Dims) int
+	// Parts is the number of pieces the inputs fan out into; err says why they cannot.
+	Parts(ins []*loader.TensorInfo, d Dims) (int, error)
+}
+
+// pieceRange is the byte range of group g's piece of an n-byte input (the whole input
+// when g is no piece).
+func pieceRange(g *Group, n int64) (off, size int64) {
+	if g.Pieces <= 0 {
+		return 0, n
+	}
+	size = n / int64(g.Pieces)
+	return int64(g.Piece) * size, size
 }
 
 // ExplainLine is one line of an op's explanation: a label column and styled text parts.

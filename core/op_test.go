@@ -30,7 +30,7 @@ func TestChunkRowsIsTorchChunk(t *testing.T) {
 }
 
 func TestEveryOpKindIsRegistered(t *testing.T) {
-	for _, k := range []OpKind{OpRename, OpQKV, OpQKVBias, OpStack} {
+	for _, k := range []OpKind{OpRename, OpQKV, OpQKVBias, OpStack, OpExpertsGateUpT, OpExpertsDownT, OpExpertsGateUp, OpExpertsDown} {
 		if _, err := LookupOp(k); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}

@@ -100,6 +100,10 @@ type builder struct {
 	p  *Plan
 
 	layout *Layout
+	// hfLayout is the HF naming of the input (index into the template's Layouts) and
+	// names[i] tensor i's name in the rules' naming.
+	hfLayout int
+	names    []string
 	// rule index of the op feeding each group, kept for placement
 	groupRule []int
 	groupPure []string // name relative to its layer/expert prefix (non-layer: whole name)
@@ -124,6 +128,7 @@ func (b *builder) run() {
 		}
 	}
 	settingsOK := !p.HasErrors()
+	b.detectLayout()
 	dimsOK := b.configAndDims()
 	b.mcaConfig()
 	if !dimsOK {
@@ -146,7 +151,7 @@ func (b *builder) run() {
 func (b *builder) hfKey(mca string) string {
 	for _, k := range b.t.Config {
 		if k.MCA == mca {
-			return k.HF
+			return b.t.ConfigPath(b.in.Config, k.HF)
 		}
 	}
 	return ""
@@ -156,12 +161,13 @@ func (b *builder) configAndDims() bool {
 	p, cfg := b.p, b.in.Config
 	var missing []string
 	for _, k := range b.t.Config {
-		m := ConfigMapping{HFKey: k.HF, MCAKey: k.MCA}
-		if n, ok := cfg.Get(k.HF); ok {
+		hf := b.t.ConfigPath(cfg, k.HF)
+		m := ConfigMapping{HFKey: hf, MCAKey: k.MCA}
+		if n, ok := cfg.Get(hf); ok {
 			m.Value = string(n.Compact())
 		} else {
 			m.Missing = true
-			missing = append(missing, k.HF)
+			missing = append(missing, hf)
 		}
 		p.Config = append(p.Config, m)
 	}
@@ -304,6 +310,11 @@ func (b *builder) mcaConfig() {
 		p.Issues = append(p.Issues, h(b.in.Config, kv)...)
 	}
 	js := func(v string) string { q, _ := jsonString(v); return q }
+	if b.hfLayout > 0 {
+		// not the rules' naming: recorded so that the reverse writes the input's naming
+		// back (mcore_adapter ignores keys it does not know)
+		kv[HFLayoutKey] = js(p.HFLayout)
+	}
 	kv["hf_model_type"] = js(p.ModelType)
 	kv["name_or_path"] = js(b.in.NameOrPath)
 	kv["hf_config_json"] = js(string(b.in.ConfigBytes))
@@ -394,4 +405,26 @@ func sortedOn(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// HFLayoutKey is the mca_config.json key recording the HF naming a checkpoint was converted
+// from when it is not the one the family's rules use.
+const HFLayoutKey = "omnitui_hf_layout"
+
+// detectLayout finds the HF naming of the input and the rules' name of every tensor; a
+// checkpoint mixing namings is an error.
+func (b *builder) detectLayout() {
+	t, ts := b.t, b.in.Tensors
+	b.names = make([]string, len(ts))
+	li, others := t.DetectLayout(len(ts), func(i int) string { return ts[i].Name }, 5)
+	b.hfLayout = li
+	if len(t.Layouts) > 0 {
+		b.p.HFLayout = t.Layouts[li].Name
+	}
+	for i := range ts {
+		b.names[i] = t.ToRules(ts[i].Name, li)
+	}
+	if len(others) > 0 {
+		b.errorf("mixed-layout", "", others, "the checkpoint mixes HF namings: most tensors use the %q naming (%s) but some use another: %s. Use a checkpoint saved in one naming", t.Layouts[li].Name, t.Layouts[li].Help, listNames(others, 5))
+	}
 }

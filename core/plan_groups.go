@@ -122,15 +122,15 @@ func (b *builder) groups() {
 	var unmapped []string
 	for i := range b.in.Tensors {
 		p.TensorGroup[i] = -1
-		name := b.in.Tensors[i].Name
+		name := b.names[i] // in the rules' naming
 		if skipped(t, name) {
-			b.noteDropped("not-a-weight", []string{name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
+			b.noteDropped("not-a-weight", []string{b.in.Tensors[i].Name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
 			continue
 		}
 		prefix, rest, layer, expert := t.SplitPrefix(name)
 		ri, slot, wc, ok := t.MatchRule(rest)
 		if !ok {
-			unmapped = append(unmapped, name)
+			unmapped = append(unmapped, b.in.Tensors[i].Name)
 			continue
 		}
 		key := prefix + "\x00" + fmt.Sprint(ri) + "\x00" + wc
@@ -178,7 +178,7 @@ func (b *builder) groups() {
 				if ti >= 0 {
 					have = append(have, b.in.Tensors[ti].Name)
 				} else {
-					lack = append(lack, pg.prefix+strings.ReplaceAll(r.HF[k], "{}", pg.wildcard))
+					lack = append(lack, t.FromRules(pg.prefix+strings.ReplaceAll(r.HF[k], "{}", pg.wildcard), b.hfLayout))
 				}
 			}
 		}
@@ -246,16 +246,22 @@ func (b *builder) finishGroup(pg *pending) {
 		ins[k] = &b.in.Tensors[ti]
 		names[k] = ins[k].Name
 	}
-	rel := strings.ReplaceAll(r.MCA, "{}", pg.wildcard)
+	ruleRel := strings.ReplaceAll(r.MCA, "{}", pg.wildcard)
 	g := Group{Op: r.Op, Rule: r.Display(), HFNames: names, Inputs: pg.inputs, Layer: pg.layer, Expert: pg.expert}
-	if h := t.Hooks.RenameMCA; h != nil {
-		rel = h(rel, pg.layer, pg.expert, d)
+	// nameOf is the Megatron name of the group (of piece e of a fan-out, e >= 0) and its
+	// name relative to its layer/expert prefix.
+	nameOf := func(expert int) (name, rel string) {
+		rel = ruleRel
+		if h := t.Hooks.RenameMCA; h != nil {
+			rel = h(rel, pg.layer, expert, d)
+		}
+		if pg.layer >= 0 {
+			return t.MCAPrefix(pg.layer, expert) + rel, rel
+		}
+		return rel, rel
 	}
-	if pg.layer >= 0 {
-		g.Name = t.MCAPrefix(pg.layer, pg.expert) + rel
-	} else {
-		g.Name = rel
-	}
+	var rel string
+	g.Name, rel = nameOf(pg.expert)
 	src := ins[0].DType
 	for _, in := range ins[1:] {
 		if in.DType != src {
@@ -285,6 +291,20 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	g.Shape = shape
+	parts := 0 // pieces of a fan-out op (one group each), 0 for one group
+	if fo, ok := op.(Fanout); ok {
+		if parts, err = fo.Parts(ins, d); err != nil {
+			b.errorf("shape", "", names, "%s: %v", g.Name, err)
+			return
+		}
+		if pg.layer < 0 {
+			b.errorf("shape", "", names, "%s: a %s rule fans out per expert and must name a tensor inside a decoder layer (this is a bug in the %s template)", g.Name, r.Op, t.ModelType)
+			return
+		}
+		g.Pieces = parts
+		g.Expert = 0
+		g.Name, rel = nameOf(0)
+	}
 	if rule, ok := b.t.Shapes[rel]; ok {
 		if want := rule.Shape(d); !equalShape(shape, want) {
 			b.noteError("config-mismatch", "", names, fmt.Sprintf("%s tensors have shape %s, but config.json implies %s (%s): the config does not match the weights; use the checkpoint's own config.json",
@@ -329,15 +349,24 @@ func (b *builder) finishGroup(pg *pending) {
 		b.warnf("tied-lm-head", names, "tie_word_embeddings is true but the checkpoint also has %s: at PP 1 it is written as output_layer.weight beside the embedding, as ROLL's converter does (deterministically); the tied Megatron model uses the embedding, and converting back restores %s", names[0], names[0])
 	}
 	gi := len(p.Groups)
-	p.Groups = append(p.Groups, g)
-	pure := rel
-	if pg.layer < 0 {
-		pure = g.Name
+	for piece := 0; piece < max(parts, 1); piece++ {
+		gg := g
+		if parts > 0 {
+			// the pieces of a fan-out: one group per expert over the same inputs
+			gg.Piece, gg.Expert = piece, piece
+			gg.Name, rel = nameOf(piece)
+			gg.Shape = append([]int64(nil), g.Shape...)
+		}
+		p.Groups = append(p.Groups, gg)
+		pure := rel
+		if pg.layer < 0 {
+			pure = gg.Name
+		}
+		b.groupRule = append(b.groupRule, pg.rule)
+		b.groupPure = append(b.groupPure, pure)
 	}
-	b.groupRule = append(b.groupRule, pg.rule)
-	b.groupPure = append(b.groupPure, pure)
 	for _, ti := range pg.inputs {
-		p.TensorGroup[ti] = gi
+		p.TensorGroup[ti] = gi // a fan-out's first piece
 	}
 }
 
@@ -494,12 +523,12 @@ func (b *builder) completeness() {
 	p, t, d := b.p, b.t, b.p.Dims
 	have := make(map[string]bool, len(b.in.Tensors))
 	for i := range b.in.Tensors {
-		have[b.in.Tensors[i].Name] = true
+		have[b.names[i]] = true
 	}
 	var lack []string
 	need := func(n string) {
 		if !have[n] {
-			lack = append(lack, n)
+			lack = append(lack, t.FromRules(n, b.hfLayout))
 		}
 	}
 	req := t.Required

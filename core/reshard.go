@@ -27,7 +27,7 @@ type ReshardPlan struct {
 // Build, an error means the checkpoint cannot be planned at all; a source that does not
 // map back, or a target layout the rules reject, are issues (see HasErrors, Errors).
 func BuildReshardPlan(m *mca.Checkpoint, s Settings) (*ReshardPlan, error) {
-	rp, err := BuildReversePlan(m)
+	rp, err := BuildReversePlanWith(m, ReverseOptions{HFLayout: s.HFLayout})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +118,7 @@ type reshardSource struct {
 	rp   *ReversePlan
 	opt  GatherOptions
 	need []bool // per tensor: the target plan reads it (siblings it never reads are not kept)
+	uses []int  // per tensor: target groups reading it (a fan-out's pieces each read it whole)
 
 	mu      sync.Mutex
 	flights map[int]*flight // by reverse group
@@ -127,6 +128,7 @@ type reshardSource struct {
 type flight struct {
 	done chan struct{}
 	data [][]byte // per group input; nil once released (or never needed)
+	uses []int    // per group input: target reads not yet released
 	err  error
 	left int // needed inputs not yet released
 }
@@ -137,6 +139,15 @@ func newReshardSource(rs *ReshardPlan, opt GatherOptions) *reshardSource {
 		src.need = make([]bool, len(p.TensorGroup))
 		for i, gi := range p.TensorGroup {
 			src.need[i] = gi >= 0 && len(p.Groups[gi].Dests) > 0
+		}
+		src.uses = make([]int, len(p.TensorGroup))
+		for gi := range p.Groups {
+			if len(p.Groups[gi].Dests) == 0 {
+				continue
+			}
+			for _, ti := range p.Groups[gi].Inputs {
+				src.uses[ti]++
+			}
 		}
 	}
 	return src
@@ -161,6 +172,14 @@ func (s *reshardSource) slot(i int) (gi, k int, err error) {
 
 func (s *reshardSource) needed(i int) bool { return s.need == nil || s.need[i] }
 
+// usesOf is how many target groups read tensor i (1 when unknown).
+func (s *reshardSource) usesOf(i int) int {
+	if s.uses == nil {
+		return 1
+	}
+	return s.uses[i]
+}
+
 // gather runs one reverse group's gather, turning a panic into an error so that
 // goroutines waiting for the same group are never left blocked.
 func (s *reshardSource) gather(gi int) (data [][]byte, err error) {
@@ -171,7 +190,7 @@ func (s *reshardSource) gather(gi int) (data [][]byte, err error) {
 	}()
 	var st GatherStats
 	ga := &gatherer{rp: s.rp} // no cache: safe for concurrent use
-	return ga.gather(gi, s.opt, &st)
+	return ga.gatherTensors(gi, s.opt, &st)
 }
 
 func (s *reshardSource) TensorData(i int) ([]byte, error) {
@@ -189,9 +208,11 @@ func (s *reshardSource) TensorData(i int) ([]byte, error) {
 		s.mu.Lock()
 		f.err = err
 		if err == nil {
+			f.uses = make([]int, len(data))
 			for kk, ti := range s.rp.Forward.Groups[gi].Inputs {
 				if s.needed(ti) || ti == i {
 					f.left++
+					f.uses[kk] = max(s.usesOf(ti), 1)
 				} else {
 					data[kk] = nil
 				}
@@ -235,6 +256,9 @@ func (s *reshardSource) Release(i int) {
 	f := s.flights[gi]
 	if f == nil || f.data == nil || f.data[k] == nil {
 		return
+	}
+	if f.uses[k]--; f.uses[k] > 0 {
+		return // another target group (a fan-out's piece) still reads it
 	}
 	f.data[k] = nil
 	f.left--

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,7 +140,8 @@ func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]by
 		if !ok {
 			continue
 		}
-		hv, ok := hf.Get(k.HF)
+		path := t.ConfigPath(hf, k.HF)
+		hv, ok := hf.Get(path)
 		if !ok {
 			continue
 		}
@@ -151,7 +153,7 @@ func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]by
 			return nil, nil, fmt.Errorf("mca_config.json %s: %w", k.MCA, err)
 		}
 		hv.Kind, hv.Raw, hv.Children = cp.Kind, cp.Raw, cp.Children
-		changed = append(changed, k.HF)
+		changed = append(changed, path)
 	}
 	if len(changed) == 0 {
 		return hfBytes, nil, nil
@@ -169,9 +171,21 @@ type globalInfo struct {
 	tpShapes map[int][]int64
 }
 
+// ReverseOptions are the choices of a reverse plan.
+type ReverseOptions struct {
+	// HFLayout names the HF naming to write (one of the family's Layouts); "" = the naming
+	// recorded in mca_config.json (the input's), else the one the family's rules use.
+	HFLayout string
+}
+
 // BuildReversePlan inverts an opened mcore_adapter checkpoint into a Hugging Face tensor list
 // and checks it against the forward rules.
 func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
+	return BuildReversePlanWith(m, ReverseOptions{})
+}
+
+// BuildReversePlanWith is BuildReversePlan with options.
+func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, error) {
 	hfBytes, err := m.HFConfigJSON()
 	if err != nil {
 		return nil, err
@@ -208,6 +222,10 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		return nil, fmt.Errorf("mca_config.json sizes disagree with the opened rank files (TP %d/%d, PP %d/%d, EP %d/%d)", s.TP, m.TP, s.PP, m.PP, s.EP, m.EP)
 	}
 	rp := &ReversePlan{Source: m}
+	hfLayout, err := reverseLayout(t, m.Config, opt.HFLayout)
+	if err != nil {
+		return nil, err
+	}
 	// dims from mca_config.json
 	dims, err := DimsFromMCAConfig(m.Config)
 	if err != nil {
@@ -348,6 +366,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 
 	// global Megatron tensors -> HF tensors
 	var tensors []loader.TensorInfo
+	fanned := map[string]bool{} // fused HF tensors already listed (one per fan-out, E experts)
 	for _, name := range order {
 		gi := infos[name]
 		shape, err := globalShape(t, gi, s)
@@ -355,12 +374,19 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 			rp.errorf("shape", []string{name}, "%v", err)
 			continue
 		}
-		names, shapes, err := hfTensorsOf(t, gi, shape, dims)
+		names, shapes, fan, err := hfTensorsOf(t, gi, shape, dims)
 		if err != nil {
 			rp.errorf("unmapped", []string{name}, "%v", err)
 			continue
 		}
 		for i := range names {
+			names[i] = t.FromRules(names[i], hfLayout)
+			if fan {
+				if fanned[names[i]] {
+					continue
+				}
+				fanned[names[i]] = true
+			}
 			n := numel(shapes[i])
 			tensors = append(tensors, loader.TensorInfo{Name: names[i], DType: gi.dtype, Shape: shapes[i], Size: n * int64(gi.dtype.Size())})
 		}
@@ -534,12 +560,15 @@ func globalShape(t *Template, gi *globalInfo, s Settings) ([]int64, error) {
 	return out, nil
 }
 
-// hfTensorsOf inverts the template rule that produces a global Megatron tensor.
-func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) ([]string, [][]int64, error) {
-	prefix := ""
+// hfTensorsOf inverts the template rule that produces a global Megatron tensor. fan reports
+// a fan-out rule: the HF tensor is the whole fused tensor that every expert's Megatron
+// tensor of the layer comes from (the caller lists it once).
+func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) (names []string, shapes [][]int64, fan bool, err error) {
+	prefix, layerPrefix := "", ""
 	rel := gi.name
 	if gi.layer >= 0 {
 		prefix = fmt.Sprintf("%s%d", t.LayerPrefix, gi.layer)
+		layerPrefix = prefix
 		rel = gi.pure
 		if gi.expert >= 0 {
 			prefix += fmt.Sprintf("%s%d", t.MoEPrefix, gi.expert)
@@ -563,21 +592,28 @@ func hfTensorsOf(t *Template, gi *globalInfo, shape []int64, dims Dims) ([]strin
 		} else if r.MCA != rel {
 			continue
 		}
-		names := make([]string, len(r.HF))
-		for k, h := range r.HF {
-			names[k] = prefix + strings.ReplaceAll(h, "{}", wc)
-		}
 		op, err := LookupOp(r.Op)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
+		}
+		pre := prefix
+		if _, fan = op.(Fanout); fan {
+			if gi.expert < 0 {
+				continue // a fan-out rule names experts only
+			}
+			pre = layerPrefix
+		}
+		names := make([]string, len(r.HF))
+		for k, h := range r.HF {
+			names[k] = pre + strings.ReplaceAll(h, "{}", wc)
 		}
 		shapes, err := op.HFShapes(gi.name, shape, dims)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
-		return names, shapes, nil
+		return names, shapes, fan, nil
 	}
-	return nil, nil, fmt.Errorf("%s matches no %s rule, so omnitui cannot name it in Hugging Face terms", gi.name, t.ModelType)
+	return nil, nil, false, fmt.Errorf("%s matches no %s rule, so omnitui cannot name it in Hugging Face terms", gi.name, t.ModelType)
 }
 
 // naturalLess orders names with digit runs compared as numbers (layers.2 before layers.10).
@@ -779,11 +815,15 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 	case SplitSwiGLU:
 		half := append([]int64(nil), g.Shape...)
 		half[0] /= 2
-		gate, up := make([]byte, total/2), make([]byte, total/2)
+		whole = make([]byte, total)
+		gate, up := whole[:total/2], whole[total/2:]
 		if err := ops.SwiGLUMerge(gate, up, parts, half, elem, tpSize); err != nil {
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
-		return [][]byte{gate, up}, nil
+		if g.Pieces == 0 {
+			return [][]byte{gate, up}, nil
+		}
+		// a fan-out piece: [gate; up] is the expert's tensor, which the op inverts
 	}
 	if len(whole) != total {
 		return nil, fmt.Errorf("%s: gathered %d bytes, expected %d", g.Name, len(whole), total)
@@ -801,4 +841,63 @@ func (ga *gatherer) gather(gi int, opt GatherOptions, st *GatherStats) ([][]byte
 		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	return out, nil
+}
+
+// gatherTensors rebuilds the whole HF inputs of forward group gi: gather's result, or for a
+// fan-out every piece's gather placed at its range of the fused inputs.
+func (ga *gatherer) gatherTensors(gi int, opt GatherOptions, st *GatherStats) ([][]byte, error) {
+	p := ga.rp.Forward
+	g := &p.Groups[gi]
+	if g.Pieces == 0 {
+		return ga.gather(gi, opt, st)
+	}
+	first := gi - g.Piece
+	if first < 0 || first+g.Pieces > len(p.Groups) {
+		return nil, fmt.Errorf("%s: piece %d of %d has no sibling groups (this is a bug in omnitui; please report it)", g.Name, g.Piece, g.Pieces)
+	}
+	out := make([][]byte, len(g.Inputs))
+	for k, ti := range g.Inputs {
+		out[k] = make([]byte, p.Tensors[ti].Size)
+	}
+	for piece := 0; piece < g.Pieces; piece++ {
+		pg := &p.Groups[first+piece]
+		if pg.Piece != piece || pg.Pieces != g.Pieces || !slices.Equal(pg.Inputs, g.Inputs) {
+			return nil, fmt.Errorf("%s: the pieces of %s are not consecutive groups (this is a bug in omnitui; please report it)", pg.Name, g.HFNames[0])
+		}
+		data, err := ga.gather(first+piece, opt, st)
+		if err != nil {
+			return nil, err
+		}
+		for k := range out {
+			off, n := pieceRange(pg, int64(len(out[k])))
+			if int64(len(data[k])) != n {
+				return nil, fmt.Errorf("%s: expert %d gathered %d bytes, expected %d", g.HFNames[k], piece, len(data[k]), n)
+			}
+			copy(out[k][off:], data[k])
+		}
+	}
+	return out, nil
+}
+
+// reverseLayout picks the HF naming the reverse writes: the one asked for, else the one
+// recorded in mca_config.json, else the rules' own.
+func reverseLayout(t *Template, mc *loader.JSONNode, asked string) (int, error) {
+	name, from := asked, "--hf-layout"
+	if name == "" {
+		if n, ok := mc.Get(HFLayoutKey); ok && n.Kind != loader.JSONNull {
+			name, _ = n.Str()
+			from = "mca_config.json " + HFLayoutKey
+		}
+	}
+	if name == "" {
+		return 0, nil
+	}
+	if len(t.Layouts) == 0 {
+		return 0, fmt.Errorf("%s %q: %s checkpoints have one Hugging Face naming; leave --hf-layout out", from, name, t.ModelType)
+	}
+	i, ok := t.LayoutIndex(name)
+	if !ok {
+		return 0, fmt.Errorf("%s %q is no Hugging Face naming of %s: use one of %s", from, name, t.ModelType, strings.Join(t.LayoutNames(), ", "))
+	}
+	return i, nil
 }

@@ -183,6 +183,9 @@ var genericSettings = func() []SettingSpec {
 			Choices: []string{"keep", "bf16", "fp16", "fp32"}, Merge: MergeFromFlags,
 			Help: "cast floating tensors (default keep: bytes as in the input)"},
 			textSetting(func(s *Settings) *string { return &s.DType })),
+		spec(SettingSpec{Name: "hf_layout", Flag: "hf-layout", Arg: "NAME", Section: "output", Kind: SettingText, Merge: MergeFromFlags,
+			Help: "with --to-hf: the Hugging Face naming to write, for families with several (e.g. old or new; default: the one converted from)"},
+			textSetting(func(s *Settings) *string { return &s.HFLayout })),
 		spec(SettingSpec{Name: "skip_unmapped", Flag: "skip-unmapped", Section: "opt-out", Kind: SettingBool, Form: true, Label: "skip unmapped", Merge: MergeFromFlags,
 			Help: "leave out HF tensors no rule covers", Codes: []string{"unmapped"}},
 			b("skip-unmapped", func(s *Settings) *bool { return &s.SkipUnmapped })),
@@ -249,6 +252,10 @@ func (s Settings) MarshalJSON() ([]byte, error) {
 		v := sp.get(s)
 		var val any = v
 		switch sp.Kind {
+		case SettingText:
+			if v == "" && sp.Name == "hf_layout" {
+				continue // a reverse choice: not part of a forward plan unless given
+			}
 		case SettingInt:
 			if v == "" {
 				if sp.Name == "vpp" {

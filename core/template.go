@@ -40,6 +40,11 @@ const (
 	OpQKVBias = family.OpQKVBias
 	OpStack   = family.OpStack
 
+	OpExpertsGateUpT = family.OpExpertsGateUpT
+	OpExpertsDownT   = family.OpExpertsDownT
+	OpExpertsGateUp  = family.OpExpertsGateUp
+	OpExpertsDown    = family.OpExpertsDown
+
 	SevError   = family.SevError
 	SevWarning = family.SevWarning
 )

@@ -147,10 +147,13 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 			return nil, err
 		}
 		g := &p.Groups[gi]
+		if g.Piece > 0 {
+			continue // written whole with the fan-out's first piece
+		}
 		if !slices.ContainsFunc(g.Inputs, func(ti int) bool { return wants(fileOf[ti]) }) {
 			continue // every tensor of the group is in a shard another task writes
 		}
-		data, err := ga.gather(gi, GatherOptions{TakeRank0: opt.TakeRank0}, &st)
+		data, err := ga.gatherTensors(gi, GatherOptions{TakeRank0: opt.TakeRank0}, &st)
 		if err != nil {
 			abort()
 			return nil, err

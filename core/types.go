@@ -23,6 +23,10 @@ type Settings struct {
 
 	DType string // "keep" (default), "bf16", "fp16", "fp32"
 
+	// HFLayout is the Hugging Face naming a reverse conversion writes, for families with
+	// several (family.Template.Layouts); "" = the one recorded in mca_config.json.
+	HFLayout string
+
 	// Opt-outs of plan errors.
 	SkipUnmapped bool // convert anyway, leaving out HF tensors no rule covers
 	AllowUneven  bool // convert even if sizes do not divide by TP (Megatron will not load it)
@@ -53,7 +57,12 @@ type Group struct {
 	Split   SplitKind    `json:"split"`
 	Layer   int          `json:"layer"`  // global decoder layer, -1 if none
 	Expert  int          `json:"expert"` // global expert, -1 if none
-	Dests   []Dest       `json:"dests"`
+	// Pieces > 0: the op fans its inputs out (see Fanout); this group is piece Piece of
+	// Pieces, made of bytes [Piece·n/Pieces, (Piece+1)·n/Pieces) of each n-byte input.
+	// The pieces of one input are consecutive groups, piece 0 first.
+	Piece  int    `json:"piece,omitempty"`
+	Pieces int    `json:"pieces,omitempty"`
+	Dests  []Dest `json:"dests"`
 }
 
 // Dest is where (a slice of) a group's tensor lands.
@@ -109,7 +118,8 @@ type ConfigMapping struct {
 // Plan says what every byte of the input becomes. It is cheap to build and never touches tensor data.
 type Plan struct {
 	ModelType   string              `json:"model_type"`
-	Settings    Settings            `json:"settings"` // normalized (ETP filled in, impl defaulted)
+	HFLayout    string              `json:"hf_layout,omitempty"` // the input's HF naming, for families with several
+	Settings    Settings            `json:"settings"`            // normalized (ETP filled in, impl defaulted)
 	Dims        Dims                `json:"dims"`
 	Tensors     []loader.TensorInfo `json:"-"` // the checkpoint's tensors (same order)
 	Config      []ConfigMapping     `json:"config"`

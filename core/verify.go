@@ -119,7 +119,7 @@ func (s *side) read(i int) ([]byte, error) {
 	}
 	if gi != s.lastG {
 		s.lastG = gi
-		s.lastD, s.lastErr = s.ga.gather(gi, GatherOptions{}, &s.stats)
+		s.lastD, s.lastErr = s.ga.gatherTensors(gi, GatherOptions{}, &s.stats)
 	}
 	if s.lastErr != nil {
 		return nil, s.lastErr
@@ -142,6 +142,9 @@ func (s *side) order() []int {
 		return out
 	}
 	for _, g := range s.rp.Forward.Groups {
+		if g.Piece > 0 {
+			continue // a fan-out's inputs are listed with its first piece
+		}
 		out = append(out, g.Inputs...)
 	}
 	return out

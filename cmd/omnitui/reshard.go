@@ -18,6 +18,9 @@ import (
 func targetFlags() []string {
 	var out []string
 	for _, sp := range core.SettingSpecs(nil) {
+		if sp.Name == "hf_layout" {
+			continue // the HF naming: a choice of the reverse, not of the Megatron target
+		}
 		out = append(out, sp.Flag)
 	}
 	return out

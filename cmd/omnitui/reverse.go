@@ -104,7 +104,7 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 			fmt.Fprintf(stderr, "omnitui: warning [rank-copy] %s\n", msg)
 		}
 	}
-	rp, err := core.BuildReversePlan(m)
+	rp, err := core.BuildReversePlanWith(m, core.ReverseOptions{HFLayout: o.s.HFLayout})
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: %v\n", err)
 		return exitBadUsage, true

@@ -27,6 +27,15 @@ const (
 	OpQKV     OpKind = "qkv"      // q,k,v weights fused per query group
 	OpQKVBias OpKind = "qkv_bias" // q,k,v biases fused per query group
 	OpStack   OpKind = "stack"    // gate and up kept as a pair for the swiglu split
+
+	// Fused experts: one HF tensor [E, ...] holding every expert of a layer fans out into
+	// E Megatron tensors, one per expert (the rule's MCA name is expert-relative, its HF
+	// name layer-relative). "_t" kinds store each expert transposed ([E, in, out]) and
+	// transpose it back; gate_up kinds hold [gate | up] halves along the output dim.
+	OpExpertsGateUpT OpKind = "experts_gate_up_t" // [E, H, 2I] -> E x [gate; up] [2I, H] (qwen3_vl_moe)
+	OpExpertsDownT   OpKind = "experts_down_t"    // [E, I, H] -> E x [H, I] (qwen3_vl_moe)
+	OpExpertsGateUp  OpKind = "experts_gate_up"   // [E, 2I, H] -> E x [gate; up] [2I, H]
+	OpExpertsDown    OpKind = "experts_down"      // [E, H, I] -> E x [H, I]
 )
 
 // Rule is one converter op of a template. HF names are relative to the layer or expert
@@ -205,9 +214,38 @@ type Hooks struct {
 	RenameMCA func(rel string, layer, expert int, d Dims) string
 	// UnrenameMCA is RenameMCA's inverse, applied by the reverse before rule matching.
 	UnrenameMCA func(rel string, layer, expert int, d Dims) string
+	// ConfigPath maps a mapped config path (ConfigKey.HF) to where this config.json holds it,
+	// e.g. the top level of a flat release config whose runtime class builds text_config
+	// from those keys. Returning hf unchanged is the default.
+	ConfigPath func(cfg *loader.JSONNode, hf string) string
 	// MoELayer says whether a decoder layer of a model with experts is an MoE layer (nil:
 	// every layer is); dense layers need Required.Dense instead of Required.MoE/Expert.
 	MoELayer func(layer int, d Dims) bool
+}
+
+// ConfigPath is where config.json cfg holds the mapped path hf (see Hooks.ConfigPath).
+func (t *Template) ConfigPath(cfg *loader.JSONNode, hf string) string {
+	if h := t.Hooks.ConfigPath; h != nil && cfg != nil {
+		return h(cfg, hf)
+	}
+	return hf
+}
+
+// FlatFallback is a Hooks.ConfigPath for families whose runtime config nests keys under
+// prefix (e.g. "text_config.") but whose releases may keep them flat: a config.json
+// without the nested object is read at the top level.
+func FlatFallback(prefix string) func(cfg *loader.JSONNode, hf string) string {
+	obj := strings.TrimSuffix(prefix, ".")
+	return func(cfg *loader.JSONNode, hf string) string {
+		rest, ok := strings.CutPrefix(hf, prefix)
+		if !ok {
+			return hf
+		}
+		if n, found := cfg.Get(obj); found && n.Kind == loader.JSONObject {
+			return hf
+		}
+		return rest
+	}
 }
 
 // Template describes one HF model type: config mapping, constants, converter ops, dist
@@ -236,7 +274,10 @@ type Template struct {
 	UnmappedHints []UnmappedHint
 	OptOuts       []OptOut
 	Optional      []Optional
-	Hooks         Hooks
+	// Layouts are the HF namings the family's checkpoints come in; the rules use the first
+	// (nil: one naming).
+	Layouts []HFLayout
+	Hooks   Hooks
 }
 
 // Component names the top-level component of an HF tensor name by the longest matching

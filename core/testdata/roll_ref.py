@@ -27,6 +27,12 @@ A family file defines (see llama.py for the smallest complete one):
   CONFIG             {mca_config key: expected value} checked in mca_config.json
   drop(name, cfg, settings)            optional: True leaves an HF tensor out (after asserting why)
   rename(rel, layer, expert, tc)       optional: family rename of a layer-relative Megatron name
+  canonical(name)                      optional: an HF name in another naming of the family
+                                       (e.g. transformers >= 4.52 VL names) -> the rules' naming
+  FANOUT             {HF name relative to a layer: (Megatron name relative to an expert, kind)}:
+                     one fused tensor [E, ...] becomes one tensor per expert; kind "stack_t" /
+                     "t": each expert transposed (then "stack" halves are gate, up), "stack" / "":
+                     each expert as stored
 
 usage: roll_ref.py HF_DIR OUT_DIR SETTINGS_JSON
        roll_ref.py --batch CASES_JSON   (a list of [HF_DIR, OUT_DIR, SETTINGS]: one torch start for
@@ -126,6 +132,9 @@ def global_names(F, hf, cfg, tc, settings):
         stack_in[g] = (g, u, m)
         stack_in[u] = None
     rename = getattr(F, "rename", None)
+    if hasattr(F, "canonical"):
+        hf = OrderedDict((F.canonical(k), v) for k, v in hf.items())
+    fanout = getattr(F, "FANOUT", {})
     mca = OrderedDict()
     for name, w in hf.items():
         if any(name.endswith(s) for s in F.SKIP):
@@ -133,8 +142,11 @@ def global_names(F, hf, cfg, tc, settings):
         if hasattr(F, "drop") and F.drop(name, cfg, settings):
             continue
         if name in F.RENAME:
-            if tied and F.RENAME[name] == "output_layer.weight":
-                continue  # tied: the embedding is the output layer
+            if tied and F.RENAME[name] == "output_layer.weight" and settings.get("pp", 1) > 1:
+                # tied at PP > 1: the last stage's output layer is a copy of the embedding
+                # (omnitui's deterministic pick; ROLL's depends on hash order). At PP 1 ROLL
+                # writes a shipped lm_head as output_layer beside the embedding, and so do we.
+                continue
             mca[F.RENAME[name]] = w
             continue
         pre = [(a, b) for a, b in F.PREFIX_RENAME if name.startswith(a)]
@@ -154,7 +166,18 @@ def global_names(F, hf, cfg, tc, settings):
                 rel = rename(rel, layer, int(e) if e is not None else -1, tc)
             mca[xp + rel] = v
 
-        if rest in F.LAYER:
+        if rest in fanout:
+            rel, kind = fanout[rest]
+            experts = torch.unbind(w.transpose(1, 2) if kind.endswith("t") else w, dim=0)
+            for ei, x in enumerate(experts):
+                xr = rename(rel, layer, ei, tc) if rename is not None else rel
+                key = lp + ".mlp.experts.local_experts.%d" % ei + xr
+                if kind.startswith("stack"):
+                    gate, up = torch.chunk(x, 2, dim=0)
+                    mca[key] = ("stack", gate, up)
+                else:
+                    mca[key] = x.contiguous()
+        elif rest in F.LAYER:
             put(F.LAYER[rest], w)
         elif rest in stack_in:
             if stack_in[rest] is not None:
