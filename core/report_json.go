@@ -159,6 +159,10 @@ func (p *Plan) streamJSON(j *jsonWriter, source string) {
 	j.str(source)
 	j.key("model_type", false)
 	j.str(p.ModelType)
+	if p.HFLayout != "" {
+		j.key("hf_layout", false)
+		j.str(p.HFLayout)
+	}
 	j.key("settings", false)
 	j.marshal(p.Settings)
 	j.key("dims", false)
@@ -371,6 +375,12 @@ func (g *Group) streamJSON(j *jsonWriter) {
 	if g.Expert != -1 {
 		j.key("expert", false)
 		j.int(int64(g.Expert))
+	}
+	if g.Pieces > 0 { // a fan-out's piece of its inputs
+		j.key("piece", false)
+		j.int(int64(g.Piece))
+		j.key("pieces", false)
+		j.int(int64(g.Pieces))
 	}
 	// every destination of a group is cut into the same number of slices
 	if len(g.Dests) > 0 && g.Dests[0].TPSize != 1 {

@@ -35,6 +35,8 @@ type planDoc struct {
 		Layer  *int     `json:"layer"`
 		Expert *int     `json:"expert"`
 		TPOf   *int     `json:"tp_of"`
+		Piece  int      `json:"piece"`
+		Pieces int      `json:"pieces"`
 		Dests  [][]int  `json:"dests"`
 	} `json:"groups"`
 	Summary struct {
@@ -164,5 +166,33 @@ func TestPlanJSONIndentMatchesJSONIndent(t *testing.T) {
 	}
 	if !strings.Contains(indented.String(), "\n  \"schema\": 2,\n") || !strings.Contains(indented.String(), "[]") {
 		t.Errorf("indented output lacks the expected layout:\n%.400s", indented.String())
+	}
+}
+
+// A fan-out op's groups (Qwen3-VL's fused experts, one group per expert) carry their piece
+// and piece count; other groups leave both out.
+func TestPlanJSONFanoutPieces(t *testing.T) {
+	ck := openRealRelease(t, fixture.RealQwen3VL235B)
+	p := buildPlan(t, ck, realFamilySettings(1, 1, 1, false))
+	requireNoErrors(t, p)
+	var buf bytes.Buffer
+	if err := p.WriteJSON(&buf, "vl"); err != nil {
+		t.Fatal(err)
+	}
+	var d planDoc
+	if err := json.Unmarshal(buf.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	fanned := 0
+	for gi, g := range p.Groups {
+		if d.Groups[gi].Piece != g.Piece || d.Groups[gi].Pieces != g.Pieces {
+			t.Fatalf("group %s: piece %d of %d, plan has %d of %d", g.Name, d.Groups[gi].Piece, d.Groups[gi].Pieces, g.Piece, g.Pieces)
+		}
+		if g.Pieces > 0 {
+			fanned++
+		}
+	}
+	if n := bytes.Count(buf.Bytes(), []byte(`"pieces":`)); fanned == 0 || n != fanned {
+		t.Errorf("%d fan-out groups, %d pieces fields", fanned, n)
 	}
 }
