@@ -483,6 +483,40 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
+	// A rank file is closed (headers written, fsynced) as soon as its last destination is
+	// written, while the workers go on with other files, so flushing overlaps writing
+	// instead of following all of it.
+	pending := make([]atomic.Int64, len(p.Ranks))
+	for gi := range p.Groups {
+		if !ex.groupWanted(gi) {
+			continue
+		}
+		for _, d := range p.Groups[gi].Dests {
+			if ex.wants(d.Rank) {
+				pending[d.Rank].Add(1)
+			}
+		}
+	}
+	closeErrs := make([]error, len(ex.writers))
+	closing := make([]atomic.Bool, len(ex.writers))
+	closeSem := make(chan struct{}, 8)
+	var cw sync.WaitGroup
+	closeRank := func(ri int) {
+		if ex.writers[ri] == nil || closing[ri].Swap(true) {
+			return
+		}
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			closeSem <- struct{}{}
+			closeErrs[ri] = ex.writers[ri].Close()
+			<-closeSem
+			if closeErrs[ri] != nil {
+				fail(fmt.Errorf("finishing %s: %w", p.Ranks[ri].Path, closeErrs[ri]))
+			}
+		}()
+	}
+
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -500,6 +534,11 @@ func (ex *executor) run(ctx context.Context, opt ConvertOptions) (*Result, error
 				}
 				ex.tensorsDone.Add(1)
 				ex.lastTensor.Store(p.Groups[gi].HFNames[0])
+				for _, d := range p.Groups[gi].Dests {
+					if ex.wants(d.Rank) && pending[d.Rank].Add(-1) == 0 {
+						closeRank(d.Rank)
+					}
+				}
 			}
 		}()
 	}
@@ -536,27 +575,16 @@ feed:
 	cancel()
 	<-done
 	if firstErr != nil {
+		cw.Wait() // the caller aborts every writer; let early closes finish first
 		return nil, firstErr
 	}
-	// Closing flushes each rank file to disk (fsync); the files flush concurrently so the
-	// disk sees one stream of writeback rather than one file after another.
-	errs := make([]error, len(ex.writers))
-	sem := make(chan struct{}, 8)
-	var cw sync.WaitGroup
-	for ri, w := range ex.writers {
-		if w == nil {
-			continue
-		}
-		cw.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer cw.Done()
-			errs[ri] = w.Close()
-			<-sem
-		}()
+	// The rest (files that had nothing to wait for) close now, concurrently so the disk
+	// sees one stream of writeback rather than one file after another.
+	for ri := range ex.writers {
+		closeRank(ri)
 	}
 	cw.Wait()
-	for ri, err := range errs {
+	for ri, err := range closeErrs {
 		if err != nil {
 			return nil, fmt.Errorf("finishing %s: %w", p.Ranks[ri].Path, err)
 		}

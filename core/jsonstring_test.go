@@ -1,6 +1,8 @@
 package core
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -30,6 +32,13 @@ func TestJSONStringMatchesMarshal(t *testing.T) {
 		got, err := jsonString(s)
 		if err != nil || got != string(want) {
 			t.Fatalf("jsonString(%q) = %q, json.Marshal gives %q", s, got, want)
+		}
+		// the plan JSON's streaming writer (with its plain-ASCII fast path) too
+		var buf bytes.Buffer
+		jw := &jsonWriter{w: bufio.NewWriter(&buf)}
+		jw.str(s)
+		if jw.err != nil || jw.w.Flush() != nil || buf.String() != string(want) {
+			t.Fatalf("jsonWriter.str(%q) = %q, json.Marshal gives %q", s, buf.String(), want)
 		}
 	}
 }

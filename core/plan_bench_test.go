@@ -6,6 +6,7 @@ package core_test
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -204,4 +205,71 @@ func TestPlanRealScaleSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkPlanJSONRealScale measures streaming the plan JSON of the real model at TP 4,
+// PP 4, EP 8 (352,576 destinations); the plan is built once, outside the timing.
+// Target (issue 11): with the plan build, under 1 s and 300 MB RSS, output under 60 MB
+// (testdata/bench/plan_json.sh measures the whole command).
+func BenchmarkPlanJSONRealScale(b *testing.B) {
+	ck := openRealScale(b)
+	p, err := core.BuildPlan(ck, realScaleSettings(4, 4, 8))
+	if err != nil || p.HasErrors() {
+		b.Fatalf("plan: %v %v", err, p.Errors())
+	}
+	var n countWriter
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n = 0
+		if err := p.WriteJSON(&n, "real"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/1e6, "MB/doc")
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+// BenchmarkPlanDeepSeekSized builds the plan of a synthetic layout of DeepSeek-V3's size
+// (about 87k HF tensors: 64 MoE layers of 448 experts, tiny dims) at TP 8, PP 16, EP 64
+// (8,192 rank files) and reports the heap the plan holds. Target (issue 11): under 3 s
+// and under 1 GB.
+func BenchmarkPlanDeepSeekSized(b *testing.B) {
+	o := fixture.DefaultTiny()
+	o.Hidden, o.Heads, o.Groups, o.HeadDim, o.Layers, o.Experts, o.MoEFFN, o.FFN, o.Vocab = 64, 8, 8, 8, 64, 448, 16, 64, 64
+	o.Vision, o.Audio, o.Talker, o.Code2Wav, o.EnableAudioOutput, o.Deepstack, o.Tokenizer, o.Shards = false, false, false, false, false, nil, false, 8
+	ck := openTinyCk(b, o)
+	s := settingsWith(func(s *core.Settings) { s.TP, s.PP, s.EP = 8, 16, 64 })
+	b.ReportAllocs()
+	b.ResetTimer()
+	var p *core.Plan
+	for i := 0; i < b.N; i++ {
+		p = nil
+		var err error
+		if p, err = core.BuildPlan(ck, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if p.HasErrors() || len(p.Ranks) != 8192 {
+		b.Fatalf("unexpected plan: %v, %d rank files", p.Errors(), len(p.Ranks))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	dests := 0
+	for _, g := range p.Groups {
+		dests += len(g.Dests)
+	}
+	runtime.KeepAlive(p)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := float64(before.HeapAlloc - after.HeapAlloc)
+	b.ReportMetric(held/1e6, "MB-plan")
+	b.ReportMetric(held/float64(dests), "B/dest")
+	b.ReportMetric(float64(dests), "dests")
+	b.ReportMetric(float64(len(ck.Tensors)), "hf-tensors")
 }

@@ -233,14 +233,22 @@ func (b *builder) place() {
 		}
 		elem := int64(g.DType.Size())
 		g.Dests = make([]Dest, 0, len(targets)*len(eps)*s.TP)
+		// Destinations of one slice share its shape and those of one target its local
+		// name (they are equal): at DeepSeek-V3 scale a group has up to TP*EP of them.
+		shapes := make([][]int64, tpSize)
+		shapeOK := make([]bool, tpSize)
+		for sl := range shapes {
+			shapes[sl], shapeOK[sl] = sliceShape(g.Shape, g.Split, sections, tpSize, sl)
+		}
 		for _, tg := range targets {
+			var names []string // per slice, once made
 			for _, ep := range eps {
 				for tr := 0; tr < s.TP; tr++ {
 					slice := tr
 					if tpSize == 1 {
 						slice = 0
 					}
-					shape, ok := sliceShape(g.Shape, g.Split, sections, tpSize, slice)
+					shape, ok := shapes[slice], shapeOK[slice]
 					if !ok {
 						splitErr = append(splitErr, g.Name)
 						continue
@@ -282,12 +290,18 @@ func (b *builder) place() {
 							name = m // a full-name rule's local-impl name (e.g. an MTP layer's norms)
 						}
 					}
-					dst.Name = name
+					if names == nil {
+						names = make([]string, tpSize)
+					}
+					if names[slice] == "" {
+						names[slice] = name
+					}
+					dst.Name = names[slice]
 					ch := &p.Ranks[dst.Rank].Chunks[dst.Chunk]
 					seq := &seqs[dst.Rank][dst.Chunk]
 					ei, exists := -1, false
 					if dst.Transpose {
-						ek := entryKey{dst.Rank, dst.Chunk, name}
+						ek := entryKey{dst.Rank, dst.Chunk, dst.Name}
 						ei, exists = stacked[ek]
 						if !exists {
 							stacked[ek] = len(ch.Entries)
@@ -295,7 +309,7 @@ func (b *builder) place() {
 					}
 					if !exists {
 						ei = len(ch.Entries)
-						ch.Entries = append(ch.Entries, Entry{Name: name, DType: g.DType, Shape: entryShape, Bytes: numel(entryShape) * elem})
+						ch.Entries = append(ch.Entries, Entry{Name: dst.Name, DType: g.DType, Shape: entryShape, Bytes: numel(entryShape) * elem})
 						*seq = append(*seq, 0)
 					}
 					ch.Entries[ei].Parts++

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -212,68 +211,4 @@ func (e *errWriter) printf(format string, a ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, a...)
 	}
-}
-
-// planJSON is the stable JSON form of a plan (see README "Plan JSON").
-type planJSON struct {
-	Source    string                     `json:"source"`
-	ModelType string                     `json:"model_type"`
-	Settings  Settings                   `json:"settings"`
-	Dims      Dims                       `json:"dims"`
-	Config    []ConfigMapping            `json:"config_mapping"`
-	MCAConfig map[string]json.RawMessage `json:"mca_config"`
-	Stages    []Stage                    `json:"stages"`
-	Rules     []RuleSummary              `json:"rules"`
-	Groups    []Group                    `json:"groups"`
-	Ranks     []RankFile                 `json:"ranks"`
-	Issues    []Issue                    `json:"issues"`
-	Summary   struct {
-		Tensors    int   `json:"hf_tensors"`
-		Groups     int   `json:"groups"`
-		RankFiles  int   `json:"rank_files"`
-		OutTensors int   `json:"out_tensors"`
-		OutBytes   int64 `json:"out_bytes"`
-		Errors     int   `json:"errors"`
-		Warnings   int   `json:"warnings"`
-		LeftOut    int   `json:"hf_tensors_left_out"`
-	} `json:"summary"`
-}
-
-// WriteJSON prints the plan as one JSON document.
-func (p *Plan) WriteJSON(w io.Writer, source string) error {
-	j := planJSON{Source: source, ModelType: p.ModelType, Settings: p.Settings, Dims: p.Dims, Config: p.Config,
-		Stages: p.Stages, Rules: p.RuleSummaries(), Groups: p.Groups, Ranks: p.Ranks, Issues: p.Issues}
-	if j.Groups == nil {
-		j.Groups = []Group{}
-	}
-	if j.Ranks == nil {
-		j.Ranks = []RankFile{}
-	}
-	if j.Issues == nil {
-		j.Issues = []Issue{}
-	}
-	j.MCAConfig = map[string]json.RawMessage{}
-	for _, kv := range p.MCAConfig {
-		j.MCAConfig[kv.Key] = json.RawMessage(kv.Value)
-	}
-	j.Summary.Tensors = len(p.Tensors)
-	j.Summary.Groups = len(p.Groups)
-	j.Summary.RankFiles = len(p.Ranks)
-	j.Summary.OutTensors = p.TotalEntries()
-	j.Summary.OutBytes = p.TotalBytes()
-	for _, is := range p.Issues {
-		if is.Severity == SevError {
-			j.Summary.Errors++
-		} else {
-			j.Summary.Warnings++
-		}
-	}
-	for _, g := range p.TensorGroup {
-		if g < 0 {
-			j.Summary.LeftOut++
-		}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(j)
 }

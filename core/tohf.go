@@ -22,6 +22,7 @@ type ToHFOptions struct {
 	MaxShardSize int64 // bytes per safetensors file; 0 = DefaultMaxShardSize
 	TakeRank0    bool
 	Progress     func(Progress)
+	NoSync       bool // skip fsync of the safetensors files before the rename (faster; not durable across a power loss)
 
 	// Select, when not nil, writes only the shards it marks (by PlanHFShards index)
 	// straight into Out, which must exist: no config, index or tokenizer files, no
@@ -129,6 +130,7 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 			abort()
 			return nil, fmt.Errorf("creating %s: %w", sh.File, err)
 		}
+		w.SetNoSync(opt.NoSync)
 		writers[si] = w
 		res.Files = append(res.Files, sh.File)
 		res.Bytes += sh.Bytes

@@ -65,6 +65,15 @@ type SafetensorsWriter struct {
 	mu      sync.Mutex
 	done    bool
 	failure error // first failed write; Close reports it
+	noSync  bool  // SetNoSync: Close skips the fsync
+}
+
+// SetNoSync makes Close skip flushing the file to disk (fsync) before renaming it into
+// place: faster, but after a power loss or OS crash the file may hold unwritten data.
+func (w *SafetensorsWriter) SetNoSync(on bool) {
+	w.mu.Lock()
+	w.noSync = on
+	w.mu.Unlock()
 }
 
 type writeSlot struct {
@@ -181,6 +190,7 @@ func (w *SafetensorsWriter) Close() error {
 		}
 	}
 	failure := w.failure
+	noSync := w.noSync
 	w.mu.Unlock()
 
 	if failure != nil {
@@ -193,7 +203,9 @@ func (w *SafetensorsWriter) Close() error {
 			Detail: fmt.Sprintf("%d declared tensors were never written (%s); the file was not created", len(missing), listNames(missing, 5)),
 			Fix:    "write every tensor, or declare it Sparse"}
 	}
-	if err := w.f.Sync(); err != nil {
+	if noSync {
+		// no flush: --no-fsync
+	} else if err := w.f.Sync(); err != nil {
 		w.discard()
 		return &FileError{File: w.path, Kind: ErrUnreadable, Detail: "flush to disk failed: " + err.Error(), Fix: "check the disk", Err: err}
 	}

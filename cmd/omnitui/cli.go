@@ -52,7 +52,8 @@ Output:
   --force       replace an existing output if it is a checkpoint omnitui could have
                 written (Megatron or Hugging Face) holding nothing else; else exit 2
 ` + settingsHelp("output") + `  --workers N   conversion goroutines (default: number of CPUs)
-  --no-fsync    do not flush rank files to disk before the output is renamed into place:
+  --no-fsync    do not flush the written files (rank files; --to-hf: safetensors) to disk before
+                the output is renamed into place:
                 faster; an interrupted or killed run still leaves nothing, but after a power
                 loss or OS crash the output may hold unwritten data. For scratch outputs.
 
@@ -60,6 +61,7 @@ Plan:
   --batch       no UI: print the plan (--plan) or convert (--out)
   --plan        print the plan instead of converting
   --json        plan as JSON; during conversion, progress as JSON lines on stdout
+  --json-indent  as --json, with the plan JSON indented (--json writes it compact, on one line)
   --verbose     with --plan: list every op group, destination and affected tensor
 
 Opt-outs (a plan with errors converts nothing unless the error's opt-out is given):
@@ -107,6 +109,7 @@ Exit status: 0 success, 1 conversion failed, 2 bad usage, unreadable input or a 
 
 type options struct {
 	batch, plan, jsonOut, verbose, force, help, version bool
+	jsonIndent                                          bool
 	noSync                                              bool
 	out                                                 string
 	workers                                             int
@@ -124,6 +127,14 @@ type options struct {
 	fs   *flag.FlagSet // the parsed flags, to print a task's command line
 }
 
+// planIndent is the plan JSON's indent: none unless --json-indent.
+func (o *options) planIndent() string {
+	if o.jsonIndent {
+		return "  "
+	}
+	return ""
+}
+
 func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	o := &options{s: core.DefaultSettings()}
 	fs := flag.NewFlagSet("omnitui", flag.ContinueOnError)
@@ -131,6 +142,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.BoolVar(&o.batch, "batch", false, "")
 	fs.BoolVar(&o.plan, "plan", false, "")
 	fs.BoolVar(&o.jsonOut, "json", false, "")
+	fs.BoolVar(&o.jsonIndent, "json-indent", false, "")
 	fs.BoolVar(&o.verbose, "verbose", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.BoolVar(&o.force, "force", false, "")
@@ -164,6 +176,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, []string, error) {
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if o.jsonIndent {
+		o.jsonOut = true // --json-indent is --json, indented
 	}
 	for _, f := range []struct {
 		name string
@@ -408,7 +423,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.plan {
 		if o.jsonOut {
-			err = p.WriteJSON(stdout, path)
+			err = p.WriteJSONIndent(stdout, path, o.planIndent())
 		} else {
 			err = p.WriteText(stdout, path, o.verbose)
 		}

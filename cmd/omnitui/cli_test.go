@@ -28,7 +28,7 @@ func TestHelpTeachesEveryFlag(t *testing.T) {
 	for _, f := range []string{"--batch", "--plan", "--json", "--tp", "--pp", "--vpp", "--ep", "--etp", "--layout",
 		"--account-embedding", "--account-loss", "--moe-grouped-gemm", "--moe-legacy-grouped-gemm",
 		"--transformer-impl", "--dtype", "--out", "--force", "--skip-unmapped", "--drop-audio-output",
-		"--ignore-deepstack", "--allow-uneven", "--no-fsync", "Examples:", "Exit status"} {
+		"--ignore-deepstack", "--allow-uneven", "--no-fsync", "--json-indent", "Examples:", "Exit status"} {
 		if !strings.Contains(out, f) {
 			t.Errorf("--help does not mention %s", f)
 		}
@@ -99,7 +99,18 @@ func TestPlanJSONIsStable(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil {
 		t.Fatalf("plan JSON does not parse: %v", err)
 	}
-	for _, k := range []string{"source", "model_type", "settings", "dims", "config_mapping", "mca_config", "stages", "rules", "groups", "ranks", "issues", "summary"} {
+	if strings.Count(out, "\n") != 1 {
+		t.Errorf("--json plan should be compact, one line; has %d newlines", strings.Count(out, "\n"))
+	}
+	code, indented, errOut := runCLI(t, "--batch", "--plan", "--json-indent", "--tp", "2", "--pp", "2", example)
+	var again map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(indented), &again); code != exitOK || err != nil || !strings.Contains(indented, "\n  \"schema\": 2,\n") {
+		t.Errorf("--json-indent: exit %d, %v, %s\n%.300s", code, err, errOut, indented)
+	}
+	if len(again) != len(j) {
+		t.Errorf("--json-indent has %d fields, --json %d", len(again), len(j))
+	}
+	for _, k := range []string{"schema", "source", "model_type", "settings", "dims", "config_mapping", "mca_config", "stages", "rules", "groups", "ranks", "issues", "summary"} {
 		if _, ok := j[k]; !ok {
 			t.Errorf("plan JSON lacks %q", k)
 		}

@@ -91,7 +91,7 @@ func runReshard(ctx context.Context, o *options, path string, stdout, stderr io.
 	}
 	if o.plan {
 		if o.jsonOut {
-			err = rs.Plan.WriteJSON(stdout, path)
+			err = rs.Plan.WriteJSONIndent(stdout, path, o.planIndent())
 		} else {
 			writeReshardHeader(stdout, rs, src)
 			for _, is := range rs.Reverse.Issues {

@@ -125,7 +125,7 @@ func runReverse(ctx context.Context, o *options, pos []string, stdout, stderr io
 	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
 	pr.noun = "HF tensors"
-	res, err := core.ConvertToHF(ctx, rp, core.ToHFOptions{Out: o.out, Force: o.force, MaxShardSize: maxShard, TakeRank0: o.takeRank0, Progress: pr.event})
+	res, err := core.ConvertToHF(ctx, rp, core.ToHFOptions{Out: o.out, Force: o.force, MaxShardSize: maxShard, TakeRank0: o.takeRank0, Progress: pr.event, NoSync: o.noSync})
 	pr.finish()
 	if err != nil {
 		fmt.Fprintf(stderr, "omnitui: conversion failed: %v\n", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,23 @@ func TestToHFAndVerifyCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(back, "model.safetensors.index.json")); err != nil {
 		t.Errorf("100KB shards should need an index: %v", err)
+	}
+	// --no-fsync skips only the flush: the same bytes land in the same files
+	quick := filepath.Join(dir, "back-nofsync")
+	if code, _, e := runCLI(t, "--batch", "--to-hf", "--no-fsync", "--max-shard-size", "100KB", "--out", quick, mcaDir); code != exitOK {
+		t.Fatalf("--to-hf --no-fsync: exit %d\n%s", code, e)
+	}
+	want, _ := filepath.Glob(filepath.Join(back, "*"))
+	got, _ := filepath.Glob(filepath.Join(quick, "*"))
+	if len(want) == 0 || len(got) != len(want) {
+		t.Errorf("--no-fsync wrote %d files, without it %d", len(got), len(want))
+	}
+	for _, f := range want {
+		a, errA := os.ReadFile(f)
+		b, errB := os.ReadFile(filepath.Join(quick, filepath.Base(f)))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs with --no-fsync (%v, %v)", filepath.Base(f), errA, errB)
+		}
 	}
 	if code, _, _ := runCLI(t, "--batch", "--to-hf", "--out", back, mcaDir); code != exitBadUsage {
 		t.Errorf("existing output without --force: exit %d, want %d", code, exitBadUsage)

@@ -37,7 +37,7 @@ type taskOptions struct {
 
 // taskOnlyFlags are left out of a task's recorded command line.
 var taskOnlyFlags = map[string]bool{"task": true, "task-base": true, "emit": true, "max-parallel": true, "sbatch-args": true,
-	"k8s-image": true, "k8s-input-volume": true, "k8s-output-volume": true, "k8s-bin-volume": true, "json": true, "plan": true, "verbose": true, "v": true}
+	"k8s-image": true, "k8s-input-volume": true, "k8s-output-volume": true, "k8s-bin-volume": true, "json": true, "json-indent": true, "plan": true, "verbose": true, "v": true}
 
 func (t *taskOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&t.tasks, "tasks", 0, "")
@@ -286,7 +286,7 @@ func buildSplitJob(o *options, path string, stderr io.Writer) (*core.SplitJob, f
 				fmt.Fprintf(stderr, "omnitui: %s cannot be mapped back to Hugging Face; nothing was written:\n  - %s\n", path, rp.ErrorText())
 				return nil, closer, exitBadUsage
 			}
-			job, err := core.ReverseJob(rp, core.ToHFOptions{MaxShardSize: maxShard, TakeRank0: o.takeRank0})
+			job, err := core.ReverseJob(rp, core.ToHFOptions{MaxShardSize: maxShard, TakeRank0: o.takeRank0, NoSync: o.noSync})
 			if err != nil {
 				fmt.Fprintf(stderr, "omnitui: %v\n", err)
 				return nil, closer, exitBadUsage

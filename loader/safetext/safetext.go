@@ -206,6 +206,19 @@ func (w *JSONWriter) Write(p []byte) (int, error) {
 		w.pending = append([]byte(nil), p[cut:]...)
 		p = p[:cut]
 	}
+	ascii := true
+	for _, c := range p {
+		if c >= 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if ascii { // nothing to escape: pass the bytes on without a copy
+		if _, err := w.w.Write(p); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
 	s := string(p)
 	dirty := false
 	for _, r := range s {
