@@ -3,6 +3,7 @@ package core_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/omnitui/omnitui/core"
@@ -27,7 +28,10 @@ func TestNoTemplate(t *testing.T) {
 	if err == nil {
 		t.Fatal("BuildPlan planned model_type foo_bar")
 	}
-	const want = `config.json: no template for model_type "foo_bar"; omnitui has templates for: qwen3_omni_moe`
+	want := `config.json: no template for model_type "foo_bar"; omnitui has templates for: ` + strings.Join(core.ModelTypes(), ", ")
+	if !strings.Contains(want, "qwen3_omni_moe") {
+		t.Fatalf("registered model types %v lack qwen3_omni_moe", core.ModelTypes())
+	}
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}

@@ -44,11 +44,14 @@ func (b *builder) groups() {
 	for i := range b.in.Tensors {
 		p.TensorGroup[i] = -1
 		name := b.in.Tensors[i].Name
-		if skipped(t, name) {
+		prefix, rest, layer, expert := t.SplitPrefix(name)
+		if skipped(t, rest) {
 			b.noteDropped("not-a-weight", []string{name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
 			continue
 		}
-		prefix, rest, layer, expert := t.SplitPrefix(name)
+		if b.mtpCopy(name, rest, layer) || b.fp8Scale(i) {
+			continue
+		}
 		ri, slot, wc, ok := t.MatchRule(rest)
 		if !ok {
 			unmapped = append(unmapped, name)
@@ -106,10 +109,12 @@ func (b *builder) groups() {
 	}
 }
 
-// skipped reports whether an HF name is one of the template's non-weights (ROLL's hf_invalid_keys).
-func skipped(t *Template, name string) bool {
+// skipped reports whether an HF name, relative to its layer/expert prefix (whole outside
+// layers), is one of the template's non-weights (ROLL's hf_invalid_keys, matched exactly as
+// ROLL does, so ".embed_tokens.weight" skips a layer's copy but not model.embed_tokens.weight).
+func skipped(t *Template, rest string) bool {
 	for _, k := range t.Skip {
-		if strings.HasSuffix(name, k) {
+		if rest == k {
 			return true
 		}
 	}
@@ -144,7 +149,23 @@ func (b *builder) finishGroup(pg *pending) {
 	} else {
 		g.Name = rel
 	}
+	if pg.layer >= d.Layers && t.MTP != nil {
+		ok, drop := b.mtpGroup(&g, rel, names)
+		if !ok {
+			return
+		}
+		if drop {
+			b.noteDropped("mtp-dropped", names, "the multi-token-prediction (MTP) layers are left out and mtp_num_layers is 0 (--drop-mtp)")
+			return
+		}
+	}
+	if !b.fp8Group(&g, ins) {
+		return
+	}
 	src := ins[0].DType
+	if g.Scales != nil {
+		src = loader.BF16 // dequantized before the op
+	}
 	for _, in := range ins[1:] {
 		if in.DType != src {
 			b.errorf("mixed-dtype", "", names, "%s mixes dtypes (%s and %s) in one op: all inputs of an op must share a dtype; fix the checkpoint", g.Name, src, in.DType)
@@ -181,7 +202,7 @@ func (b *builder) finishGroup(pg *pending) {
 		}
 	}
 
-	if pg.layer >= d.Layers {
+	if pg.layer >= d.Layers && g.MTP == "" {
 		b.errorf("layer-range", "", names, "%s belongs to layer %d but the config has %d layers (num_hidden_layers): the config does not match the weights", names[0], pg.layer, d.Layers)
 		return
 	}
@@ -219,6 +240,9 @@ func (b *builder) finishGroup(pg *pending) {
 	b.groupPure = append(b.groupPure, pure)
 	for _, ti := range pg.inputs {
 		p.TensorGroup[ti] = gi
+	}
+	for _, si := range g.Scales {
+		p.TensorGroup[si] = gi
 	}
 }
 
@@ -299,7 +323,11 @@ func (b *builder) completeness() {
 				need(pre + s)
 			}
 		}
-		if d.Experts > 0 {
+		if d.Experts > 0 && t.Hooks.MoELayer != nil && !t.Hooks.MoELayer(l, d) {
+			for _, s := range req.Dense {
+				need(pre + s)
+			}
+		} else if d.Experts > 0 {
 			for _, s := range req.MoE {
 				need(pre + s)
 			}

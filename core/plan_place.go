@@ -127,6 +127,9 @@ func (b *builder) place() {
 		seqs[ri] = make([][]int, V)
 	}
 	lastPP, lastVP := s.PP-1, V-1
+	// With MTP layers in the model (mtp_num_layers > 0, weights or not) Megatron's last
+	// stage embeds tokens itself, so it gets the embedding too, as ROLL places it.
+	mtp := t.MTP != nil && d.MTPLayers > 0 && !s.OptOut(t.MTP.OptOut)
 	var splitErr []string
 
 	for gi := range p.Groups {
@@ -139,6 +142,9 @@ func (b *builder) place() {
 		}
 		var targets []target
 		switch {
+		case g.MTP != "":
+			// MTP layers live on the last stage; their names are not renumbered
+			targets = append(targets, target{lastPP, lastVP, 0, g.Name})
 		case g.Layer >= 0:
 			pp, vp, local, ok := LayerPlace(p.Stages, g.Layer)
 			if !ok {
@@ -154,6 +160,10 @@ func (b *builder) place() {
 					name = MCAOutputLayer
 				}
 				targets = append(targets, target{lastPP, lastVP, -1, name})
+			}
+			if g.Name == MCAEmbedding && !d.Tied && mtp && !(lastPP == 0 && lastVP == 0) {
+				// the MTP layers on the last stage embed tokens themselves (as ROLL places it)
+				targets = append(targets, target{lastPP, lastVP, -1, g.Name})
 			}
 		case fnmatchAny(g.Name, t.Dist.PostProcess):
 			targets = append(targets, target{lastPP, lastVP, -1, g.Name})
@@ -236,6 +246,9 @@ func (b *builder) place() {
 							}
 						}
 						lp := fmt.Sprintf("%s%d", MCALayerPrefix, tg.local)
+						if g.MTP != "" {
+							lp = g.MTP
+						}
 						switch {
 						case grouped && s.TEGrouped():
 							name = fmt.Sprintf("%s%s%d", lp, t.Dist.GroupedTE[match], le)

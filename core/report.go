@@ -81,6 +81,9 @@ func (p *Plan) WriteText(w io.Writer, source string, verbose bool) error {
 	s := p.Settings
 	pf("omnitui plan for %s\n", source)
 	pf("model_type %s: %d tensors, %s parameters, %s in %d shard file(s)\n", p.ModelType, len(p.Tensors), HumanCount(params), HumanBytes(bytes), len(shards))
+	if p.MatchedBy != "" {
+		pf("%s\n", p.TemplateLine())
+	}
 	vpp := "unset"
 	if s.VPP > 0 {
 		vpp = fmt.Sprint(s.VPP)
@@ -214,6 +217,8 @@ func (e *errWriter) printf(format string, a ...any) {
 type planJSON struct {
 	Source    string                     `json:"source"`
 	ModelType string                     `json:"model_type"`
+	Template  string                     `json:"template"`
+	MatchedBy string                     `json:"matched_by,omitempty"`
 	Settings  Settings                   `json:"settings"`
 	Dims      Dims                       `json:"dims"`
 	Config    []ConfigMapping            `json:"config_mapping"`
@@ -237,7 +242,7 @@ type planJSON struct {
 
 // WriteJSON prints the plan as one JSON document.
 func (p *Plan) WriteJSON(w io.Writer, source string) error {
-	j := planJSON{Source: source, ModelType: p.ModelType, Settings: p.Settings, Dims: p.Dims, Config: p.Config,
+	j := planJSON{Source: source, ModelType: p.ModelType, Template: p.Template, MatchedBy: p.MatchedBy, Settings: p.Settings, Dims: p.Dims, Config: p.Config,
 		Stages: p.Stages, Rules: p.RuleSummaries(), Groups: p.Groups, Ranks: p.Ranks, Issues: p.Issues}
 	if j.Groups == nil {
 		j.Groups = []Group{}

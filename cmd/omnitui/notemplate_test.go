@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader/fixture"
 )
 
@@ -14,7 +15,7 @@ func TestBatchNoTemplate(t *testing.T) {
 	if err := fixture.WriteTinyAs(dir, fixture.DefaultTiny(), "foo_bar"); err != nil {
 		t.Fatal(err)
 	}
-	const want = `no template for model_type "foo_bar"; omnitui has templates for: qwen3_omni_moe`
+	want := `no template for model_type "foo_bar"; omnitui has templates for: ` + strings.Join(core.ModelTypes(), ", ")
 	for _, args := range [][]string{
 		{"--batch", "--plan", dir},
 		{"--batch", "--plan", "--json", dir},

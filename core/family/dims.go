@@ -20,6 +20,7 @@ type Dims struct {
 	MoEFFN     int            `json:"moe_ffn_hidden_size"`
 	Experts    int            `json:"num_moe_experts"` // 0 = dense
 	Tied       bool           `json:"tie_embeddings_and_output_weights"`
+	MTPLayers  int            `json:"mtp_num_layers,omitempty"` // multi-token-prediction layers after the decoder
 	Extra      map[string]any `json:"-"`
 }
 

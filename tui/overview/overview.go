@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
@@ -72,6 +73,18 @@ func (m *Model) lines() []string {
 	}
 	arch := common.ConfigString(cfg, "architectures")
 	add(st.Title.Render("Overview") + "  " + st.Value.Render(mt) + st.Muted.Render("  "+arch))
+	if cfg != nil {
+		// a model_type without a template of its own, claimed by a family's architecture
+		if t, _, matched, err := core.TemplateFor(cfg, "config.json"); err == nil && matched != "" {
+			noCtl := func(r rune) rune {
+				if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+					return -1
+				}
+				return r
+			}
+			add(lbl("template") + st.Value.Render(strings.Map(noCtl, t.ModelType+" template, matched by "+matched)))
+		}
+	}
 	add(lbl("path") + st.Value.Render(common.TruncateLeft(ctx.Path, max(w-10, 8))))
 	shards := 0
 	if ctx.Ck != nil {
