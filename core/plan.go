@@ -208,8 +208,8 @@ func (b *builder) configAndDims() bool {
 	var issues []Issue
 	p.Dims, issues = readDims("config.json", func(mca string) (*loader.JSONNode, string, bool) {
 		key := b.hfKey(mca)
-		if key == "" {
-			return nil, mca, false // the template does not map it
+		if key == "" { // the template maps no HF key to it: Megatron's default applies
+			return nil, mca, false
 		}
 		n, found := cfg.Get(key)
 		return n, key, found

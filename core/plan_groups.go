@@ -307,8 +307,16 @@ func (b *builder) completeness() {
 		need(req.LMHead)
 	}
 	bias := false
-	if n, ok := b.in.Config.Get(b.hfKey("add_qkv_bias")); ok {
-		bias, _ = n.Bool()
+	if key := b.hfKey("add_qkv_bias"); key != "" {
+		if n, ok := b.in.Config.Get(key); ok {
+			bias, _ = n.Bool()
+		}
+	} else {
+		for _, c := range t.Constants { // families whose attention always has QKV biases
+			if c.Key == "add_qkv_bias" {
+				bias = c.Value == "true"
+			}
+		}
 	}
 	// A config claiming far more layers or experts than the weights hold (hand-edited,
 	// or hostile) must not make this loop, or the list, as large as the claim.

@@ -218,6 +218,3 @@ func omniStages(d family.Dims, st []family.Stage, optOut func(string) bool) []fa
 	}
 	return []family.Issue{{Severity: family.SevError, Code: "deepstack-first-stage", Message: msg, OptOut: "--ignore-deepstack"}}
 }
-
-func hiddenVec(d family.Dims) []int64 { return []int64{int64(d.Hidden)} }
-func kvVec(d family.Dims) []int64     { return []int64{int64(d.KVChannels)} }

@@ -1,14 +1,37 @@
 #!/usr/bin/env python3
 """Independent reference for omnitui's HF -> mcore_adapter conversion, written with PyTorch.
 
-It restates, in torch operations, what ROLL's mcore_adapter converter does for qwen3_omni_moe
-(QKV fuse by reshape/cat, torch.chunk TP splits, swiglu gate/up chunks, legacy grouped GEMM
+It restates, in torch operations, what ROLL's mcore_adapter converter does (QKV fuse by
+reshape/cat, torch.chunk TP splits, swiglu gate/up chunks, legacy grouped GEMM
 stack-of-transposes .view, pipeline placement, expert parallel local indices), builds the state
 dict every rank file must hold, then torch.load()s omnitui's output and compares key sets,
 dtypes, shapes and values exactly.
 
+The model family's data (name rules, TP split rules, stage placement, optional hooks) lives in
+one file per family, roll_ref_families/<model_type>.py, loaded by config.json's model_type.
+A family file defines (see llama.py for the smallest complete one):
+
+  text_config(cfg)   -> the dict holding hidden_size, num_attention_heads, ... (flat configs: cfg)
+  head_dim(tc)       -> optional; default tc.get("head_dim") or hidden // heads
+  num_experts(tc)    -> optional; default tc.get("num_experts", 0)
+  LAYER_PREFIX, MOE_PREFIX (None: no experts)
+  RENAME             {full HF name: Megatron name}   (embedding, final norm, lm_head)
+  PREFIX_RENAME      [(HF prefix, Megatron prefix)]  (whole sub-models renamed as they are)
+  LAYER              {HF name relative to a layer or expert: Megatron relative name}
+  QKV, QKV_BIAS      (q, k, v, Megatron name) or None, relative to a layer
+  STACK              [(gate, up, Megatron name)] relative to a layer or expert (swiglu pairs)
+  SKIP               HF name suffixes that are no weights (left out)
+  DUP, COL, ROW      TP rules: fnmatch patterns over names relative to their layer/expert
+  PRE, POST          non-layer names placed on the first / last pipeline stage
+  TE_TO_LOCAL        relative-name renames under transformer_impl=local
+  CONFIG             {mca_config key: expected value} checked in mca_config.json
+  drop(name, cfg, settings)            optional: True leaves an HF tensor out (after asserting why)
+  rename(rel, layer, expert, tc)       optional: family rename of a layer-relative Megatron name
+
 usage: roll_ref.py HF_DIR OUT_DIR SETTINGS_JSON
 """
+import fnmatch
+import importlib.util
 import json
 import os
 import re
@@ -46,10 +69,21 @@ def load_hf(d):
         files = sorted(set(json.load(open(idx))["weight_map"].values()))
     else:
         files = ["model.safetensors"]
-    sd = {}
+    sd = OrderedDict()
     for f in files:
         sd.update(read_safetensors(os.path.join(d, f)))
     return sd
+
+
+def load_family(model_type):
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "roll_ref_families", model_type + ".py")
+    if not os.path.exists(path):
+        raise SystemExit("no reference family file %s" % path)
+    spec = importlib.util.spec_from_file_location("fam_" + model_type, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def expand_layout(s, pp):
@@ -71,15 +105,81 @@ def expand_layout(s, pp):
     return [[stages[v * pp + p] for v in range(vp)] for p in range(pp)], vp
 
 
+def match(pure, pats):
+    return any(pure == p or fnmatch.fnmatchcase(pure, p) for p in pats)
+
+
+def global_names(F, hf, cfg, tc, settings):
+    """HF tensors -> OrderedDict of global Megatron name -> tensor or ("stack", gate, up)."""
+    nh, ng, hidden = tc["num_attention_heads"], tc["num_key_value_heads"], tc["hidden_size"]
+    d = F.head_dim(tc) if hasattr(F, "head_dim") else (tc.get("head_dim") or hidden // nh)
+    tied = tc.get("tie_word_embeddings", cfg.get("tie_word_embeddings", False))
+    moe = re.escape(F.MOE_PREFIX) if F.MOE_PREFIX else "(?!)"  # (?!) never matches: no experts
+    rx = re.compile("^" + re.escape(F.LAYER_PREFIX) + r"(\d+)(" + moe + r"(\d+))?(\..*)$")
+    qkv_in = set(F.QKV[:3]) if F.QKV else set()
+    bias_in = set(F.QKV_BIAS[:3]) if F.QKV_BIAS else set()
+    stack_in = {}
+    for g, u, m in F.STACK:
+        stack_in[g] = (g, u, m)
+        stack_in[u] = None
+    rename = getattr(F, "rename", None)
+    mca = OrderedDict()
+    for name, w in hf.items():
+        if any(name.endswith(s) for s in F.SKIP):
+            continue
+        if hasattr(F, "drop") and F.drop(name, cfg, settings):
+            continue
+        if name in F.RENAME:
+            if tied and F.RENAME[name] == "output_layer.weight":
+                continue  # tied: the embedding is the output layer
+            mca[F.RENAME[name]] = w
+            continue
+        pre = [(a, b) for a, b in F.PREFIX_RENAME if name.startswith(a)]
+        if pre:
+            a, b = pre[0]
+            mca[b + name[len(a):]] = w
+            continue
+        m = rx.match(name)
+        assert m, "no rule for " + name
+        layer, e, rest = int(m.group(1)), m.group(3), m.group(4)
+        base = name[:len(name) - len(rest)]
+        lp = "decoder.layers.%d" % layer
+        xp = lp + (".mlp.experts.local_experts.%s" % e if e is not None else "")
+
+        def put(rel, v):
+            if rename is not None:
+                rel = rename(rel, layer, int(e) if e is not None else -1, tc)
+            mca[xp + rel] = v
+
+        if rest in F.LAYER:
+            put(F.LAYER[rest], w)
+        elif rest in stack_in:
+            if stack_in[rest] is not None:
+                g, u, mn = stack_in[rest]
+                put(mn, ("stack", w, hf[base + u]))
+        elif rest in qkv_in:
+            if rest == F.QKV[0]:
+                q, k, v = w, hf[base + F.QKV[1]], hf[base + F.QKV[2]]
+                put(F.QKV[3], torch.cat([q.reshape((ng, d * nh // ng, -1)), k.reshape((ng, d, -1)),
+                                         v.reshape((ng, d, -1))], dim=1).reshape((-1, hidden)))
+        elif rest in bias_in:
+            if rest == F.QKV_BIAS[0]:
+                q, k, v = w, hf[base + F.QKV_BIAS[1]], hf[base + F.QKV_BIAS[2]]
+                put(F.QKV_BIAS[3], torch.cat([q.reshape((ng, d * nh // ng)), k.reshape((ng, d)),
+                                              v.reshape((ng, d))], dim=1).reshape((-1)))
+        else:
+            raise SystemExit("reference has no rule for " + name)
+    return mca
+
+
 def main():
     hf_dir, out_dir, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
-    tc = cfg["thinker_config"]["text_config"]
-    nh, ng, hidden = tc["num_attention_heads"], tc["num_key_value_heads"], tc["hidden_size"]
-    d = tc.get("head_dim", hidden // nh)
-    L, E = tc["num_hidden_layers"], tc.get("num_experts", 0)
-    tied = tc.get("tie_word_embeddings", False)
-    audio_out = cfg.get("enable_audio_output", True)
+    F = load_family(cfg["model_type"])
+    tc = F.text_config(cfg)
+    hidden, L = tc["hidden_size"], tc["num_hidden_layers"]
+    E = F.num_experts(tc) if hasattr(F, "num_experts") else tc.get("num_experts", 0)
+    tied = tc.get("tie_word_embeddings", cfg.get("tie_word_embeddings", False))
     tp, pp, ep = settings.get("tp", 1), settings.get("pp", 1), settings.get("ep", 1)
     vpp = settings.get("vpp") or None
     layout = settings.get("layout") or None
@@ -88,65 +188,12 @@ def main():
     legacy = settings.get("moe_legacy_grouped_gemm", False)
     impl = settings.get("transformer_impl") or "transformer_engine"
     te_grouped = grouped and not legacy and impl == "transformer_engine"
-    drop_audio = settings.get("drop_audio_output", False)
     cast = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(settings.get("dtype", "keep"))
 
     hf = load_hf(hf_dir)
     if cast is not None:
-        hf = {k: (v.to(cast) if v.is_floating_point() else v) for k, v in hf.items()}
-
-    # ---- HF -> global Megatron names (template ops) ----
-    mca = OrderedDict()  # name -> tensor or ("stack", gate, up)
-    rn = {"thinker.model.embed_tokens.weight": "embedding.word_embeddings.weight",
-          "thinker.model.norm.weight": "decoder.final_layernorm.weight",
-          "thinker.lm_head.weight": "output_layer.weight"}
-    layer_rn = {".input_layernorm.weight": ".self_attention.linear_qkv.layer_norm_weight",
-                ".self_attn.o_proj.weight": ".self_attention.linear_proj.weight",
-                ".self_attn.q_norm.weight": ".self_attention.q_layernorm.weight",
-                ".self_attn.k_norm.weight": ".self_attention.k_layernorm.weight",
-                ".post_attention_layernorm.weight": ".pre_mlp_layernorm.weight",
-                ".mlp.gate.weight": ".mlp.router.weight"}
-    for name, w in hf.items():
-        if name in rn:
-            if tied and name == "thinker.lm_head.weight":
-                continue
-            mca[rn[name]] = w
-            continue
-        for pre, new in (("thinker.visual.", "vision_model."), ("thinker.audio_tower.", "audio_model."),
-                         ("talker.", "talker."), ("code2wav.", "code2wav.")):
-            if name.startswith(pre):
-                if pre in ("talker.", "code2wav.") and not audio_out:
-                    assert drop_audio
-                    break
-                mca[new + name[len(pre):]] = w
-                break
-        else:
-            m = re.match(r"^thinker\.model\.layers\.(\d+)(\.mlp\.experts\.(\d+))?(\..*)$", name)
-            assert m, name
-            l, e, rest = int(m.group(1)), m.group(3), m.group(4)
-            lp = "decoder.layers.%d" % l
-            if e is not None:
-                xp = lp + ".mlp.experts.local_experts.%s" % e
-                if rest == ".gate_proj.weight":
-                    mca[xp + ".linear_fc1.weight"] = ("stack", w, hf[name.replace("gate_proj", "up_proj")])
-                elif rest == ".down_proj.weight":
-                    mca[xp + ".linear_fc2.weight"] = w
-                else:
-                    assert rest == ".up_proj.weight", name
-            elif rest in layer_rn:
-                mca[lp + layer_rn[rest]] = w
-            elif rest == ".self_attn.q_proj.weight":
-                q, k, v = w, hf[name.replace("q_proj", "k_proj")], hf[name.replace("q_proj", "v_proj")]
-                mca[lp + ".self_attention.linear_qkv.weight"] = torch.cat(
-                    [q.reshape((ng, d * nh // ng, -1)), k.reshape((ng, d, -1)), v.reshape((ng, d, -1))], dim=1
-                ).reshape((-1, hidden))
-            elif rest == ".self_attn.q_proj.bias":
-                q, k, v = w, hf[name.replace("q_proj", "k_proj")], hf[name.replace("q_proj", "v_proj")]
-                mca[lp + ".self_attention.linear_qkv.bias"] = torch.cat(
-                    [q.reshape((ng, d * nh // ng)), k.reshape((ng, d)), v.reshape((ng, d))], dim=1).reshape((-1))
-            else:
-                assert rest in (".self_attn.k_proj.weight", ".self_attn.v_proj.weight",
-                                ".self_attn.k_proj.bias", ".self_attn.v_proj.bias"), name
+        hf = OrderedDict((k, (v.to(cast) if v.is_floating_point() else v)) for k, v in hf.items())
+    mca = global_names(F, hf, cfg, tc, settings)
 
     # ---- pipeline ----
     V = vpp or 1
@@ -176,17 +223,6 @@ def main():
             return local, p, v
 
     e_local = E // ep if E else 1
-    te_to_local = {".self_attention.linear_qkv.layer_norm_weight": ".input_layernorm.weight"}
-    import fnmatch
-    dup = [".self_attention.linear_qkv.layer_norm_weight", "decoder.final_layernorm.weight", ".mlp.router.weight",
-           ".pre_mlp_layernorm.weight", ".self_attention.q_layernorm.weight", ".self_attention.k_layernorm.weight",
-           "vision_model.*", "audio_model.*", "talker.*", "code2wav.*"]
-    col = ["embedding.word_embeddings.weight", "output_layer.weight", ".self_attention.linear_qkv.weight"]
-    row = [".self_attention.linear_proj.weight", ".linear_fc2.weight"]
-
-    def match(pure, pats):
-        return any(pure == p or fnmatch.fnmatch(pure, p) for p in pats)
-
     checked = 0
     for tr in range(tp):
         for pr in range(pp):
@@ -208,11 +244,10 @@ def main():
                             ge = int(m.group(3)) if m.group(3) is not None else None
                             pure = m.group(4)
                         else:
-                            pure = name
-                            ge = None
-                            if name == "embedding.word_embeddings.weight" or name.startswith(("vision_model.", "audio_model.")):
+                            pure, ge = name, None
+                            if name == "embedding.word_embeddings.weight" or match(name, F.PRE):
                                 on = first or (name == "embedding.word_embeddings.weight" and tied and last)
-                            elif name in ("output_layer.weight", "decoder.final_layernorm.weight") or name.startswith(("talker.", "code2wav.")):
+                            elif match(name, F.POST):
                                 on = last
                             else:
                                 on = True
@@ -220,23 +255,23 @@ def main():
                                 continue
                         if ge is not None and ge // e_local != er:
                             continue
-                        mp = pure.replace(".bias", ".weight") if pure.endswith(".bias") else pure
+                        mp = pure[:-len(".bias")] + ".weight" if pure.endswith(".bias") else pure
                         # TP split
                         if isinstance(w, tuple):
                             gate, up = w[1], w[2]
                             x = torch.cat([torch.chunk(gate, tp, dim=0)[tr], torch.chunk(up, tp, dim=0)[tr]], dim=0)
-                        elif match(mp, dup):
+                        elif match(mp, F.DUP):
                             x = w
-                        elif match(mp, col):
+                        elif match(mp, F.COL):
                             x = torch.chunk(w, tp, dim=0)[tr]
-                        elif match(mp, row):
+                        elif match(mp, F.ROW):
                             x = torch.chunk(w, tp, dim=1)[tr]
                         else:
-                            raise ValueError("no tp rule " + name)
+                            raise SystemExit("reference has no tp rule for " + name)
                         if m:
                             lp = "decoder.layers.%d" % local
                             if impl == "local":
-                                pure = te_to_local.get(pure, pure)
+                                pure = F.TE_TO_LOCAL.get(pure, pure)
                             if ge is not None:
                                 le = ge % e_local
                                 if grouped and te_grouped:
@@ -281,12 +316,14 @@ def main():
     mc = json.load(open(os.path.join(out_dir, "mca_config.json")))
     # a layout with k*PP stages implies virtual size k (Megatron derives it; ROLL needs it to place chunks)
     want_vpp = vpp or (V if layout and V > 1 else None)
-    for k, want in (("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp),
-                    ("expert_model_parallel_size", ep), ("virtual_pipeline_model_parallel_size", want_vpp),
-                    ("num_layers", L), ("hidden_size", hidden), ("num_query_groups", ng), ("kv_channels", d),
-                    ("hf_model_type", "qwen3_omni_moe"), ("swiglu", True), ("transformer_impl", impl)):
-        if mc.get(k) != want:
-            raise SystemExit("mca_config.json %s = %r, expected %r" % (k, mc.get(k), want))
+    want = [("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp),
+            ("expert_model_parallel_size", ep), ("virtual_pipeline_model_parallel_size", want_vpp),
+            ("num_layers", L), ("hidden_size", hidden), ("hf_model_type", cfg["model_type"]),
+            ("swiglu", True), ("transformer_impl", impl)]
+    want += list(F.CONFIG.items()) if not callable(F.CONFIG) else list(F.CONFIG(tc).items())
+    for k, w in want:
+        if mc.get(k) != w:
+            raise SystemExit("mca_config.json %s = %r, expected %r" % (k, mc.get(k), w))
     if json.loads(mc["hf_config_json"]) != cfg:
         raise SystemExit("mca_config.json hf_config_json differs from config.json")
     with open(os.path.join(out_dir, "latest_checkpointed_iteration.txt")) as f:
