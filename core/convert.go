@@ -83,6 +83,9 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	if !p.Placed() {
 		return nil, errors.New("the plan places no tensors (nothing to write): check the parallel settings")
 	}
+	if err := CheckFP8Scales(in.Source, p); err != nil {
+		return nil, err
+	}
 	emit := opt.Progress
 	if emit == nil {
 		emit = func(Progress) {}

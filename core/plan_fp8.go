@@ -187,3 +187,36 @@ func (p *Plan) FP8Bytes() (tensors int, f8, scales, bf16 int64) {
 
 // DequantLabel is what the plan and the Mapping view say about a dequantized group.
 const DequantLabel = "FP8 → bf16 (block 128×128)"
+
+// ScaleError says an FP8 scale tensor holds a value that cannot be dequantized (NaN, Inf).
+type ScaleError struct {
+	Tensor string
+	Err    error
+}
+
+func (e *ScaleError) Error() string {
+	return fmt.Sprintf("%s: %v; nothing was written (re-download the checkpoint)", e.Tensor, e.Err)
+}
+
+// CheckFP8Scales reads every FP8 scale the plan uses (they are small: 1/16384 of their
+// weights) and refuses NaN or infinite ones before anything is written.
+func CheckFP8Scales(src TensorSource, p *Plan) error {
+	for _, g := range p.Groups {
+		for k, si := range g.Scales {
+			w := &p.Tensors[g.Inputs[k]]
+			if len(w.Shape) != 2 {
+				continue
+			}
+			raw, err := src.TensorData(si)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", p.Tensors[si].Name, err)
+			}
+			_, err = ops.FP8Scales(raw, w.Shape[0], w.Shape[1])
+			src.Release(si)
+			if err != nil {
+				return &ScaleError{Tensor: p.Tensors[si].Name, Err: err}
+			}
+		}
+	}
+	return nil
+}

@@ -163,14 +163,14 @@ func (b *builder) finishGroup(pg *pending) {
 		return
 	}
 	src := ins[0].DType
-	if g.Scales != nil {
-		src = loader.BF16 // dequantized before the op
-	}
 	for _, in := range ins[1:] {
 		if in.DType != src {
 			b.errorf("mixed-dtype", "", names, "%s mixes dtypes (%s and %s) in one op: all inputs of an op must share a dtype; fix the checkpoint", g.Name, src, in.DType)
 			return
 		}
+	}
+	if g.Scales != nil {
+		src = loader.BF16 // dequantized before the op
 	}
 	out, err := p.Settings.OutDType(src)
 	if err != nil {
