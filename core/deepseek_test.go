@@ -3,6 +3,7 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/loader/fixture"
+	"github.com/omnitui/omnitui/loader/mca"
 )
 
 // convertAll converts hf with s into a fresh directory and returns it.
@@ -71,6 +73,19 @@ func TestFP8EqualsDequantizedBF16(t *testing.T) {
 		} {
 			st := core.DefaultSettings()
 			s(&st)
+			// mca_config.json: the same but for where it came from (bf16 true for both)
+			cka, pa := planHF(t, hf, st)
+			ckb, pb := planHF(t, bf, st)
+			cka.Close()
+			ckb.Close()
+			ma, mb := mcaKV(pa), mcaKV(pb)
+			for _, k := range []string{"name_or_path", "hf_config_json"} {
+				delete(ma, k)
+				delete(mb, k)
+			}
+			if !maps.Equal(ma, mb) || (st.DType == "keep" && ma["bf16"] != "true") {
+				t.Errorf("%s %+v: mca_config.json differs from the dequantized checkpoint's (bf16 %s / %s)", fam, st, ma["bf16"], mb["bf16"])
+			}
 			a, b := rankFiles(t, convertAll(t, hf, st)), rankFiles(t, convertAll(t, bf, st))
 			if len(a) == 0 || len(a) != len(b) {
 				t.Fatalf("%s %+v: %d vs %d rank files", fam, st, len(a), len(b))
@@ -294,4 +309,70 @@ func renameLayer(s *fixture.ReleaseSpec, from, to string) {
 	for i := range s.Tensors {
 		s.Tensors[i].Name = strings.Replace(s.Tensors[i].Name, from, to, 1)
 	}
+}
+
+// HF → Megatron → HF is byte-identical for the release forms (MTP with its copies, FP8's
+// dequantized bf16 form, q_lora_rank null, tied, GLM with and without q/k norm), under
+// both MTP inner-layer names, TP/PP/EP splits and grouped GEMM.
+func TestDeepseekRoundTrip(t *testing.T) {
+	cases := []struct {
+		fam      string
+		variants []string
+		set      func(*core.Settings)
+	}{
+		{"deepseek_v3", []string{"mtp"}, func(s *core.Settings) { s.TP, s.PP, s.EP = 2, 2, 2 }},
+		{"deepseek_v3", []string{"mtp", "no_qlora", "tied"}, func(s *core.Settings) { s.PP, s.MTPLayerName = 2, core.MTPInnerOld }},
+		{"deepseek_v3", []string{"mtp", "dense0"}, func(s *core.Settings) { s.EP, s.GroupedGEMM = 2, true }},
+		{"glm4_moe", []string{"mtp"}, func(s *core.Settings) { s.TP, s.EP, s.GroupedGEMM, s.LegacyGroupedGEMM = 2, 2, true, true }},
+		{"glm4_moe", []string{"mtp", "no_qknorm"}, func(s *core.Settings) { s.TP, s.TransformerImpl = 2, "local" }},
+	}
+	for _, c := range cases {
+		hf := writeRelease(t, c.fam, c.variants, nil)
+		st := core.DefaultSettings()
+		c.set(&st)
+		out := convertAll(t, hf, st)
+		m, err := mca.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp, err := core.BuildReversePlan(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rp.HasErrors() {
+			t.Fatalf("%s %v: reverse plan: %s", c.fam, c.variants, rp.ErrorText())
+		}
+		back := filepath.Join(t.TempDir(), "hf")
+		if _, err := core.ConvertToHF(context.Background(), rp, core.ToHFOptions{Out: back}); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		a, b := hfTensorBytes(t, hf), hfTensorBytes(t, back)
+		if len(a) != len(b) {
+			t.Errorf("%s %v: %d tensors back, want %d", c.fam, c.variants, len(b), len(a))
+		}
+		for name, want := range a {
+			if got, ok := b[name]; !ok || !bytes.Equal(got, want) {
+				t.Errorf("%s %v: %s not restored byte for byte (present %v)", c.fam, c.variants, name, ok)
+			}
+		}
+	}
+}
+
+func hfTensorBytes(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	ck, err := loader.OpenHF(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	out := map[string][]byte{}
+	for i, ti := range ck.Tensors {
+		b, err := ck.TensorData(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ti.Name] = append([]byte(nil), b...)
+	}
+	return out
 }

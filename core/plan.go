@@ -156,11 +156,11 @@ func (b *builder) run() {
 	}
 	settingsOK := !p.HasErrors()
 	dimsOK := b.configAndDims()
+	b.fp8Prepare()
 	b.mcaConfig()
 	if !dimsOK {
 		return
 	}
-	b.fp8Prepare()
 	if p.Settings.KeepFP8 {
 		b.errorf("keep-fp8", "", nil, "--keep-fp8 is refused: Megatron-Core loads FP8 parameters only through Transformer Engine's own FP8 formats (Float8Tensor with scaling state in _extra_state), and no released layout maps block scales (weight_scale_inv) onto them, so kept FP8 bytes would not load. Leave --keep-fp8 out: FP8 weights are dequantized to bf16 (block 128×128)")
 	}
@@ -409,8 +409,14 @@ func (b *builder) mcaConfig() {
 func (b *builder) dominantDType() loader.DType {
 	by := map[loader.DType]int64{}
 	for i := range b.in.Tensors {
-		if b.in.Tensors[i].DType.IsFloat() {
-			by[b.in.Tensors[i].DType] += b.in.Tensors[i].Size
+		t := &b.in.Tensors[i]
+		switch {
+		case b.fp8.scales[i]:
+			// block scales are dequantization metadata, not weights
+		case isF8(t.DType) && b.fp8.scaleOf != nil:
+			by[loader.BF16] += 2 * t.NumEl() // dequantized to bf16
+		case t.DType.IsFloat():
+			by[t.DType] += t.Size
 		}
 	}
 	var best loader.DType

@@ -3,6 +3,8 @@ package core
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +30,9 @@ type ReversePlan struct {
 
 	refs  [][][]*pt.TensorRef // per forward rank, chunk, entry
 	files []*mca.Rank         // per forward rank
+	// copies: HF tensors written as copies of another (an MTP layer's embed_tokens and
+	// shared_head.head), by the HF name they copy
+	copies map[string][]string
 }
 
 // HasErrors reports whether the reverse plan cannot be executed.
@@ -250,6 +255,7 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	}
 
 	infos := map[string]*globalInfo{}
+	mtpInner := ""
 	var order []string
 	var unknown []string
 	add := func(name, pure string, layer, expert int, dt loader.DType, tp int, shape []int64) {
@@ -275,25 +281,55 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 				if tied && name == MCAOutputLayer {
 					continue // the tied copy of the embedding
 				}
-				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
-				if !ok {
-					add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
-					continue
+				var layer int
+				var rel, lp string
+				if rest, ok := strings.CutPrefix(name, "mtp.layers."); ok && t.MTP != nil {
+					// MTP layer k: its own tensors, or its inner decoder layer under either
+					// Megatron-Core name (the files say which)
+					j := 0
+					for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+						j++
+					}
+					if j == 0 || j > 9 || j == len(rest) {
+						unknown = append(unknown, r.Path+": "+name)
+						continue
+					}
+					k := atoi(rest[:j])
+					rel = rest[j:]
+					inner := ""
+					for _, in := range []string{MTPInnerDefault, MTPInnerOld} {
+						if after, ok := strings.CutPrefix(rel, "."+in+"."); ok {
+							inner, rel = in, "."+after
+						}
+					}
+					if inner != "" {
+						if mtpInner != "" && mtpInner != inner {
+							rp.errorf("mtp-naming", []string{name}, "the rank files name MTP inner layers both %s and %s: a checkpoint uses one Megatron-Core version's names", mtpInner, inner)
+						}
+						mtpInner = inner
+					}
+					layer, lp = layers+k, MTPPrefix(k, inner)
+				} else {
+					rest, ok := strings.CutPrefix(name, MCALayerPrefix)
+					if !ok {
+						add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
+						continue
+					}
+					j := 0
+					for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+						j++
+					}
+					if j == 0 || j > 9 || j == len(rest) {
+						unknown = append(unknown, r.Path+": "+name)
+						continue
+					}
+					layer = st.First + atoi(rest[:j])
+					rel = rest[j:]
+					lp = fmt.Sprintf("%s%d", MCALayerPrefix, layer)
 				}
-				j := 0
-				for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-					j++
-				}
-				if j == 0 || j > 9 || j == len(rest) {
-					unknown = append(unknown, r.Path+": "+name)
-					continue
-				}
-				layer := st.First + atoi(rest[:j])
-				rel := rest[j:]
 				if te, ok := localToTE[rel]; ok && s.TransformerImpl == "local" {
 					rel = te
 				}
-				lp := fmt.Sprintf("%s%d", MCALayerPrefix, layer)
 				// per-expert names
 				if er, ok := strings.CutPrefix(rel, MCAMoEPrefix); ok {
 					k := 0
@@ -345,6 +381,8 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 
 	// global Megatron tensors -> HF tensors
 	var tensors []loader.TensorInfo
+	hfOf := map[string]loader.TensorInfo{} // global Megatron name -> its (first) HF tensor
+	mtpSeen := map[int]bool{}
 	for _, name := range order {
 		gi := infos[name]
 		shape, err := globalShape(t, gi, s)
@@ -360,7 +398,36 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 		for i := range names {
 			n := numel(shapes[i])
 			tensors = append(tensors, loader.TensorInfo{Name: names[i], DType: gi.dtype, Shape: shapes[i], Size: n * int64(gi.dtype.Size())})
+			if _, ok := hfOf[name]; !ok {
+				hfOf[name] = tensors[len(tensors)-1]
+			}
 		}
+		if gi.layer >= layers {
+			mtpSeen[gi.layer] = true
+		}
+	}
+	// The release stores copies of the embedding and lm_head in each MTP layer (Megatron
+	// shares them): write them back as copies.
+	if t.MTP != nil && len(mtpSeen) > 0 {
+		rp.copies = map[string][]string{}
+		for _, layer := range slices.Sorted(maps.Keys(mtpSeen)) {
+			for _, rel := range slices.Sorted(maps.Keys(t.MTP.Copies)) {
+				src, ok := hfOf[t.MTP.Copies[rel]]
+				if !ok && t.MTP.Copies[rel] == MCAOutputLayer {
+					src, ok = hfOf[MCAEmbedding] // tied
+				}
+				if !ok {
+					continue
+				}
+				c := src
+				c.Name = fmt.Sprintf("%s%d%s", t.LayerPrefix, layer, rel)
+				tensors = append(tensors, c)
+				rp.copies[src.Name] = append(rp.copies[src.Name], c.Name)
+			}
+		}
+	}
+	if mtpInner != "" {
+		s.MTPLayerName = mtpInner
 	}
 	sort.SliceStable(tensors, func(i, j int) bool { return naturalLess(tensors[i].Name, tensors[j].Name) })
 	for i := 1; i < len(tensors); i++ {
