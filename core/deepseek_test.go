@@ -376,3 +376,45 @@ func hfTensorBytes(t *testing.T, dir string) map[string][]byte {
 	}
 	return out
 }
+
+// --verify compares a block-FP8 release with its Megatron output as the bf16 weights it
+// stands for (scales consumed, quantization_config set aside, MTP copies checked), and
+// catches a flipped byte.
+func TestVerifyFP8(t *testing.T) {
+	hf := writeRelease(t, "deepseek_v3", []string{"fp8", "mtp"}, nil)
+	st := core.DefaultSettings()
+	st.TP, st.PP, st.EP = 2, 2, 2
+	out := convertAll(t, hf, st)
+	rep, err := core.Verify(context.Background(), hf, out, core.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Compared == 0 {
+		t.Fatalf("verify of the FP8 release against its conversion: %d compared, diffs %v", rep.Compared, rep.Diffs)
+	}
+	// flip one byte of an FP8 weight in the input
+	ck, _ := planHF(t, hf, st)
+	var ti loader.TensorInfo
+	for _, x := range ck.Tensors {
+		if x.Name == "model.layers.2.self_attn.o_proj.weight" {
+			ti = x
+		}
+	}
+	path := filepath.Join(hf, ck.Shards[ti.Shard].Name)
+	ck.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[ti.Offset+5] ^= 0x01
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = core.Verify(context.Background(), hf, out, core.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || !strings.Contains(rep.Diffs[0].Tensor, "o_proj") {
+		t.Fatalf("verify missed a flipped FP8 byte: %v", rep.Diffs)
+	}
+}

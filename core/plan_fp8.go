@@ -220,3 +220,47 @@ func CheckFP8Scales(src TensorSource, p *Plan) error {
 	}
 	return nil
 }
+
+// FP8Pairs finds the block-FP8 weights of a tensor list with a well-formed F32 scale beside
+// them (weight index -> scale index); the plan reports every malformed pair.
+func FP8Pairs(ts []loader.TensorInfo) map[int]int {
+	byName := make(map[string]int, len(ts))
+	for i := range ts {
+		byName[ts[i].Name] = i
+	}
+	out := map[int]int{}
+	for i := range ts {
+		w, ok := strings.CutSuffix(ts[i].Name, scaleSuffix)
+		if !ok || ts[i].DType != loader.F32 {
+			continue
+		}
+		wi, ok := byName[w]
+		if !ok || !isF8(ts[wi].DType) || len(ts[wi].Shape) != 2 || len(ts[i].Shape) != 2 {
+			continue
+		}
+		if ts[i].Shape[0] == ceilDiv(ts[wi].Shape[0], FP8Block) && ts[i].Shape[1] == ceilDiv(ts[wi].Shape[1], FP8Block) {
+			out[wi] = i
+		}
+	}
+	return out
+}
+
+// dequantWhole dequantizes FP8 weight wi of ck (its bytes b) with scale si to bf16.
+func dequantWhole(ck *loader.Checkpoint, wi, si int, b []byte) ([]byte, error) {
+	w := &ck.Tensors[wi]
+	raw, err := ck.TensorData(si)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := ops.FP8Scales(raw, w.Shape[0], w.Shape[1])
+	ck.Release(si)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ck.Tensors[si].Name, err)
+	}
+	out := make([]byte, 2*len(b))
+	n := int64(len(b))
+	if err := ops.DequantFP8Block(out, b, w.DType, sc, w.Shape[0], w.Shape[1], 0, n); err != nil {
+		return nil, fmt.Errorf("%s: %w", w.Name, err)
+	}
+	return out, nil
+}

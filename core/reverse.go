@@ -155,6 +155,12 @@ func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]by
 		hv.Kind, hv.Raw, hv.Children = cp.Kind, cp.Raw, cp.Children
 		changed = append(changed, k.HF)
 	}
+	// Megatron holds dequantized weights: a block-FP8 release's quantization_config no
+	// longer describes them (transformers would load the bf16 weights as FP8).
+	if q, ok := hf.Member("quantization_config"); ok {
+		hf.Children = slices.DeleteFunc(hf.Children, func(c *loader.JSONNode) bool { return c == q })
+		changed = append(changed, "quantization_config (removed: the weights are bf16)")
+	}
 	if len(changed) == 0 {
 		return hfBytes, nil, nil
 	}
