@@ -27,6 +27,8 @@ A family file defines (see llama.py for the smallest complete one):
   CONFIG             {mca_config key: expected value} checked in mca_config.json
   drop(name, cfg, settings)            optional: True leaves an HF tensor out (after asserting why)
   rename(rel, layer, expert, tc)       optional: family rename of a layer-relative Megatron name
+  embed_on_last(tc)                    optional: True puts the embedding on the last stage too (MTP)
+  num_experts(tc)                      optional: number of routed experts
 
 usage: roll_ref.py HF_DIR OUT_DIR SETTINGS_JSON
 """
@@ -247,6 +249,10 @@ def main():
                             pure, ge = name, None
                             if name == "embedding.word_embeddings.weight" or match(name, F.PRE):
                                 on = first or (name == "embedding.word_embeddings.weight" and tied and last)
+                                # families with MTP layers: the last stage embeds tokens too
+                                if name == "embedding.word_embeddings.weight" and last and not tied and \
+                                        hasattr(F, "embed_on_last") and F.embed_on_last(tc):
+                                    on = True
                             elif match(name, F.POST):
                                 on = last
                             else:
