@@ -184,7 +184,7 @@ var genericSettings = func() []SettingSpec {
 			Help: "cast floating tensors (default keep: bytes as in the input)"},
 			textSetting(func(s *Settings) *string { return &s.DType })),
 		spec(SettingSpec{Name: "mtp_layer_name", Flag: "mtp-layer-name", Arg: "mtp_model_layer|transformer_layer", Section: "output", Kind: SettingChoice,
-			Choices: []string{MTPInnerDefault, MTPInnerOld}, Form: true, Label: "MTP naming", Hint: "MTP inner layer: mtp_model_layer (core ≥ 0.17) or transformer_layer (0.15–0.16)",
+			Choices: []string{MTPInnerDefault, MTPInnerOld}, Label: "MTP naming", Hint: "MTP inner layer: mtp_model_layer (core ≥ 0.17) or transformer_layer (0.15–0.16)",
 			Help: "name of an MTP layer's inner decoder layer: mtp_model_layer (megatron-core >= 0.17, ROLL's; default) or transformer_layer (0.15-0.16)", Codes: []string{"bad-mtp-layer-name"}},
 			textSetting(func(s *Settings) *string { return &s.MTPLayerName })),
 		spec(SettingSpec{Name: "keep_fp8", Flag: "keep-fp8", Section: "output", Kind: SettingBool, Merge: MergeFromFlags,
