@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader"
 )
 
@@ -74,6 +75,7 @@ func (b *builder) groups() {
 		}
 	}
 	if len(unmapped) > 0 {
+		b.foreignLayout(unmapped)
 		for _, h := range t.UnmappedHints {
 			for _, n := range unmapped {
 				if strings.Contains(n, h.Contains) {
@@ -107,6 +109,39 @@ func (b *builder) groups() {
 		}
 		b.errorf("incomplete-group", "", have, "%d op group(s) are incomplete (ROLL drops them with only a warning, leaving a checkpoint Megatron cannot load): missing %s. Re-download the checkpoint or restore the missing tensors", len(incomplete), listNames(lack, 5))
 	}
+}
+
+// foreignLayout tries the other registered families' rules on the names this family
+// cannot map: when another family covers most of them, config.json and the weights come
+// from different families, which no opt-out can make right.
+func (b *builder) foreignLayout(unmapped []string) {
+	best, bestN := "", 0
+	var bestNames []string
+	for _, o := range family.Templates() {
+		if o.ModelType == b.t.ModelType {
+			continue
+		}
+		var hit []string
+		for _, n := range unmapped {
+			_, rest, _, _ := o.SplitPrefix(n)
+			if skipped(o, rest) {
+				continue
+			}
+			if rest != "" {
+				if _, _, _, ok := o.MatchRule(rest); ok {
+					hit = append(hit, n)
+				}
+			}
+		}
+		if len(hit) > bestN {
+			best, bestN, bestNames = o.ModelType, len(hit), hit
+		}
+	}
+	if bestN == 0 || 2*bestN < len(unmapped) {
+		return
+	}
+	b.errorf("foreign-layout", "", bestNames, "config.json names model_type %q, but %d tensor(s) match no %s rule and follow the %s naming instead: %s. The config and the weights come from different model families: use the config.json that came with these weights, or weights of a %s checkpoint",
+		b.t.ModelType, bestN, b.t.ModelType, best, listNames(bestNames, 5), b.t.ModelType)
 }
 
 // skipped reports whether an HF name, relative to its layer/expert prefix (whole outside

@@ -158,6 +158,9 @@ func decoderRequired(layer []string, moe, expert []string) family.Required {
 	}
 }
 
+// denseMLPNames are the HF tensors of a dense gated MLP (relative to a layer).
+var denseMLPNames = []string{".mlp.gate_proj.weight", ".mlp.up_proj.weight", ".mlp.down_proj.weight"}
+
 // oProjBiasHint explains an o_proj bias, which no Megatron layer of these families holds.
 var oProjBiasHint = family.UnmappedHint{
 	Contains: ".self_attn.o_proj.bias",

@@ -23,8 +23,8 @@ func init() {
 
 // Family dims and opt-outs shared with glm4_moe.
 const (
-	denseLayersDim = "first_k_dense_replace" // dense layers before the MoE ones
-	dropMTP        = "drop_mtp"
+	dsDenseLayersDim = "first_k_dense_replace" // dense layers before the MoE ones
+	dsDropMTP        = "drop_mtp"
 )
 
 func deepseekV3() *family.Template {
@@ -89,32 +89,32 @@ func deepseekV3() *family.Template {
 			{Op: family.OpRename, HF: []string{".self_attn.kv_a_proj_with_mqa.weight"}, MCA: ".self_attention.linear_kv_down_proj.weight"},
 			{Op: family.OpRename, HF: []string{".self_attn.kv_a_layernorm.weight"}, MCA: ".self_attention.linear_kv_up_proj.layer_norm_weight"},
 			{Op: family.OpRename, HF: []string{".self_attn.kv_b_proj.weight"}, MCA: ".self_attention.linear_kv_up_proj.weight"},
-		}, moeRules()...),
+		}, dsMoeRules()...),
 		Dist: family.MergeDist(family.MLADist, family.TEMoEDist),
 		// The MTP layer's embed_tokens and shared_head.head are MTP Copies (see MTP);
 		// ROLL lists them as invalid keys too.
 		Skip:     []string{".self_attn.rotary_emb.inv_freq"},
-		Required: moeRequired([]string{".input_layernorm.weight", ".post_attention_layernorm.weight", ".self_attn.kv_a_proj_with_mqa.weight", ".self_attn.kv_a_layernorm.weight", ".self_attn.kv_b_proj.weight", ".self_attn.o_proj.weight"}),
-		Shapes:   moeShapes(),
+		Required: dsMoeRequired([]string{".input_layernorm.weight", ".post_attention_layernorm.weight", ".self_attn.kv_a_proj_with_mqa.weight", ".self_attn.kv_a_layernorm.weight", ".self_attn.kv_b_proj.weight", ".self_attn.o_proj.weight"}),
+		Shapes:   dsMoeShapes(),
 		Components: []family.ComponentRule{
 			{Prefix: "model.", Component: "text", Label: "decoder"},
 			{Prefix: "lm_head.", Component: "lm_head"},
 		},
-		Extras:  moeExtras(),
-		OptOuts: []family.OptOut{mtpOptOut()},
-		MTP:     mtpSpec(),
+		Extras:  dsMoeExtras(),
+		OptOuts: []family.OptOut{dsMtpOptOut()},
+		MTP:     dsMtpSpec(),
 		Hooks: family.Hooks{
-			ReadDims:    denseDims,
+			ReadDims:    dsDenseDims,
 			MCAConfig:   deepseekMCAConfig,
-			RenameMCA:   denseRename,
-			UnrenameMCA: denseUnrename,
-			MoELayer:    isMoELayer,
+			RenameMCA:   dsDenseRename,
+			UnrenameMCA: dsDenseUnrename,
+			MoELayer:    dsIsMoELayer,
 		},
 	}
 }
 
-// moeRules are the MLP, expert, router and MTP rules deepseek_v3 and glm4_moe share.
-func moeRules() []family.Rule {
+// dsMoeRules are the MLP, expert, router and MTP rules deepseek_v3 and glm4_moe share.
+func dsMoeRules() []family.Rule {
 	return []family.Rule{
 		{Op: family.OpRename, HF: []string{".post_attention_layernorm.weight"}, MCA: ".pre_mlp_layernorm.weight"},
 		// dense layers
@@ -137,7 +137,7 @@ func moeRules() []family.Rule {
 	}
 }
 
-func moeRequired(layer []string) family.Required {
+func dsMoeRequired(layer []string) family.Required {
 	return family.Required{
 		Global: []string{"model.embed_tokens.weight", "model.norm.weight"},
 		LMHead: "lm_head.weight",
@@ -148,7 +148,7 @@ func moeRequired(layer []string) family.Required {
 	}
 }
 
-func moeShapes() map[string]family.ShapeRule {
+func dsMoeShapes() map[string]family.ShapeRule {
 	vh := func(d family.Dims) []int64 { return []int64{int64(d.Vocab), int64(d.Hidden)} }
 	return map[string]family.ShapeRule{
 		family.MCAEmbedding:         {Shape: vh, From: "vocab_size × hidden_size"},
@@ -167,7 +167,7 @@ func moeShapes() map[string]family.ShapeRule {
 	}
 }
 
-func moeExtras() []family.ComponentRule {
+func dsMoeExtras() []family.ComponentRule {
 	return []family.ComponentRule{
 		{Prefix: family.MCAEmbedding, Component: "embedding"},
 		{Prefix: family.MCAOutputLayer, Component: "output_layer"},
@@ -176,22 +176,22 @@ func moeExtras() []family.ComponentRule {
 	}
 }
 
-func mtpOptOut() family.OptOut {
-	return family.OptOut{Name: dropMTP, Flag: "drop-mtp", Label: "drop MTP",
+func dsMtpOptOut() family.OptOut {
+	return family.OptOut{Name: dsDropMTP, Flag: "drop-mtp", Label: "drop MTP",
 		Help:  "leave the multi-token-prediction (MTP) layers out and write mtp_num_layers 0",
 		Codes: []string{"mtp-disabled", "mtp-dropped", "mtp-weights-missing"}}
 }
 
-func mtpSpec() *family.MTPSpec {
+func dsMtpSpec() *family.MTPSpec {
 	return &family.MTPSpec{
 		Own:    []string{".enorm.weight", ".hnorm.weight", ".eh_proj.weight", ".final_layernorm.weight"},
 		Copies: map[string]string{".embed_tokens.weight": family.MCAEmbedding, ".shared_head.head.weight": family.MCAOutputLayer},
-		OptOut: dropMTP,
+		OptOut: dsDropMTP,
 	}
 }
 
-// denseDims reads first_k_dense_replace (the dense layers before the MoE ones).
-func denseDims(cfg *loader.JSONNode, d *family.Dims) []family.Issue {
+// dsDenseDims reads first_k_dense_replace (the dense layers before the MoE ones).
+func dsDenseDims(cfg *loader.JSONNode, d *family.Dims) []family.Issue {
 	k := 0
 	if n, ok := cfg.Get("first_k_dense_replace"); ok && n.Kind != loader.JSONNull {
 		v, err := n.Int()
@@ -200,32 +200,32 @@ func denseDims(cfg *loader.JSONNode, d *family.Dims) []family.Issue {
 		}
 		k = int(v)
 	}
-	d.SetExtra(denseLayersDim, k)
+	d.SetExtra(dsDenseLayersDim, k)
 	if k > 0 && k >= d.Layers {
 		return []family.Issue{{Severity: family.SevError, Code: "config-range", Message: fmt.Sprintf("config.json first_k_dense_replace %d is not below num_hidden_layers %d: every layer would be dense (ROLL's converter asserts this too); fix config.json", k, d.Layers)}}
 	}
 	return nil
 }
 
-func isMoELayer(layer int, d family.Dims) bool { return layer >= d.ExtraInt(denseLayersDim) }
+func dsIsMoELayer(layer int, d family.Dims) bool { return layer >= d.ExtraInt(dsDenseLayersDim) }
 
 // Dense layers use Transformer Engine's fused norm + fc1: their pre-MLP norm is stored as
 // mlp.linear_fc1.layer_norm_weight (ROLL's add_hf_weight rename).
 const (
-	preMLPNorm   = ".pre_mlp_layernorm.weight"
-	fusedFC1Norm = ".mlp.linear_fc1.layer_norm_weight"
+	dsPreMLPNorm   = ".pre_mlp_layernorm.weight"
+	dsFusedFC1Norm = ".mlp.linear_fc1.layer_norm_weight"
 )
 
-func denseRename(rel string, layer, expert int, d family.Dims) string {
-	if layer >= 0 && layer < d.Layers && !isMoELayer(layer, d) && rel == preMLPNorm {
-		return fusedFC1Norm
+func dsDenseRename(rel string, layer, expert int, d family.Dims) string {
+	if layer >= 0 && layer < d.Layers && !dsIsMoELayer(layer, d) && rel == dsPreMLPNorm {
+		return dsFusedFC1Norm
 	}
 	return rel
 }
 
-func denseUnrename(rel string, layer, expert int, d family.Dims) string {
-	if layer >= 0 && layer < d.Layers && !isMoELayer(layer, d) && rel == fusedFC1Norm {
-		return preMLPNorm
+func dsDenseUnrename(rel string, layer, expert int, d family.Dims) string {
+	if layer >= 0 && layer < d.Layers && !dsIsMoELayer(layer, d) && rel == dsFusedFC1Norm {
+		return dsPreMLPNorm
 	}
 	return rel
 }
@@ -239,9 +239,9 @@ func deepseekMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issu
 		rs, ok = cfg.Get("rope_parameters")
 	}
 	if ok && rs.Kind == loader.JSONObject && len(rs.Children) > 0 {
-		// ROLL copies only truthy values (a 0 or null field keeps Megatron's default).
+		// ROLL copies only dsTruthy values (a 0 or null field keeps Megatron's default).
 		take := func(hf, mca string) {
-			if n, ok := rs.Get(hf); ok && truthy(n) {
+			if n, ok := rs.Get(hf); ok && dsTruthy(n) {
 				kv[mca] = string(n.Compact())
 			}
 		}
@@ -249,7 +249,7 @@ func deepseekMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issu
 		// original_max_position_embeddings (MLATransformerConfig); ROLL then crashes on every
 		// yarn release. omnitui writes the field under its current name.
 		take("original_max_position_embeddings", "original_max_position_embeddings")
-		if n, ok := rs.Get("type"); ok && truthy(n) {
+		if n, ok := rs.Get("type"); ok && dsTruthy(n) {
 			if s, _ := n.Str(); s != "yarn" {
 				out = append(out, family.Issue{Severity: family.SevError, Code: "rope-scaling", Message: fmt.Sprintf("config.json rope_scaling type %s: Megatron's multi-latent attention supports yarn scaling only (ROLL asserts the same); use the release's config.json", n.Raw)})
 			}
@@ -264,12 +264,12 @@ func deepseekMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issu
 		kv["rope_type"] = `"rope"`
 		kv["rotary_scaling_factor"] = "1.0"
 	}
-	return append(out, moeMCAConfig(cfg, kv)...)
+	return append(out, dsMoeMCAConfig(cfg, kv)...)
 }
 
-// moeMCAConfig: moe_shared_expert_intermediate_size and moe_layer_freq (deepseek_v3 and
+// dsMoeMCAConfig: moe_shared_expert_intermediate_size and moe_layer_freq (deepseek_v3 and
 // glm4_moe compute them alike).
-func moeMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issue {
+func dsMoeMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issue {
 	num := func(key string) (int64, bool) {
 		n, ok := cfg.Get(key)
 		if !ok || n.Kind == loader.JSONNull {
@@ -300,8 +300,8 @@ func moeMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issue {
 	return nil
 }
 
-// truthy is Python truthiness of a JSON value.
-func truthy(n *loader.JSONNode) bool {
+// dsTruthy is Python truthiness of a JSON value.
+func dsTruthy(n *loader.JSONNode) bool {
 	switch n.Kind {
 	case loader.JSONNull:
 		return false

@@ -67,7 +67,7 @@ func glm4Moe() *family.Template {
 			// GLM-4.5 (use_qk_norm: true); not in ROLL's template, which crashes on them
 			{Op: family.OpRename, HF: []string{".self_attn.q_norm.weight"}, MCA: ".self_attention.q_layernorm.weight"},
 			{Op: family.OpRename, HF: []string{".self_attn.k_norm.weight"}, MCA: ".self_attention.k_layernorm.weight"},
-		}, moeRules()...),
+		}, dsMoeRules()...),
 		Dist: family.MergeDist(family.DefaultDist, family.MTPDist, family.DistRules{
 			Duplicated: []string{".mlp.router.expert_bias"},
 			Row:        []string{".self_attention.linear_proj.weight", ".mlp.shared_experts.linear_fc2.weight", ".linear_fc2.weight", ".mlp.linear_fc2.weight"},
@@ -75,13 +75,13 @@ func glm4Moe() *family.Template {
 		}, family.TEMoEDist),
 		Skip: []string{".self_attn.rotary_emb.inv_freq"},
 		Required: func() family.Required {
-			r := moeRequired([]string{".input_layernorm.weight", ".post_attention_layernorm.weight",
+			r := dsMoeRequired([]string{".input_layernorm.weight", ".post_attention_layernorm.weight",
 				".self_attn.q_proj.weight", ".self_attn.k_proj.weight", ".self_attn.v_proj.weight", ".self_attn.o_proj.weight"})
 			r.Bias = []string{".self_attn.q_proj.bias", ".self_attn.k_proj.bias", ".self_attn.v_proj.bias"}
 			return r
 		}(),
 		Shapes: func() map[string]family.ShapeRule {
-			m := moeShapes()
+			m := dsMoeShapes()
 			m[".self_attention.linear_qkv.layer_norm_weight"] = family.ShapeRule{Shape: hiddenVec, From: "hidden_size"}
 			m[".self_attention.linear_proj.weight"] = family.ShapeRule{Shape: func(d family.Dims) []int64 {
 				return []int64{int64(d.Hidden), int64(d.Heads * d.KVChannels)}
@@ -94,15 +94,15 @@ func glm4Moe() *family.Template {
 			{Prefix: "model.", Component: "text", Label: "decoder"},
 			{Prefix: "lm_head.", Component: "lm_head"},
 		},
-		Extras:  moeExtras(),
-		OptOuts: []family.OptOut{mtpOptOut()},
-		MTP:     mtpSpec(),
+		Extras:  dsMoeExtras(),
+		OptOuts: []family.OptOut{dsMtpOptOut()},
+		MTP:     dsMtpSpec(),
 		Hooks: family.Hooks{
-			ReadDims:    denseDims,
+			ReadDims:    dsDenseDims,
 			MCAConfig:   glmMCAConfig,
-			RenameMCA:   denseRename,
-			UnrenameMCA: denseUnrename,
-			MoELayer:    isMoELayer,
+			RenameMCA:   dsDenseRename,
+			UnrenameMCA: dsDenseUnrename,
+			MoELayer:    dsIsMoELayer,
 		},
 	}
 }
@@ -127,8 +127,8 @@ func glmMCAConfig(cfg *loader.JSONNode, kv map[string]string) []family.Issue {
 	if n, ok := cfg.Get("routed_scaling_factor"); ok && n.Kind != loader.JSONNull {
 		kv["moe_router_topk_scaling_factor"] = string(n.Compact())
 	}
-	if n, ok := cfg.Get("use_qk_norm"); ok && truthy(n) {
+	if n, ok := cfg.Get("use_qk_norm"); ok && dsTruthy(n) {
 		kv["qk_layernorm"] = "true"
 	}
-	return moeMCAConfig(cfg, kv)
+	return dsMoeMCAConfig(cfg, kv)
 }

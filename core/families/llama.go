@@ -25,7 +25,7 @@ func llamaTemplate(modelType string) *family.Template {
 		Rules:         rules(globalRules, attnRules, denseMLPRules),
 		Dist:          family.DefaultDist,
 		Skip:          []string{invFreq},
-		Required:      decoderRequired(nil, nil, nil),
+		Required:      decoderRequired(denseMLPNames, nil, nil),
 		Shapes:        decoderShapes(nil),
 		Components:    decoderComponents,
 		Extras:        decoderExtras,

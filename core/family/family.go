@@ -121,7 +121,9 @@ type Required struct {
 	Bias   []string // relative to each layer prefix, when the attention has biases
 	MoE    []string // relative to each layer prefix, on layers with experts
 	Expert []string // relative to each expert prefix
-	Dense  []string // relative to each layer prefix, on the dense layers of a model with experts (Hooks.MoELayer)
+	// Dense are relative to each layer prefix of a model with experts whose layer is dense
+	// (Hooks.MoELayer says false), e.g. a dense MLP among MoE layers.
+	Dense []string
 }
 
 // ComponentRule names a component by name prefix (HF names for Components, Megatron names
@@ -185,8 +187,8 @@ type Hooks struct {
 	RenameMCA func(rel string, layer, expert int, d Dims) string
 	// UnrenameMCA is RenameMCA's inverse, applied by the reverse before rule matching.
 	UnrenameMCA func(rel string, layer, expert int, d Dims) string
-	// MoELayer reports whether a decoder layer of a model with experts has them (nil: every
-	// layer has), e.g. deepseek_v3's dense first layers (first_k_dense_replace).
+	// MoELayer says whether a decoder layer of a model with experts is an MoE layer (nil:
+	// every layer is); dense layers need Required.Dense instead of Required.MoE/Expert.
 	MoELayer func(layer int, d Dims) bool
 }
 

@@ -78,8 +78,9 @@ def load_hf(d):
 
 
 def load_family(model_type):
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "roll_ref_families", model_type + ".py")
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "roll_ref_families")
+    sys.path.insert(0, here)  # family files may share helpers (_decoder.py)
+    path = os.path.join(here, model_type + ".py")
     if not os.path.exists(path):
         raise SystemExit("no reference family file %s" % path)
     spec = importlib.util.spec_from_file_location("fam_" + model_type, path)

@@ -25,6 +25,7 @@ const usage = `gen writes Qwen3-Omni MoE checkpoints for tests.
 Usage:
   go run ./testdata/gen tiny      -out DIR [flags]
   go run ./testdata/gen realscale -out DIR [-variant instruct]
+  go run ./testdata/gen release   -out DIR -family llama|qwen3_moe [sizes]
 
 tiny       A few hundred KB checkpoint: config.json with the real nesting of
            Qwen3-Omni-30B-A3B-Instruct (sizes replaced), tensors with the real
@@ -35,7 +36,12 @@ realscale  The real tensor list and shard headers (15 shards, 70.5 GB apparent
            size) with the data regions left as file holes, so it costs a few MB
            of disk. All tensors read as zeros.
 
-Both refuse a directory that already holds config.json or *.safetensors;
+release    A release-shaped llama or qwen3_moe checkpoint of any size (real
+           tensor names and config keys, deterministic values): benchmark
+           inputs of several GB. -realscale NAME writes a published model's
+           anatomy sparsely instead (qwen3-235b-a22b, llama-3.1-405b).
+
+All refuse a directory that already holds config.json or *.safetensors;
 -force removes those files first.
 
 Run "go run ./testdata/gen tiny -h" or "... realscale -h" for the flags.
@@ -64,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runTiny(args[1:], stdout, stderr)
 	case "realscale":
 		return runRealScale(args[1:], stdout, stderr)
+	case "release":
+		return runRelease(args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown subcommand %q: use tiny or realscale", args[0])
@@ -245,5 +253,42 @@ func parseFlags(fs *flag.FlagSet, args []string, out *string) error {
 		fs.Usage()
 		return errors.New("-out is required")
 	}
+	return nil
+}
+
+func runRelease(args []string, stdout, stderr io.Writer) error {
+	d := fixture.Dec{Hidden: 2048, Heads: 16, KV: 8, HeadDim: 128, Inter: 8192, Layers: 16, Vocab: 32000}
+	fs := flag.NewFlagSet("release", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "output directory (required)")
+	fam := fs.String("family", "llama", "model_type: llama or qwen3_moe")
+	real := fs.String("realscale", "", "write this published model's anatomy sparsely instead: "+strings.Join(fixture.RealScaleReleases(), ", "))
+	shards := fs.Int("shards", 4, "number of safetensors files")
+	experts := fs.Int("experts", 16, "qwen3_moe num_experts")
+	moeInter := fs.Int("moe-ffn", 768, "qwen3_moe moe_intermediate_size")
+	fs.IntVar(&d.Hidden, "hidden", d.Hidden, "hidden_size")
+	fs.IntVar(&d.Heads, "heads", d.Heads, "num_attention_heads")
+	fs.IntVar(&d.KV, "kv", d.KV, "num_key_value_heads")
+	fs.IntVar(&d.HeadDim, "head-dim", d.HeadDim, "head_dim")
+	fs.IntVar(&d.Inter, "ffn", d.Inter, "intermediate_size")
+	fs.IntVar(&d.Layers, "layers", d.Layers, "num_hidden_layers")
+	fs.IntVar(&d.Vocab, "vocab", d.Vocab, "vocab_size")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("release: -out is required")
+	}
+	if *real != "" {
+		return fixture.WriteRealScaleRelease(*out, *real)
+	}
+	spec, err := fixture.SizedRelease(*fam, d, *experts, *moeInter)
+	if err != nil {
+		return err
+	}
+	if err := fixture.WriteRelease(*out, spec, fixture.ReleaseOptions{Shards: *shards, Seed: 1}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%s, %d tensors)\n", *out, *fam, len(spec.Tensors))
 	return nil
 }
