@@ -418,3 +418,26 @@ func TestVerifyFP8(t *testing.T) {
 		t.Fatalf("verify missed a flipped FP8 byte: %v", rep.Diffs)
 	}
 }
+
+// Every FP8 scale belongs to its weight's group (it is consumed, not left out).
+func TestFP8ScalesGrouped(t *testing.T) {
+	hf := writeRelease(t, "deepseek_v3", []string{"fp8", "mtp"}, nil)
+	ck, p := planHF(t, hf, core.DefaultSettings())
+	defer ck.Close()
+	idx := map[string]int{}
+	for i, ti := range p.Tensors {
+		idx[ti.Name] = i
+	}
+	n := 0
+	for i, ti := range p.Tensors {
+		if w, ok := strings.CutSuffix(ti.Name, "_scale_inv"); ok {
+			n++
+			if g := p.TensorGroup[i]; g < 0 || g != p.TensorGroup[idx[w]] {
+				t.Errorf("%s: group %d, its weight's %d", ti.Name, g, p.TensorGroup[idx[w]])
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("the fp8 fixture has no scales")
+	}
+}

@@ -42,8 +42,10 @@ func (b *builder) groups() {
 	p.TensorGroup = make([]int, len(b.in.Tensors))
 	open := map[string]*pending{}
 	var unmapped []string
+	for i := range p.TensorGroup {
+		p.TensorGroup[i] = -1 // set before the loop: an FP8 scale after its weight is already placed
+	}
 	for i := range b.in.Tensors {
-		p.TensorGroup[i] = -1
 		name := b.in.Tensors[i].Name
 		prefix, rest, layer, expert := t.SplitPrefix(name)
 		if skipped(t, rest) {
