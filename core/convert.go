@@ -547,6 +547,9 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 		for _, ti := range g.Inputs {
 			ex.in.Source.Release(ti)
 		}
+		for _, si := range g.Scales {
+			ex.in.Source.Release(si)
+		}
 	}()
 	op, err := LookupOp(g.Op)
 	if err != nil {

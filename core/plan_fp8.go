@@ -212,7 +212,17 @@ func CheckFP8Scales(src TensorSource, p *Plan) error {
 				return fmt.Errorf("reading %s: %w", p.Tensors[si].Name, err)
 			}
 			_, err = ops.FP8Scales(raw, w.Shape[0], w.Shape[1])
+			// A scale is smaller than a page: reading it maps the pages around it (the
+			// kernel's fault-around), which releasing the scale alone cannot drop. Release its
+			// neighbours too, or checking 1,000s of scales would keep ~64 KB each resident.
 			src.Release(si)
+			src.Release(g.Inputs[k])
+			if si+1 < len(p.Tensors) {
+				src.Release(si + 1)
+			}
+			if si > 0 {
+				src.Release(si - 1)
+			}
 			if err != nil {
 				return &ScaleError{Tensor: p.Tensors[si].Name, Err: err}
 			}
