@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -348,7 +349,7 @@ func (b *builder) mcaConfig() {
 	// the template's model type (hf_config_json keeps the checkpoint's own).
 	kv["hf_model_type"] = js(b.t.ModelType)
 	kv["name_or_path"] = js(b.in.NameOrPath)
-	kv["hf_config_json"] = js(string(b.in.ConfigBytes))
+	kv["hf_config_json"] = js(string(b.hfConfigJSON()))
 	kv["tensor_model_parallel_size"] = strconv.Itoa(s.TP)
 	kv["pipeline_model_parallel_size"] = strconv.Itoa(s.PP)
 	kv["expert_model_parallel_size"] = strconv.Itoa(s.EP)
@@ -403,6 +404,25 @@ func (b *builder) mcaConfig() {
 	for _, k := range keys {
 		p.MCAConfig = append(p.MCAConfig, KV{Key: k, Value: kv[k]})
 	}
+}
+
+// hfConfigJSON is config.json as recorded in mca_config.json: as on disk, except that a
+// block-FP8 checkpoint's quantization_config is left out (the Megatron weights are its
+// dequantized bf16, and an export from them must not claim FP8).
+func (b *builder) hfConfigJSON() []byte {
+	if len(b.fp8.scaleOf) == 0 {
+		return b.in.ConfigBytes
+	}
+	cfg, err := loader.ParseJSONTree(b.in.ConfigBytes)
+	if err != nil {
+		return b.in.ConfigBytes
+	}
+	q, ok := cfg.Member("quantization_config")
+	if !ok {
+		return b.in.ConfigBytes
+	}
+	cfg.Children = slices.DeleteFunc(cfg.Children, func(c *loader.JSONNode) bool { return c == q })
+	return append(cfg.Indent("", "  "), '\n')
 }
 
 // dominantDType is the dtype holding the most bytes among float tensors.
