@@ -441,3 +441,37 @@ func TestFP8ScalesGrouped(t *testing.T) {
 		t.Fatal("the fp8 fixture has no scales")
 	}
 }
+
+// The plan text, its JSON-facing summary and the Mapping view's op explanation say that FP8
+// weights are dequantized, with byte counts.
+func TestFP8Shown(t *testing.T) {
+	hf := writeRelease(t, "deepseek_v3", []string{"fp8"}, nil)
+	ck, p := planHF(t, hf, core.DefaultSettings())
+	defer ck.Close()
+	var buf bytes.Buffer
+	if err := p.WriteText(&buf, hf, true); err != nil {
+		t.Fatal(err)
+	}
+	txt := buf.String()
+	for _, w := range []string{"== FP8 ==", core.DequantLabel, "F8_E4M3", "F32 scales", "bf16", "(" + core.DequantLabel + ")"} {
+		if !strings.Contains(txt, w) {
+			t.Errorf("plan text lacks %q", w)
+		}
+	}
+	n, f8, sc, bf := p.FP8Bytes()
+	if n == 0 || bf != 2*f8 || sc == 0 {
+		t.Errorf("FP8Bytes = %d, %d, %d, %d", n, f8, sc, bf)
+	}
+	for gi := range p.Groups {
+		g := &p.Groups[gi]
+		if g.Scales == nil {
+			continue
+		}
+		lines := core.ExplainOp(g, p.Dims, 1, 80)
+		if len(lines) == 0 || !strings.Contains(lines[0].Parts[0].Text, core.DequantLabel) {
+			t.Fatalf("Mapping explanation of %s does not say %s: %+v", g.Name, core.DequantLabel, lines)
+		}
+		return
+	}
+	t.Fatal("no FP8 group")
+}
