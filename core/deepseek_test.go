@@ -291,6 +291,20 @@ func TestArchitectureAlias(t *testing.T) {
 	if mcaKV(p)["hf_model_type"] != `"deepseek_v3"` {
 		t.Errorf("hf_model_type %s", mcaKV(p)["hf_model_type"])
 	}
+	// and back: the reverse finds the template the same way and restores kimi_k2's config
+	out := convertAll(t, hf, core.DefaultSettings())
+	m, err := mca.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rp, err := core.BuildReversePlan(m)
+	if err != nil || rp.HasErrors() {
+		t.Fatalf("reverse of a kimi_k2 conversion: %v %v", err, rp)
+	}
+	if !bytes.Contains(rp.Config, []byte(`"model_type": "kimi_k2"`)) {
+		t.Errorf("restored config.json lost model_type kimi_k2:\n%s", rp.Config)
+	}
 }
 
 func setShape(s *fixture.ReleaseSpec, name string, dims ...int64) {

@@ -192,11 +192,11 @@ func BuildReversePlan(m *mca.Checkpoint) (*ReversePlan, error) {
 	if !ok {
 		return nil, fmt.Errorf("hf_config_json in mca_config.json has no model_type: the checkpoint was not written by mcore_adapter or omnitui")
 	}
-	mt, err := mtNode.Str()
-	if err != nil {
+	if _, err := mtNode.Str(); err != nil {
 		return nil, fmt.Errorf("hf_config_json model_type: %w", err)
 	}
-	t, err := LookupTemplate(mt)
+	// by model_type, or by architecture (kimi_k2 → deepseek_v3), as the forward plan did
+	t, _, _, err := TemplateFor(hf, "hf_config_json")
 	if err != nil {
 		return nil, err
 	}
