@@ -83,6 +83,9 @@ func ConvertInput(ctx context.Context, in Input, p *Plan, opt ConvertOptions) (*
 	if !p.Placed() {
 		return nil, errors.New("the plan places no tensors (nothing to write): check the parallel settings")
 	}
+	if err := CheckFP8Scales(in.Source, p); err != nil {
+		return nil, err
+	}
 	emit := opt.Progress
 	if emit == nil {
 		emit = func(Progress) {}
@@ -661,12 +664,18 @@ func (ex *executor) writeGroup(gi int, scratch []byte) ([]byte, error) {
 			}
 			ex.in.Source.Release(ti)
 		}
+		for _, si := range g.Scales {
+			ex.in.Source.Release(si)
+		}
 	}()
 	op, err := LookupOp(g.Op)
 	if err != nil {
 		return scratch, err
 	}
 	w := groupWriter{ex: ex, g: g, op: op, raw: raw, base: base, src: ex.p.Tensors[g.Inputs[0]].DType, scratch: scratch}
+	if err := w.dequantInputs(); err != nil {
+		return scratch, err
+	}
 	inElem, outElem := int64(w.src.Size()), int64(g.DType.Size())
 	// Destinations that copy the same input ranges (a tensor duplicated over TP or EP ranks)
 	// stream together, so each piece is read, cast and released once for all of them.
@@ -719,6 +728,76 @@ type groupWriter struct {
 	whole   [][]byte     // inputs cast to the output dtype, made only when an op needs them whole
 	scratch []byte       // cast and op output buffer, reused across the worker's groups
 	slab    []byte       // row-block buffer
+	// FP8 inputs are read through dq: src is then bf16 and byte offsets are those of the
+	// bf16 tensor each FP8 input dequantizes to (see input).
+	dq    []*dequant
+	dqBuf []byte
+}
+
+// dequant is one FP8 input with its decoded block scales.
+type dequant struct {
+	typ        loader.DType
+	scales     []float32
+	rows, cols int64
+}
+
+// dequantInputs prepares the group's FP8 inputs (reading their scales, which are small).
+func (w *groupWriter) dequantInputs() error {
+	g, ex := w.g, w.ex
+	if g.Scales == nil {
+		return nil
+	}
+	w.dq = make([]*dequant, len(g.Inputs))
+	for k, si := range g.Scales {
+		t := &ex.p.Tensors[g.Inputs[k]]
+		if len(t.Shape) != 2 {
+			return fmt.Errorf("%s: an FP8 weight must be 2-D, found %s", t.Name, shapeStr(t.Shape))
+		}
+		raw, err := ex.in.Source.TensorData(si)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", ex.p.Tensors[si].Name, err)
+		}
+		sc, err := ops.FP8Scales(raw, t.Shape[0], t.Shape[1])
+		ex.in.Source.Release(si)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ex.p.Tensors[si].Name, err)
+		}
+		w.dq[k] = &dequant{typ: t.DType, scales: sc, rows: t.Shape[0], cols: t.Shape[1]}
+	}
+	w.src = loader.BF16
+	return nil
+}
+
+// inputLen is input k's length in source-dtype bytes (bf16 bytes for an FP8 input).
+func (w *groupWriter) inputLen(k int) int64 {
+	if w.dq != nil && w.dq[k] != nil {
+		return 2 * int64(len(w.raw[k]))
+	}
+	return int64(len(w.raw[k]))
+}
+
+// input returns bytes [off, off+n) of input k in the source dtype: a view of the mapped
+// tensor, or for an FP8 input that range dequantized to bf16 (into a reused buffer, or a
+// new one when fresh).
+func (w *groupWriter) input(k int, off, n int64, fresh bool) ([]byte, error) {
+	d := w.dq
+	if d == nil || d[k] == nil {
+		return w.raw[k][off : off+n], nil
+	}
+	var out []byte
+	if fresh {
+		out = make([]byte, n)
+	} else {
+		if int64(cap(w.dqBuf)) < n {
+			w.dqBuf = make([]byte, n)
+		}
+		out = w.dqBuf[:n]
+	}
+	e0, m := off/2, n/2
+	if err := ops.DequantFP8Block(out, w.raw[k][e0:e0+m], d[k].typ, d[k].scales, d[k].rows, d[k].cols, e0, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", w.g.HFNames[k], err)
+	}
+	return out, nil
 }
 
 func (w *groupWriter) buf(n int) []byte {
@@ -758,6 +837,9 @@ func (w *groupWriter) cast(piece []byte) ([]byte, error) {
 }
 
 func (w *groupWriter) release(in int, off, n int64) {
+	if w.dq != nil && w.dq[in] != nil {
+		off, n = off/2, n/2 // bf16 offsets -> FP8 bytes
+	}
 	if rr, ok := w.ex.in.Source.(rangeReleaser); ok {
 		rr.ReleaseRange(w.g.Inputs[in], w.base[in]+off, n)
 	}
@@ -772,7 +854,11 @@ func (w *groupWriter) dest(d Dest) error {
 	// ops that need their inputs whole: QKV fuse and transposed grouped-GEMM parts
 	if w.whole == nil {
 		w.whole = make([][]byte, len(w.raw))
-		for k, b := range w.raw {
+		for k := range w.raw {
+			b, err := w.input(k, 0, w.inputLen(k), true)
+			if err != nil {
+				return err
+			}
 			if w.src == g.DType {
 				w.whole[k] = b
 				continue
@@ -805,8 +891,8 @@ func (w *groupWriter) dest(d Dest) error {
 // (the op says which); ok is false otherwise.
 func (w *groupWriter) spans(d Dest, inElem int64) ([]span, bool) {
 	lens := make([]int64, len(w.raw))
-	for k, b := range w.raw {
-		lens[k] = int64(len(b))
+	for k := range w.raw {
+		lens[k] = w.inputLen(k)
 	}
 	return w.op.Spans(w.g, d, lens, inElem, int64(w.g.DType.Size()))
 }
@@ -818,7 +904,11 @@ func (w *groupWriter) copySpans(dests []Dest, spans []span, inElem, outElem int6
 	for _, sp := range spans {
 		for pos := int64(0); pos < sp.n; pos += step {
 			m := min(step, sp.n-pos)
-			out, err := w.cast(w.raw[sp.in][sp.off+pos : sp.off+pos+m])
+			in, err := w.input(sp.in, sp.off+pos, m, false)
+			if err != nil {
+				return err
+			}
+			out, err := w.cast(in)
 			if err != nil {
 				return err
 			}
@@ -846,7 +936,10 @@ func (w *groupWriter) rowBlocks(d Dest, inElem, outElem int64) error {
 	block := max(int64(1), w.ex.piece/max(rowIn, 1))
 	for r := int64(0); r < rows; r += block {
 		n := min(block, rows-r)
-		in := w.raw[0][r*rowIn : (r+n)*rowIn]
+		in, err := w.input(0, r*rowIn, n*rowIn, false)
+		if err != nil {
+			return err
+		}
 		if need := n * int64(size) * inElem; int64(cap(w.slab)) < need {
 			w.slab = make([]byte, need)
 		}

@@ -105,7 +105,13 @@ func ExplainOp(g *Group, d Dims, tp, width int) []ExplainLine {
 	if err != nil {
 		return nil
 	}
-	return o.Explain(g, d, tp, width)
+	lines := o.Explain(g, d, tp, width)
+	if g.Scales != nil {
+		f8 := numel(g.Shape) // one FP8 byte per element of the op's inputs
+		bf := 2 * f8
+		lines = append([]ExplainLine{explainText("FP8", fmt.Sprintf("%s: %s F8 + block scales -> %s bf16, bf16(f32(w) × scale_inv[i/128, j/128])", DequantLabel, HumanBytes(f8), HumanBytes(bf)))}, lines...)
+	}
+	return lines
 }
 
 // chunkRows is torch.chunk's piece r of n rows in t chunks, as [a, e).

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader"
 )
 
@@ -35,22 +36,57 @@ func Build(in PlanInput, s Settings) (*Plan, error) {
 	if in.Config == nil {
 		return nil, errors.New("no config.json: a Hugging Face checkpoint needs config.json next to its weights")
 	}
-	mtNode, ok := in.Config.Get("model_type")
+	t, mt, matched, err := TemplateFor(in.Config, "config.json")
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{t: t, in: in}
+	b.p = &Plan{ModelType: mt, Template: t.ModelType, MatchedBy: matched, Settings: s.Normalized(), Tensors: in.Tensors}
+	b.run()
+	return b.p, nil
+}
+
+// TemplateFor finds the template of a config (file names it in errors): by model_type, else
+// by one of its architectures (matched says how, e.g. "architecture DeepseekV3ForCausalLM
+// (model_type kimi_k2)"; "" for a model_type match).
+func TemplateFor(cfg *loader.JSONNode, file string) (t *Template, modelType, matched string, err error) {
+	mtNode, ok := cfg.Get("model_type")
 	if !ok {
-		return nil, fmt.Errorf("config.json has no \"model_type\": add it (omnitui has templates for: %s) or point omnitui at the checkpoint's own config.json", strings.Join(ModelTypes(), ", "))
+		return nil, "", "", fmt.Errorf("%s has no \"model_type\": add it (omnitui has templates for: %s) or point omnitui at the checkpoint's own config.json", file, strings.Join(ModelTypes(), ", "))
 	}
 	mt, err := mtNode.Str()
 	if err != nil {
-		return nil, fmt.Errorf("config.json \"model_type\": %w; it must name the model family (omnitui has templates for: %s)", err, strings.Join(ModelTypes(), ", "))
+		return nil, "", "", fmt.Errorf("%s \"model_type\": %w; it must name the model family (omnitui has templates for: %s)", file, err, strings.Join(ModelTypes(), ", "))
 	}
-	t, err := LookupTemplate(mt)
-	if err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
+	t, err = LookupTemplate(mt)
+	if err == nil {
+		return t, mt, "", nil
 	}
-	b := &builder{t: t, in: in}
-	b.p = &Plan{ModelType: mt, Settings: s.Normalized(), Tensors: in.Tensors}
-	b.run()
-	return b.p, nil
+	var archs []string
+	if n, ok := cfg.Get("architectures"); ok && n.Kind == loader.JSONArray {
+		for _, c := range n.Children {
+			if a, e := c.Str(); e == nil {
+				archs = append(archs, a)
+			}
+		}
+	}
+	if at, arch, ok := family.LookupArchitecture(archs); ok {
+		return at, mt, fmt.Sprintf("architecture %s (model_type %s)", arch, mt), nil
+	}
+	return nil, mt, "", fmt.Errorf("%s: %w", file, err)
+}
+
+// TemplateLine says which template a plan uses and how it was matched, e.g.
+// "deepseek_v3 template, matched by architecture DeepseekV3ForCausalLM (model_type kimi_k2)".
+func (p *Plan) TemplateLine() string {
+	t := p.Template
+	if t == "" {
+		t = p.ModelType
+	}
+	if p.MatchedBy == "" {
+		return t + " template"
+	}
+	return t + " template, matched by " + p.MatchedBy
 }
 
 // HasErrors reports whether the plan has an error-severity issue.
@@ -109,6 +145,7 @@ type builder struct {
 	groupRule []int
 	groupPure []string // name relative to its layer/expert prefix (non-layer: whole name)
 	groupLE   []int    // local expert index (set at placement)
+	fp8       fp8
 }
 
 func (b *builder) errorf(code, optOut string, tensors []string, format string, a ...any) {
@@ -131,11 +168,16 @@ func (b *builder) run() {
 	settingsOK := !p.HasErrors()
 	b.detectLayout()
 	dimsOK := b.configAndDims()
+	b.fp8Prepare()
 	b.mcaConfig()
 	if !dimsOK {
 		return
 	}
+	if p.Settings.KeepFP8 {
+		b.errorf("keep-fp8", "", nil, "--keep-fp8 is refused: Megatron-Core loads FP8 parameters only through Transformer Engine's own FP8 formats (Float8Tensor with scaling state in _extra_state), and no released layout maps block scales (weight_scale_inv) onto them, so kept FP8 bytes would not load. Leave --keep-fp8 out: FP8 weights are dequantized to bf16 (block 128×128)")
+	}
 	b.groups()
+	b.mtpCheck()
 	b.completeness()
 	if !settingsOK {
 		return
@@ -287,6 +329,7 @@ func readDims(file string, get func(mca string) (n *loader.JSONNode, key string,
 	d.Experts = getInt("num_moe_experts", false, 0)
 	d.MoEFFN = getInt("moe_ffn_hidden_size", false, 0)
 	d.Tied = getBool("tie_embeddings_and_output_weights", false)
+	d.MTPLayers = getInt("mtp_num_layers", false, 0)
 	if !ok {
 		return d, issues
 	}
@@ -334,15 +377,20 @@ func (b *builder) mcaConfig() {
 	if h := b.t.Hooks.MCAConfig; h != nil {
 		p.Issues = append(p.Issues, h(b.in.Config, kv)...)
 	}
+	if b.mtpDropped() {
+		kv["mtp_num_layers"] = "0" // --drop-mtp: no MTP layers in the Megatron model
+	}
 	js := func(v string) string { q, _ := jsonString(v); return q }
 	if b.hfLayout > 0 {
 		// not the rules' naming: recorded so that the reverse writes the input's naming
 		// back (mcore_adapter ignores keys it does not know)
 		kv[HFLayoutKey] = js(p.HFLayout)
 	}
-	kv["hf_model_type"] = js(p.ModelType)
+	// mcore_adapter picks its model class by hf_model_type: an architecture match records
+	// the template's model type (hf_config_json keeps the checkpoint's own).
+	kv["hf_model_type"] = js(b.t.ModelType)
 	kv["name_or_path"] = js(b.in.NameOrPath)
-	kv["hf_config_json"] = js(string(b.in.ConfigBytes))
+	kv["hf_config_json"] = js(string(b.hfConfigJSON()))
 	kv["tensor_model_parallel_size"] = strconv.Itoa(s.TP)
 	kv["pipeline_model_parallel_size"] = strconv.Itoa(s.PP)
 	kv["expert_model_parallel_size"] = strconv.Itoa(s.EP)
@@ -402,12 +450,37 @@ func (b *builder) mcaConfig() {
 	}
 }
 
+// hfConfigJSON is config.json as recorded in mca_config.json: as on disk, except that a
+// block-FP8 checkpoint's quantization_config is left out (the Megatron weights are its
+// dequantized bf16, and an export from them must not claim FP8).
+func (b *builder) hfConfigJSON() []byte {
+	if len(b.fp8.scaleOf) == 0 {
+		return b.in.ConfigBytes
+	}
+	cfg, err := loader.ParseJSONTree(b.in.ConfigBytes)
+	if err != nil {
+		return b.in.ConfigBytes
+	}
+	q, ok := cfg.Member("quantization_config")
+	if !ok {
+		return b.in.ConfigBytes
+	}
+	cfg.Children = slices.DeleteFunc(cfg.Children, func(c *loader.JSONNode) bool { return c == q })
+	return append(cfg.Indent("", "  "), '\n')
+}
+
 // dominantDType is the dtype holding the most bytes among float tensors.
 func (b *builder) dominantDType() loader.DType {
 	by := map[loader.DType]int64{}
 	for i := range b.in.Tensors {
-		if b.in.Tensors[i].DType.IsFloat() {
-			by[b.in.Tensors[i].DType] += b.in.Tensors[i].Size
+		t := &b.in.Tensors[i]
+		switch {
+		case b.fp8.scales[i]:
+			// block scales are dequantization metadata, not weights
+		case isF8(t.DType) && b.fp8.scaleOf != nil:
+			by[loader.BF16] += 2 * t.NumEl() // dequantized to bf16
+		case t.DType.IsFloat():
+			by[t.DType] += t.Size
 		}
 	}
 	var best loader.DType

@@ -120,14 +120,19 @@ func (b *builder) groups() {
 	p.TensorGroup = make([]int, len(b.in.Tensors))
 	open := map[string]*pending{}
 	var unmapped []string
+	for i := range p.TensorGroup {
+		p.TensorGroup[i] = -1 // set before the loop: an FP8 scale after its weight is already placed
+	}
 	for i := range b.in.Tensors {
-		p.TensorGroup[i] = -1
 		name := b.names[i] // in the rules' naming
+		prefix, rest, layer, expert := t.SplitPrefix(name)
 		if skipped(t, name) {
 			b.noteDropped("not-a-weight", []string{b.in.Tensors[i].Name}, "tensors that are no model weights are left out, as ROLL does: "+strings.Join(t.Skip, ", "))
 			continue
 		}
-		prefix, rest, layer, expert := t.SplitPrefix(name)
+		if b.mtpCopy(name, rest, layer) || b.fp8Scale(i) {
+			continue
+		}
 		ri, slot, wc, ok := t.MatchRule(rest)
 		if !ok {
 			unmapped = append(unmapped, b.in.Tensors[i].Name)
@@ -198,10 +203,11 @@ func (b *builder) foreignLayout(unmapped []string) {
 		}
 		var hit []string
 		for _, n := range unmapped {
-			if skipped(o, n) {
+			_, rest, _, _ := o.SplitPrefix(n)
+			if skipped(o, rest) {
 				continue
 			}
-			if _, rest, _, _ := o.SplitPrefix(n); rest != "" {
+			if rest != "" {
 				if _, _, _, ok := o.MatchRule(rest); ok {
 					hit = append(hit, n)
 				}
@@ -218,7 +224,9 @@ func (b *builder) foreignLayout(unmapped []string) {
 		b.t.ModelType, bestN, b.t.ModelType, best, listNames(bestNames, 5), b.t.ModelType)
 }
 
-// skipped reports whether an HF name is one of the template's non-weights (ROLL's hf_invalid_keys).
+// skipped reports whether an HF name, relative to its layer/expert prefix (whole outside
+// layers), is one of the template's non-weights (ROLL's hf_invalid_keys, matched exactly as
+// ROLL does, so ".embed_tokens.weight" skips a layer's copy but not model.embed_tokens.weight).
 func skipped(t *Template, name string) bool {
 	for _, k := range t.Skip {
 		if strings.HasSuffix(name, k) {
@@ -262,12 +270,28 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 	var rel string
 	g.Name, rel = nameOf(pg.expert)
+	if pg.layer >= d.Layers && t.MTP != nil {
+		ok, drop := b.mtpGroup(&g, rel, names)
+		if !ok {
+			return
+		}
+		if drop {
+			b.noteDropped("mtp-dropped", names, "the multi-token-prediction (MTP) layers are left out and mtp_num_layers is 0 (--drop-mtp)")
+			return
+		}
+	}
+	if !b.fp8Group(&g, ins) {
+		return
+	}
 	src := ins[0].DType
 	for _, in := range ins[1:] {
 		if in.DType != src {
 			b.errorf("mixed-dtype", "", names, "%s mixes dtypes (%s and %s) in one op: all inputs of an op must share a dtype; fix the checkpoint", g.Name, src, in.DType)
 			return
 		}
+	}
+	if g.Scales != nil {
+		src = loader.BF16 // dequantized before the op
 	}
 	out, err := p.Settings.OutDType(src)
 	if err != nil {
@@ -317,7 +341,7 @@ func (b *builder) finishGroup(pg *pending) {
 		}
 	}
 
-	if pg.layer >= d.Layers {
+	if pg.layer >= d.Layers && g.MTP == "" {
 		b.noteError("layer-range", "", names, fmt.Sprintf("tensors of layers beyond the config's num_hidden_layers = %d: the config does not match the weights; use the checkpoint's own config.json", d.Layers))
 		return
 	}
@@ -343,6 +367,12 @@ func (b *builder) finishGroup(pg *pending) {
 			flag = "--" + o.Flag
 		}
 		b.noteError(opt.ErrorCode, flag, names, opt.ErrorMsg)
+		return
+	}
+	// --drop-mtp where the config declares MTP layers, for families whose rules name the
+	// MTP tensors (mtp.*; Template.MTP families are handled by mtpGroup above)
+	if t.MTP == nil && d.MTPLayers > 0 && b.mtpDropped() && strings.HasPrefix(g.Name, "mtp.") {
+		b.noteDropped("mtp-dropped", names, "the multi-token-prediction (MTP) layers are left out and mtp_num_layers is 0 (--drop-mtp)")
 		return
 	}
 	if d.Tied && g.Name == MCAOutputLayer {
@@ -371,6 +401,9 @@ func (b *builder) finishGroup(pg *pending) {
 	}
 	for _, ti := range pg.inputs {
 		p.TensorGroup[ti] = gi // a fan-out's first piece
+	}
+	for _, si := range g.Scales {
+		p.TensorGroup[si] = gi
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/omnitui/omnitui/core/family"
 	"github.com/omnitui/omnitui/loader/mca"
 	"github.com/omnitui/omnitui/ops"
 )
@@ -128,6 +127,9 @@ func (b *builder) place() {
 		seqs[ri] = make([][]int, V)
 	}
 	lastPP, lastVP := s.PP-1, V-1
+	// With MTP layers in the model (mtp_num_layers > 0, weights or not) Megatron's last
+	// stage embeds tokens itself, so it gets the embedding too, as ROLL places it.
+	mtp := b.mtpOn()
 	var splitErr []string
 
 	for gi := range p.Groups {
@@ -140,6 +142,9 @@ func (b *builder) place() {
 		}
 		var targets []target
 		switch {
+		case g.MTP != "":
+			// MTP layers live on the last stage; their names are not renumbered
+			targets = append(targets, target{lastPP, lastVP, 0, g.Name})
 		case g.Layer >= 0:
 			pp, vp, local, ok := LayerPlace(p.Stages, g.Layer)
 			if !ok {
@@ -151,7 +156,6 @@ func (b *builder) place() {
 			targets = append(targets, target{0, 0, -1, g.Name})
 			// the last stage needs the embedding too when it is the output layer (tied) or
 			// when multi-token-prediction layers there embed their input (ROLL's placement)
-			mtp := d.ExtraInt(family.DimMTPLayers) > 0
 			if g.Name == MCAEmbedding && (d.Tied || mtp) && !(lastPP == 0 && lastVP == 0) {
 				name := g.Name
 				if d.Tied && s.PP > 1 {
@@ -265,6 +269,9 @@ func (b *builder) place() {
 							}
 						}
 						lp := fmt.Sprintf("%s%d", MCALayerPrefix, tg.local)
+						if g.MTP != "" {
+							lp = g.MTP
+						}
 						switch {
 						case grouped && s.TEGrouped():
 							name = fmt.Sprintf("%s%s%d", lp, t.Dist.GroupedTE[match], le)

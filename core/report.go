@@ -80,6 +80,9 @@ func (p *Plan) WriteText(w io.Writer, source string, verbose bool) error {
 	s := p.Settings
 	pf("omnitui plan for %s\n", source)
 	pf("model_type %s: %d tensors, %s parameters, %s in %d shard file(s)\n", p.ModelType, len(p.Tensors), HumanCount(params), HumanBytes(bytes), len(shards))
+	if p.MatchedBy != "" {
+		pf("%s\n", p.TemplateLine())
+	}
 	vpp := "unset"
 	if s.VPP > 0 {
 		vpp = fmt.Sprint(s.VPP)
@@ -118,6 +121,12 @@ func (p *Plan) WriteText(w io.Writer, source string, verbose bool) error {
 		pf("  %-8s %-58s -> %-46s %-10s x%d\n", r.Op, r.Rule, r.MCA, r.Split, r.Groups)
 	}
 
+	if n, f8, sc, bf := p.FP8Bytes(); n > 0 {
+		pf("\n== FP8 ==\n  %d weight(s) %s on the fly: %s F8_E4M3 + %s F32 scales -> %s bf16\n", n, DequantLabel, HumanBytes(f8), HumanBytes(sc), HumanBytes(bf))
+	}
+	if m := p.MTPSummary(); m != "" {
+		pf("\n== MTP ==\n  %s\n", m)
+	}
 	if len(p.Stages) > 0 {
 		pf("\n== pipeline ==\n")
 		for _, st := range p.Stages {
@@ -161,7 +170,11 @@ func (p *Plan) WriteText(w io.Writer, source string, verbose bool) error {
 	if verbose {
 		pf("\n== every op ==\n")
 		for _, g := range p.Groups {
-			pf("  %s %s %s -> %s %s %s\n", g.Op, strings.Join(g.HFNames, " + "), g.DType, g.Name, shapeStr(g.Shape), g.Split)
+			fp8 := ""
+			if g.Scales != nil {
+				fp8 = " (" + DequantLabel + ")"
+			}
+			pf("  %s %s %s%s -> %s %s %s\n", g.Op, strings.Join(g.HFNames, " + "), g.DType, fp8, g.Name, shapeStr(g.Shape), g.Split)
 			for _, d := range g.Dests {
 				rf := p.Ranks[d.Rank]
 				pf("      %s [%s] %s %s tp slice %d/%d\n", rf.Path, rf.Chunks[d.Chunk].Key, d.Name, shapeStr(d.Shape), d.TPRank, d.TPSize)

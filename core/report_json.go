@@ -159,6 +159,12 @@ func (p *Plan) streamJSON(j *jsonWriter, source string) {
 	j.str(source)
 	j.key("model_type", false)
 	j.str(p.ModelType)
+	j.key("template", false)
+	j.str(p.Template)
+	if p.MatchedBy != "" { // a template of another model_type, claimed by architecture
+		j.key("matched_by", false)
+		j.str(p.MatchedBy)
+	}
 	if p.HFLayout != "" {
 		j.key("hf_layout", false)
 		j.str(p.HFLayout)
@@ -167,6 +173,26 @@ func (p *Plan) streamJSON(j *jsonWriter, source string) {
 	j.marshal(p.Settings)
 	j.key("dims", false)
 	j.marshal(p.Dims)
+	if n, f8, sc, bf := p.FP8Bytes(); n > 0 {
+		// block-FP8 weights dequantized on the fly
+		j.key("fp8", false)
+		j.byte('{')
+		j.key("dequant", true)
+		j.str(DequantLabel)
+		j.key("weights", false)
+		j.int(int64(n))
+		j.key("fp8_bytes", false)
+		j.int(f8)
+		j.key("scale_bytes", false)
+		j.int(sc)
+		j.key("bf16_bytes", false)
+		j.int(bf)
+		j.byte('}')
+	}
+	if m := p.MTPSummary(); m != "" {
+		j.key("mtp", false)
+		j.str(m)
+	}
 
 	j.key("config_mapping", false)
 	j.byte('[')
@@ -224,7 +250,7 @@ func (p *Plan) streamJSON(j *jsonWriter, source string) {
 		if gi > 0 {
 			j.byte(',')
 		}
-		p.Groups[gi].streamJSON(j)
+		p.Groups[gi].streamJSON(j, p)
 		if j.err != nil {
 			return
 		}
@@ -352,7 +378,7 @@ func (rf *RankFile) streamJSON(j *jsonWriter) {
 	j.byte('}')
 }
 
-func (g *Group) streamJSON(j *jsonWriter) {
+func (g *Group) streamJSON(j *jsonWriter, p *Plan) {
 	j.byte('{')
 	j.key("op", true)
 	j.str(string(g.Op))
@@ -375,6 +401,25 @@ func (g *Group) streamJSON(j *jsonWriter) {
 	if g.Expert != -1 {
 		j.key("expert", false)
 		j.int(int64(g.Expert))
+	}
+	if g.MTP != "" { // an MTP layer's tensor: the Megatron prefix, not renumbered by stage
+		j.key("mtp", false)
+		j.str(g.MTP)
+	}
+	if len(g.Scales) > 0 { // FP8 inputs: the HF scale tensor of each (null: not FP8)
+		j.key("fp8_scales", false)
+		j.byte('[')
+		for k, si := range g.Scales {
+			if k > 0 {
+				j.byte(',')
+			}
+			if si < 0 {
+				j.raw("null")
+			} else {
+				j.str(p.Tensors[si].Name)
+			}
+		}
+		j.byte(']')
 	}
 	if g.Pieces > 0 { // a fan-out's piece of its inputs
 		j.key("piece", false)

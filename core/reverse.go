@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,6 +33,9 @@ type ReversePlan struct {
 
 	refs  [][][]*pt.TensorRef // per forward rank, chunk, entry
 	files []*mca.Rank         // per forward rank
+	// copies: HF tensors written as copies of another (an MTP layer's embed_tokens and
+	// shared_head.head), by the HF name they copy
+	copies map[string][]string
 }
 
 // HasErrors reports whether the reverse plan cannot be executed.
@@ -155,6 +159,12 @@ func restoreHFConfig(t *Template, hfBytes []byte, hf, mc *loader.JSONNode) ([]by
 		hv.Kind, hv.Raw, hv.Children = cp.Kind, cp.Raw, cp.Children
 		changed = append(changed, path)
 	}
+	// Megatron holds dequantized weights: a block-FP8 release's quantization_config no
+	// longer describes them (transformers would load the bf16 weights as FP8).
+	if q, ok := hf.Member("quantization_config"); ok {
+		hf.Children = slices.DeleteFunc(hf.Children, func(c *loader.JSONNode) bool { return c == q })
+		changed = append(changed, "quantization_config (removed: the weights are bf16)")
+	}
 	if len(changed) == 0 {
 		return hfBytes, nil, nil
 	}
@@ -198,11 +208,11 @@ func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, 
 	if !ok {
 		return nil, fmt.Errorf("hf_config_json in mca_config.json has no model_type: the checkpoint was not written by mcore_adapter or omnitui")
 	}
-	mt, err := mtNode.Str()
-	if err != nil {
+	if _, err := mtNode.Str(); err != nil {
 		return nil, fmt.Errorf("hf_config_json model_type: %w", err)
 	}
-	t, err := LookupTemplate(mt)
+	// by model_type, or by architecture (kimi_k2 → deepseek_v3), as the forward plan did
+	t, _, _, err := TemplateFor(hf, "hf_config_json")
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +281,7 @@ func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, 
 	localToTE := localToTENames(t)
 
 	infos := map[string]*globalInfo{}
+	mtpInner := ""
 	var order []string
 	var unknown []string
 	add := func(name, pure string, layer, expert int, dt loader.DType, tp int, shape []int64) {
@@ -296,28 +307,58 @@ func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, 
 				if tied && s.PP > 1 && name == MCAOutputLayer {
 					continue // the last stage's tied copy of the embedding (checked against it by the gather)
 				}
-				rest, ok := strings.CutPrefix(name, MCALayerPrefix)
-				if !ok {
-					if te, ok := localToTE[name]; ok && s.TransformerImpl == "local" {
-						name = te // a full-name rule's local-impl name (e.g. an MTP layer's norms)
+				var layer int
+				var rel, lp string
+				if rest, ok := strings.CutPrefix(name, "mtp.layers."); ok && t.MTP != nil {
+					// MTP layer k: its own tensors, or its inner decoder layer under either
+					// Megatron-Core name (the files say which)
+					j := 0
+					for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+						j++
 					}
-					add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
-					continue
+					if j == 0 || j > 9 || j == len(rest) {
+						unknown = append(unknown, r.Path+": "+name)
+						continue
+					}
+					k := atoi(rest[:j])
+					rel = rest[j:]
+					inner := ""
+					for _, in := range []string{MTPInnerDefault, MTPInnerOld} {
+						if after, ok := strings.CutPrefix(rel, "."+in+"."); ok {
+							inner, rel = in, "."+after
+						}
+					}
+					if inner != "" {
+						if mtpInner != "" && mtpInner != inner {
+							rp.errorf("mtp-naming", []string{name}, "the rank files name MTP inner layers both %s and %s: a checkpoint uses one Megatron-Core version's names", mtpInner, inner)
+						}
+						mtpInner = inner
+					}
+					layer, lp = layers+k, MTPPrefix(k, inner)
+				} else {
+					rest, ok := strings.CutPrefix(name, MCALayerPrefix)
+					if !ok {
+						if te, ok := localToTE[name]; ok && s.TransformerImpl == "local" {
+							name = te // a full-name rule's local-impl name (e.g. an MTP layer's norms)
+						}
+						add(name, name, -1, -1, ref.DType, r.TP, ref.Shape)
+						continue
+					}
+					j := 0
+					for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+						j++
+					}
+					if j == 0 || j > 9 || j == len(rest) {
+						unknown = append(unknown, r.Path+": "+name)
+						continue
+					}
+					layer = st.First + atoi(rest[:j])
+					rel = rest[j:]
+					lp = fmt.Sprintf("%s%d", MCALayerPrefix, layer)
 				}
-				j := 0
-				for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-					j++
-				}
-				if j == 0 || j > 9 || j == len(rest) {
-					unknown = append(unknown, r.Path+": "+name)
-					continue
-				}
-				layer := st.First + atoi(rest[:j])
-				rel := rest[j:]
 				if te, ok := localToTE[rel]; ok && s.TransformerImpl == "local" {
 					rel = te
 				}
-				lp := fmt.Sprintf("%s%d", MCALayerPrefix, layer)
 				// per-expert names
 				if er, ok := strings.CutPrefix(rel, MCAMoEPrefix); ok {
 					k := 0
@@ -369,7 +410,9 @@ func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, 
 
 	// global Megatron tensors -> HF tensors
 	var tensors []loader.TensorInfo
-	fanned := map[string]bool{} // fused HF tensors already listed (one per fan-out, E experts)
+	fanned := map[string]bool{}            // fused HF tensors already listed (one per fan-out, E experts)
+	hfOf := map[string]loader.TensorInfo{} // global Megatron name -> its (first) HF tensor
+	mtpSeen := map[int]bool{}
 	for _, name := range order {
 		gi := infos[name]
 		shape, err := globalShape(t, gi, s)
@@ -392,7 +435,36 @@ func BuildReversePlanWith(m *mca.Checkpoint, opt ReverseOptions) (*ReversePlan, 
 			}
 			n := numel(shapes[i])
 			tensors = append(tensors, loader.TensorInfo{Name: names[i], DType: gi.dtype, Shape: shapes[i], Size: n * int64(gi.dtype.Size())})
+			if _, ok := hfOf[name]; !ok {
+				hfOf[name] = tensors[len(tensors)-1]
+			}
 		}
+		if gi.layer >= layers {
+			mtpSeen[gi.layer] = true
+		}
+	}
+	// The release stores copies of the embedding and lm_head in each MTP layer (Megatron
+	// shares them): write them back as copies.
+	if t.MTP != nil && len(mtpSeen) > 0 {
+		rp.copies = map[string][]string{}
+		for _, layer := range slices.Sorted(maps.Keys(mtpSeen)) {
+			for _, rel := range slices.Sorted(maps.Keys(t.MTP.Copies)) {
+				src, ok := hfOf[t.MTP.Copies[rel]]
+				if !ok && t.MTP.Copies[rel] == MCAOutputLayer {
+					src, ok = hfOf[MCAEmbedding] // tied
+				}
+				if !ok {
+					continue
+				}
+				c := src
+				c.Name = fmt.Sprintf("%s%d%s", t.LayerPrefix, layer, rel)
+				tensors = append(tensors, c)
+				rp.copies[src.Name] = append(rp.copies[src.Name], c.Name)
+			}
+		}
+	}
+	if mtpInner != "" {
+		s.MTPLayerName = mtpInner
 	}
 	sort.SliceStable(tensors, func(i, j int) bool { return naturalLess(tensors[i].Name, tensors[j].Name) })
 	for i := 1; i < len(tensors); i++ {

@@ -38,9 +38,18 @@ func (s Settings) Normalized() Settings {
 	if s.DType == "" {
 		s.DType = "keep"
 	}
+	if s.MTPLayerName == "" {
+		s.MTPLayerName = MTPInnerDefault
+	}
 	s.Layout = strings.TrimSpace(s.Layout)
 	return s
 }
+
+// The Megatron-Core names of an MTP layer's inner decoder layer.
+const (
+	MTPInnerDefault = "mtp_model_layer"   // megatron-core >= 0.17 (what ROLL writes)
+	MTPInnerOld     = "transformer_layer" // megatron-core 0.15–0.16
+)
 
 // VirtualChunks is the number of model chunks per pipeline rank implied by the settings
 // (layout stages / PP when a layout is given, else VPP, else 1).
@@ -129,6 +138,11 @@ func (s Settings) validate() []Issue {
 	case "transformer_engine", "local":
 	default:
 		bad("bad-impl", fmt.Sprintf("--transformer-impl %q is not transformer_engine or local", s.TransformerImpl))
+	}
+	switch s.MTPLayerName {
+	case MTPInnerDefault, MTPInnerOld:
+	default:
+		bad("bad-mtp-layer-name", fmt.Sprintf("--mtp-layer-name %q is not %s or %s", s.MTPLayerName, MTPInnerDefault, MTPInnerOld))
 	}
 	switch s.DType {
 	case "keep", "bf16", "fp16", "fp32":

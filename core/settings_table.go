@@ -188,6 +188,13 @@ var genericSettings = func() []SettingSpec {
 		spec(SettingSpec{Name: "hf_layout", Flag: "hf-layout", Arg: "NAME", Section: "output", Kind: SettingText, Merge: MergeFromFlags,
 			Help: "with --to-hf: the Hugging Face naming to write, for families with several (e.g. old or new; default: the one converted from)"},
 			textSetting(func(s *Settings) *string { return &s.HFLayout })),
+		spec(SettingSpec{Name: "mtp_layer_name", Flag: "mtp-layer-name", Arg: "mtp_model_layer|transformer_layer", Section: "output", Kind: SettingChoice,
+			Choices: []string{MTPInnerDefault, MTPInnerOld}, Label: "MTP naming", Hint: "MTP inner layer: mtp_model_layer (core ≥ 0.17) or transformer_layer (0.15–0.16)",
+			Help: "name of an MTP layer's inner decoder layer: mtp_model_layer (megatron-core >= 0.17, ROLL's; default) or transformer_layer (0.15-0.16)", Codes: []string{"bad-mtp-layer-name"}},
+			textSetting(func(s *Settings) *string { return &s.MTPLayerName })),
+		spec(SettingSpec{Name: "keep_fp8", Flag: "keep-fp8", Section: "output", Kind: SettingBool, Merge: MergeFromFlags,
+			Help: "keep FP8 weights as FP8 (refused: Megatron loads FP8 only in Transformer Engine's formats; FP8 is dequantized to bf16)", Codes: []string{"keep-fp8"}},
+			b("keep-fp8", func(s *Settings) *bool { return &s.KeepFP8 })),
 		spec(SettingSpec{Name: "skip_unmapped", Flag: "skip-unmapped", Section: "opt-out", Kind: SettingBool, Form: true, Label: "skip unmapped", Merge: MergeFromFlags,
 			Help: "leave out HF tensors no rule covers", Codes: []string{"unmapped"}},
 			b("skip-unmapped", func(s *Settings) *bool { return &s.SkipUnmapped })),
@@ -269,6 +276,13 @@ func (s Settings) MarshalJSON() ([]byte, error) {
 			}
 		case SettingBool:
 			val = v == "true"
+			if sp.Name == "keep_fp8" && v != "true" {
+				continue // left out unless asked for
+			}
+		case SettingChoice:
+			if sp.Name == "mtp_layer_name" && (v == "" || v == sp.Choices[0]) {
+				continue // the default is left out, as an unset vpp is
+			}
 		}
 		if err := field(sp.Name, val); err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/omnitui/omnitui/core/family"
+	"github.com/omnitui/omnitui/loader"
 )
 
 // The template types live in the leaf package core/family (families import it without
@@ -69,6 +70,17 @@ func ModelTypes() []string { return family.ModelTypes() }
 func IsNoTemplate(err error) bool {
 	var nt *family.NoTemplateError
 	return errors.As(err, &nt)
+}
+
+// ComponentForConfig is ComponentFor for a config.json, so that a model type matched by
+// architecture gets its family's components.
+func ComponentForConfig(cfg *loader.JSONNode) func(hfName string) string {
+	if cfg != nil {
+		if t, _, _, err := TemplateFor(cfg, "config.json"); err == nil {
+			return t.Component
+		}
+	}
+	return family.GenericComponent
 }
 
 // ComponentFor classifies HF tensor names into the model family's components (the

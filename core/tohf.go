@@ -137,6 +137,10 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 		res.Tensors += len(sh.Tensors)
 	}
 	emit(Progress{Kind: ProgStart, BytesTotal: res.Bytes, TensorsTotal: res.Tensors})
+	indexOf := make(map[string]int, len(p.Tensors))
+	for i := range p.Tensors {
+		indexOf[p.Tensors[i].Name] = i
+	}
 	ga := rp.newGatherer()
 	var st GatherStats
 	var done int64
@@ -168,6 +172,15 @@ func writeHF(ctx context.Context, rp *ReversePlan, tmp string, opt ToHFOptions, 
 			}
 			done += int64(len(data[k]))
 			n++
+			for _, c := range rp.copies[p.Tensors[ti].Name] {
+				ci := indexOf[c]
+				if err := writers[fileOf[ci]].WriteTensor(c, data[k]); err != nil {
+					abort()
+					return nil, fmt.Errorf("writing %s: %w", c, err)
+				}
+				done += int64(len(data[k]))
+				n++
+			}
 		}
 		emit(Progress{Kind: ProgTensor, Tensor: g.HFNames[0], BytesDone: done, BytesTotal: res.Bytes, TensorsDone: n, TensorsTotal: res.Tensors, Elapsed: time.Since(start)})
 	}

@@ -22,6 +22,11 @@ type Settings struct {
 	TransformerImpl   string // "transformer_engine" (default) or "local"
 
 	DType string // "keep" (default), "bf16", "fp16", "fp32"
+	// MTPLayerName is the Megatron-Core name of an MTP layer's inner decoder layer:
+	// "mtp_model_layer" (core >= 0.17, ROLL's; the default) or "transformer_layer" (core 0.15–0.16).
+	MTPLayerName string
+	// KeepFP8 asks for FP8 weights to stay FP8; it is refused (see plan_fp8.go).
+	KeepFP8 bool
 
 	// HFLayout is the Hugging Face naming a reverse conversion writes, for families with
 	// several (family.Template.Layouts); "" = the one recorded in mca_config.json.
@@ -59,13 +64,20 @@ type Group struct {
 	Shape   []int64      `json:"shape"` // shape of the whole Megatron tensor (stack: [2*rows, cols])
 	DType   loader.DType `json:"dtype"` // output dtype
 	Split   SplitKind    `json:"split"`
-	Layer   int          `json:"layer"`  // global decoder layer, -1 if none
+	Layer   int          `json:"layer"`  // global decoder layer, -1 if none (MTP layers: num_layers + k)
 	Expert  int          `json:"expert"` // global expert, -1 if none
 	// Pieces > 0: the op fans its inputs out (see Fanout); this group is piece Piece of
 	// Pieces, made of bytes [Piece·n/Pieces, (Piece+1)·n/Pieces) of each n-byte input.
 	// The pieces of one input are consecutive groups, piece 0 first.
-	Piece  int    `json:"piece,omitempty"`
-	Pieces int    `json:"pieces,omitempty"`
+	Piece  int `json:"piece,omitempty"`
+	Pieces int `json:"pieces,omitempty"`
+	// MTP is the Megatron prefix of an MTP layer's tensor ("mtp.layers.k" or
+	// "mtp.layers.k.mtp_model_layer"); its names are not renumbered by the pipeline stage.
+	MTP string `json:"mtp,omitempty"`
+	// Scales are, per input, the index into Plan.Tensors of its FP8 block scale
+	// (weight_scale_inv), or -1; nil when no input is FP8. Such inputs are dequantized to
+	// bf16 before the op (see ops.DequantFP8Block).
+	Scales []int  `json:"-"`
 	Dests  []Dest `json:"dests"`
 }
 
@@ -121,9 +133,11 @@ type ConfigMapping struct {
 
 // Plan says what every byte of the input becomes. It is cheap to build and never touches tensor data.
 type Plan struct {
-	ModelType   string              `json:"model_type"`
-	HFLayout    string              `json:"hf_layout,omitempty"` // the input's HF naming, for families with several
-	Settings    Settings            `json:"settings"`            // normalized (ETP filled in, impl defaulted)
+	ModelType   string              `json:"model_type"`           // config.json's model_type
+	HFLayout    string              `json:"hf_layout,omitempty"`  // the input's HF naming, for families with several
+	Template    string              `json:"template"`             // the template used (= ModelType unless matched by architecture)
+	MatchedBy   string              `json:"matched_by,omitempty"` // how a template of another model_type was matched
+	Settings    Settings            `json:"settings"`             // normalized (ETP filled in, impl defaulted)
 	Dims        Dims                `json:"dims"`
 	Tensors     []loader.TensorInfo `json:"-"` // the checkpoint's tensors (same order)
 	Config      []ConfigMapping     `json:"config"`

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 
 	"github.com/omnitui/omnitui/loader"
@@ -58,6 +59,9 @@ type side struct {
 	byName  map[string]int
 	config  []byte
 	ck      *loader.Checkpoint
+	copyOf  map[int]int // mca side: tensor index of a written-back copy -> its source
+	hfIdx   []int       // FP8 HF side: checkpoint index of each compared tensor (scales left out)
+	fp8     map[int]int // FP8 HF side: weight index -> scale index
 	rp      *ReversePlan
 	ga      *gatherer
 	groupOf []int
@@ -98,9 +102,41 @@ func openSide(path string) (*side, error) {
 		s.led.Format, s.ck, s.closeFn = "hf", ck, ck.Close
 		s.led.SourceTensors = len(ck.Tensors)
 		s.tensors, s.config = ck.Tensors, ck.ConfigBytes
+		// a block-FP8 checkpoint is compared as the bf16 weights it stands for (scales consumed)
+		if pairs := FP8Pairs(ck.Tensors); len(pairs) > 0 {
+			scale := map[int]bool{}
+			for _, si := range pairs {
+				scale[si] = true
+			}
+			s.tensors, s.fp8 = nil, pairs
+			if cfg, err := loader.ParseJSONTree(ck.ConfigBytes); err == nil {
+				if q, ok := cfg.Member("quantization_config"); ok { // describes FP8 weights only
+					cfg.Children = slices.DeleteFunc(cfg.Children, func(c *loader.JSONNode) bool { return c == q })
+					s.config = cfg.Indent("", "  ")
+				}
+			}
+			for i, t := range ck.Tensors {
+				if scale[i] {
+					continue
+				}
+				if _, ok := pairs[i]; ok {
+					t.DType, t.Size = loader.BF16, 2*t.NumEl()
+				}
+				s.tensors = append(s.tensors, t)
+				s.hfIdx = append(s.hfIdx, i)
+			}
+		}
 	}
 	for i, t := range s.tensors {
 		s.byName[t.Name] = i
+	}
+	if s.rp != nil {
+		s.copyOf = map[int]int{}
+		for src, cs := range s.rp.copies {
+			for _, c := range cs {
+				s.copyOf[s.byName[c]] = s.byName[src]
+			}
+		}
 	}
 	s.led.Targets = len(s.tensors)
 	return s, nil
@@ -110,8 +146,18 @@ func openSide(path string) (*side, error) {
 func (s *side) read(i int) ([]byte, error) {
 	if s.ck != nil {
 		s.led.Consumed++
+		if s.hfIdx == nil {
+			return s.ck.TensorData(i)
+		}
+		i = s.hfIdx[i]
 		b, err := s.ck.TensorData(i)
+		if si, ok := s.fp8[i]; ok && err == nil {
+			return dequantWhole(s.ck, i, si, b)
+		}
 		return b, err
+	}
+	if src, ok := s.copyOf[i]; ok {
+		return s.read(src) // a release's stored copy (MTP embed_tokens / shared_head.head)
 	}
 	gi := s.groupOf[i]
 	if gi < 0 {
@@ -141,11 +187,19 @@ func (s *side) order() []int {
 		}
 		return out
 	}
+	copies := map[int][]int{}
+	for c, src := range s.copyOf {
+		copies[src] = append(copies[src], c)
+	}
 	for _, g := range s.rp.Forward.Groups {
 		if g.Piece > 0 {
 			continue // a fan-out's inputs are listed with its first piece
 		}
-		out = append(out, g.Inputs...)
+		for _, ti := range g.Inputs {
+			out = append(out, ti)
+			slices.Sort(copies[ti])
+			out = append(out, copies[ti]...)
+		}
 	}
 	return out
 }

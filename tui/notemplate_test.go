@@ -57,8 +57,10 @@ func TestNoTemplateOpens(t *testing.T) {
 			t.Fatalf("key %s: active view %s, want %s", tc.key, m.Active().Name(), tc.view.Name())
 		}
 		v := m.Screen()
+		// long messages wrap: compare with runs of spaces, newlines and frame borders as one space
+		flat := strings.Join(strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '\n' || r == '│' }), " ")
 		for _, w := range tc.want {
-			if !strings.Contains(v, w) {
+			if !strings.Contains(v, w) && !strings.Contains(flat, w) {
 				t.Errorf("%s view lacks %q:\n%s", tc.view.Name(), w, v)
 			}
 		}

@@ -450,6 +450,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, is := range p.Issues {
 		fmt.Fprintf(stderr, "omnitui: warning [%s] %s\n", is.Code, is.Message)
 	}
+	if err := core.CheckFP8Scales(core.CheckpointInput(ck).Source, p); err != nil {
+		fmt.Fprintf(stderr, "omnitui: %v\n", err) // bad input data: like a plan error
+		return exitBadUsage
+	}
 	pr := newProgressPrinter(stdout, stderr, o.jsonOut)
 	res, err := core.Convert(ctx, ck, p, core.ConvertOptions{Out: o.out, Force: o.force, Progress: pr.event, Workers: o.workers, NoSync: o.noSync})
 	pr.finish()

@@ -290,15 +290,14 @@ func readMTP(cfg *loader.JSONNode, key string, d *family.Dims) []family.Issue {
 	if v > 1 {
 		return []family.Issue{{Severity: family.SevError, Code: "mtp-layers", Message: fmt.Sprintf("config.json %s is %d, but the release layout maps one MTP layer (mtp.layers.0) and ROLL's converter names only that one: omnitui does not guess where the others go. Use a checkpoint with one MTP layer", key, v)}}
 	}
-	d.SetExtra(family.DimMTPLayers, int(v))
-	return nil
+	return nil // the count is Dims.MTPLayers, read from the mapped mtp_num_layers
 }
 
 // mtpOptional: MTP weights in a checkpoint whose config declares no MTP layer.
 func mtpOptional(key string) family.Optional {
 	return family.Optional{
 		Prefixes:  []string{"mtp."},
-		Present:   func(d family.Dims) bool { return d.ExtraInt(family.DimMTPLayers) > 0 },
+		Present:   func(d family.Dims) bool { return d.MTPLayers > 0 },
 		OptOut:    optDropMTP,
 		ErrorCode: "mtp-disabled",
 		ErrorMsg:  "the checkpoint has multi-token-prediction (mtp.*) weights but config.json " + key + " is 0 or absent, so Megatron builds no MTP layer (ROLL drops them without a word): pass --drop-mtp to leave them out, or set " + key + " to 1",
@@ -307,11 +306,7 @@ func mtpOptional(key string) family.Optional {
 	}
 }
 
-// optDropMTP is the opt-out that leaves MTP weights out where the config declares none.
-const optDropMTP = "drop_mtp"
+// the shared MTP opt-out (--drop-mtp), also needed where the config declares no MTP layer
+const optDropMTP = family.OptDropMTP
 
-var dropMTPOptOut = family.OptOut{
-	Name: optDropMTP, Flag: "drop-mtp", Label: "drop MTP weights",
-	Help:  "leave out multi-token-prediction (mtp.*) weights the config declares no layer for",
-	Codes: []string{"mtp-disabled", "mtp-dropped"},
-}
+var dropMTPOptOut = family.DropMTPOptOut

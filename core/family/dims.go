@@ -20,6 +20,7 @@ type Dims struct {
 	MoEFFN     int            `json:"moe_ffn_hidden_size"`
 	Experts    int            `json:"num_moe_experts"` // 0 = dense
 	Tied       bool           `json:"tie_embeddings_and_output_weights"`
+	MTPLayers  int            `json:"mtp_num_layers,omitempty"` // multi-token-prediction layers after the decoder
 	Extra      map[string]any `json:"-"`
 }
 
@@ -32,10 +33,16 @@ const (
 	DimLinearValueDim   = "linear_value_head_dim"
 )
 
-// DimMTPLayers is the Dims.Extra key of the number of multi-token-prediction layers the
-// checkpoint converts (families with MTP layers set it): the embedding then also lands on
-// the last pipeline stage, which holds them.
-const DimMTPLayers = "mtp_num_layers"
+// OptDropMTP is the one opt-out of every family with multi-token-prediction (MTP) layers
+// (DropMTPOptOut, flag --drop-mtp): the MTP weights are left out and mca_config.json's
+// mtp_num_layers is 0. Dims.MTPLayers (the mapped mtp_num_layers) counts the MTP layers;
+// while it is > 0 and MTP is not dropped, the embedding also lands on the last stage.
+const OptDropMTP = "drop_mtp"
+
+// DropMTPOptOut is the shared --drop-mtp opt-out; families with MTP layers list it.
+var DropMTPOptOut = OptOut{Name: OptDropMTP, Flag: "drop-mtp", Label: "drop MTP",
+	Help:  "leave the multi-token-prediction (MTP) layers out and write mtp_num_layers 0",
+	Codes: []string{"mtp-disabled", "mtp-dropped", "mtp-weights-missing"}}
 
 // SetExtra records a family dim.
 func (d *Dims) SetExtra(key string, v any) {

@@ -149,7 +149,7 @@ type Required struct {
 	LMHead string   // needed unless embeddings are tied
 	Layer  []string // relative to each layer prefix
 	Bias   []string // relative to each layer prefix, when the attention has biases
-	MoE    []string // relative to each layer prefix, when the model has experts
+	MoE    []string // relative to each layer prefix, on layers with experts
 	Expert []string // relative to each expert prefix
 	// Dense are relative to each layer prefix of a model with experts whose layer is dense
 	// (Hooks.MoELayer says false), e.g. a dense MLP among MoE layers.
@@ -256,6 +256,22 @@ func FlatFallback(prefix string) func(cfg *loader.JSONNode, hf string) string {
 	}
 }
 
+// MTPSpec describes a family's multi-token-prediction (MTP) layers as the HF release stores
+// them: extra decoder layers at index num_hidden_layers + k (k < Dims.MTPLayers), each a full
+// decoder layer plus its own tensors. Megatron-Core holds them on the last pipeline stage as
+// mtp.layers.k.{Own...} and mtp.layers.k.<inner>.<decoder-layer names>.
+type MTPSpec struct {
+	// Own are the MTP-only Megatron names, relative to mtp.layers.k (e.g. ".enorm.weight");
+	// every other tensor of the layer belongs to the inner decoder layer.
+	Own []string
+	// Copies are HF names, relative to the MTP layer, that the release stores as copies of a
+	// global tensor and Megatron shares (left out going to Megatron; written back as copies
+	// of that tensor by the reverse), mapped to the Megatron name they copy.
+	Copies map[string]string
+	// OptOut is the family opt-out (OptOut.Name) that leaves the MTP layers out.
+	OptOut string
+}
+
 // Template describes one HF model type: config mapping, constants, converter ops, dist
 // rules, and the family's hooks.
 type Template struct {
@@ -290,6 +306,12 @@ type Template struct {
 	// (nil: one naming).
 	Layouts []HFLayout
 	Hooks   Hooks
+	// Architectures are the HF `architectures` names the family covers: a checkpoint whose
+	// model_type has no template of its own is claimed by the family naming its architecture
+	// (e.g. kimi_k2 with DeepseekV3ForCausalLM).
+	Architectures []string
+	// MTP is set for families whose releases carry multi-token-prediction layers.
+	MTP *MTPSpec
 }
 
 // Component names the top-level component of an HF tensor name by the longest matching
@@ -374,6 +396,20 @@ func Lookup(modelType string) (*Template, error) {
 		return t, nil
 	}
 	return nil, &NoTemplateError{ModelType: modelType}
+}
+
+// LookupArchitecture finds the template that covers one of the architectures (in order).
+func LookupArchitecture(archs []string) (*Template, string, bool) {
+	for _, a := range archs {
+		for _, t := range Templates() {
+			for _, x := range t.Architectures {
+				if x == a {
+					return t, a, true
+				}
+			}
+		}
+	}
+	return nil, "", false
 }
 
 // NoTemplateError says a model type has no template.

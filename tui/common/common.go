@@ -69,7 +69,7 @@ func NewContext(ck *loader.Checkpoint, path string, s core.Settings, st *styles.
 		if ck != nil {
 			cfg = ck.Config
 		}
-		classify = core.ComponentFor(ConfigString(cfg, "model_type"))
+		classify = core.ComponentForConfig(cfg)
 	}
 	c := &Context{Ck: ck, Path: path, Settings: s, Styles: st, Keys: km,
 		Planner: planner, Converter: conv, Classify: classify, Selected: -1}

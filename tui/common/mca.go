@@ -149,7 +149,7 @@ func NewMCAContext(m *mca.Checkpoint, path string, st *styles.Styles, km *keymap
 		set = plan.Settings
 	}
 	if classify == nil {
-		classify = core.ComponentFor(ConfigString(ck.Config, "model_type"))
+		classify = core.ComponentForConfig(ck.Config)
 	}
 	c := &Context{Ck: ck, Path: path, Settings: set, Plan: plan, PlanErr: err, PlanFor: set, PlanGen: 1,
 		Styles: st, Keys: km, Classify: classify, Selected: -1, MCA: x}

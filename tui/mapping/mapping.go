@@ -150,7 +150,7 @@ func (m *Model) rebuild() {
 	// Model order: what the language model is, then the family's other modules in the
 	// order its template lists them.
 	rootRank := map[string]int{"embedding": 0, "decoder": 1, "output_layer": 2}
-	if t, err := core.LookupTemplate(p.ModelType); err == nil {
+	if t, err := core.LookupTemplate(p.Template); err == nil {
 		for _, x := range t.Extras {
 			root, _, _ := strings.Cut(x.Prefix, ".")
 			if _, ok := rootRank[root]; !ok {

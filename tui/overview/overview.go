@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader"
 	"github.com/omnitui/omnitui/tui/bar"
 	"github.com/omnitui/omnitui/tui/common"
@@ -73,6 +74,12 @@ func (m *Model) lines() []string {
 	}
 	arch := common.ConfigString(cfg, "architectures")
 	add(st.Title.Render("Overview") + "  " + st.Value.Render(mt) + st.Muted.Render("  "+arch))
+	if cfg != nil {
+		// a model_type without a template of its own, claimed by a family's architecture
+		if t, _, matched, err := core.TemplateFor(cfg, "config.json"); err == nil && matched != "" {
+			add(lbl("template") + st.Value.Render(safetext.Escape(t.ModelType+" template, matched by "+matched)))
+		}
+	}
 	add(lbl("path") + st.Value.Render(common.TruncateLeft(safetext.Escape(ctx.Path), max(w-10, 8))))
 	shards := 0
 	if ctx.Ck != nil {

@@ -96,9 +96,9 @@ func (m *Model) settings() core.Settings {
 func (m *Model) specs() []core.SettingSpec {
 	var t *core.Template
 	if p, _ := m.plan(); p != nil {
-		t, _ = core.LookupTemplate(p.ModelType)
+		t, _ = core.LookupTemplate(p.Template)
 	} else if m.ctx.Plan != nil {
-		t, _ = core.LookupTemplate(m.ctx.Plan.ModelType)
+		t, _ = core.LookupTemplate(m.ctx.Plan.Template)
 	}
 	return formSpecs(t)
 }
