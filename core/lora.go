@@ -140,23 +140,12 @@ func (p *LoRAPlan) warnf(code string, tensors []string, format string, a ...any)
 
 // HasErrors reports whether the plan cannot be executed.
 func (p *LoRAPlan) HasErrors() bool {
-	for _, is := range p.Issues {
-		if is.Severity == SevError {
-			return true
-		}
-	}
-	return false
+	return hasErrors(p.Issues)
 }
 
 // ErrorText joins the error messages.
 func (p *LoRAPlan) ErrorText() string {
-	var msgs []string
-	for _, is := range p.Issues {
-		if is.Severity == SevError {
-			msgs = append(msgs, is.Message)
-		}
-	}
-	return strings.Join(msgs, "\n  - ")
+	return errorText(p.Issues)
 }
 
 // BuildLoRAPlan reads the adapters' configs and rank-file headers and maps every LoRA tensor

@@ -378,15 +378,6 @@ func jsonText(v any) string {
 	return fmt.Sprint(v)
 }
 
-func hasErrors(issues []Issue) bool {
-	for _, is := range issues {
-		if is.Severity == SevError {
-			return true
-		}
-	}
-	return false
-}
-
 type fileSplit struct {
 	counts string // e.g. "3, 1"
 	layout string // the layout placing them so

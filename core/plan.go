@@ -91,23 +91,12 @@ func (p *Plan) TemplateLine() string {
 
 // HasErrors reports whether the plan has an error-severity issue.
 func (p *Plan) HasErrors() bool {
-	for _, is := range p.Issues {
-		if is.Severity == SevError {
-			return true
-		}
-	}
-	return false
+	return hasErrors(p.Issues)
 }
 
 // Errors returns the error-severity issues.
 func (p *Plan) Errors() []Issue {
-	var out []Issue
-	for _, is := range p.Issues {
-		if is.Severity == SevError {
-			out = append(out, is)
-		}
-	}
-	return out
+	return errorsOf(p.Issues)
 }
 
 // TotalBytes is the sum of all rank files' tensor bytes.

@@ -76,12 +76,7 @@ func (rs *ReshardPlan) HasErrors() bool {
 // Errors lists what stops the reshard: the source's reverse-mapping errors first, then
 // the target plan's.
 func (rs *ReshardPlan) Errors() []Issue {
-	var out []Issue
-	for _, is := range rs.Reverse.Issues {
-		if is.Severity == SevError {
-			out = append(out, is)
-		}
-	}
+	out := errorsOf(rs.Reverse.Issues)
 	if rs.Plan != nil {
 		out = append(out, rs.Plan.Errors()...)
 	} else if len(out) == 0 {

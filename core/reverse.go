@@ -40,23 +40,12 @@ type ReversePlan struct {
 
 // HasErrors reports whether the reverse plan cannot be executed.
 func (rp *ReversePlan) HasErrors() bool {
-	for _, is := range rp.Issues {
-		if is.Severity == SevError {
-			return true
-		}
-	}
-	return false
+	return hasErrors(rp.Issues)
 }
 
 // ErrorText joins the error messages.
 func (rp *ReversePlan) ErrorText() string {
-	var msgs []string
-	for _, is := range rp.Issues {
-		if is.Severity == SevError {
-			msgs = append(msgs, is.Message)
-		}
-	}
-	return strings.Join(msgs, "\n  - ")
+	return errorText(rp.Issues)
 }
 
 func (rp *ReversePlan) errorf(code string, tensors []string, format string, a ...any) {
