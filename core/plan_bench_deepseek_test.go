@@ -8,7 +8,6 @@ package core_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader/fixture"
@@ -90,23 +89,8 @@ func BenchmarkPlanRealScaleDeepseek(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			ck := openRealRelease(b, c.release)
 			s := realDeepseekSettings(c.tp, c.pp, c.ep, c.layout, c.grouped)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			var p *core.Plan
-			for i := 0; i < b.N; i++ {
-				var err error
-				if p, err = core.BuildPlan(ck, s); err != nil {
-					b.Fatal(err)
-				}
-			}
-			el := time.Since(start)
-			b.StopTimer()
-			if p.HasErrors() {
-				b.Fatalf("plan errors: %+v", p.Errors())
-			}
+			p, _ := benchPlan(b, ck, s)
 			n := float64(len(ck.Tensors))
-			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N)/n*30000, "ns/30k-tensors")
 			b.ReportMetric(n, "tensors")
 			b.ReportMetric(float64(p.TotalEntries()), "entries")
 		})

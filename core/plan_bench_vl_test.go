@@ -5,7 +5,6 @@ package core_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/omnitui/omnitui/core"
 	"github.com/omnitui/omnitui/loader/fixture"
@@ -70,26 +69,11 @@ func BenchmarkPlanRealScaleVL(b *testing.B) {
 	for _, c := range realVLLayouts {
 		b.Run(c.name, func(b *testing.B) {
 			s := realFamilySettings(c.tp, c.pp, c.ep, c.grouped)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			var p *core.Plan
-			for i := 0; i < b.N; i++ {
-				var err error
-				if p, err = core.BuildPlan(ck, s); err != nil {
-					b.Fatal(err)
-				}
-			}
-			el := time.Since(start)
-			b.StopTimer()
-			if p.HasErrors() {
-				b.Fatalf("plan errors: %+v", p.Errors())
-			}
+			p, perOp := benchPlan(b, ck, s)
 			n := float64(len(ck.Tensors))
-			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N)/n*30000, "ns/30k-tensors")
 			// the Megatron side: a fused tensor is 128 op groups, as many as Qwen3-235B's
 			// per-expert release has HF tensors
-			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N)/float64(len(p.Groups))*30000, "ns/30k-groups")
+			b.ReportMetric(float64(perOp.Nanoseconds())/float64(len(p.Groups))*30000, "ns/30k-groups")
 			b.ReportMetric(n, "tensors")
 			b.ReportMetric(float64(len(p.Groups)), "groups")
 			b.ReportMetric(float64(p.TotalEntries()), "entries")
