@@ -392,7 +392,19 @@ func TestTaskStatusGolden(t *testing.T) {
 		t.Errorf("--status with a task missing: exit %d, want %d\n%s", code, exitFailed, stderr)
 	}
 	abs, _ := filepath.Abs(example)
+	// The plan id hashes mca_config.json, whose name_or_path is the input's absolute path, so
+	// it differs per checkout: the status must show the id the staging directory recorded.
+	var rec core.PlanRecord
+	if b, err := os.ReadFile(filepath.Join(core.StagingDir(out), "plan.json")); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &rec); err != nil || len(rec.ID) < 16 {
+		t.Fatalf("staging plan.json: %v (id %q)", err, rec.ID)
+	}
+	if !strings.Contains(stdout, "plan "+rec.ID[:16]) {
+		t.Fatalf("--status does not show the recorded plan id %s:\n%s", rec.ID, stdout)
+	}
 	got := strings.ReplaceAll(strings.ReplaceAll(stdout, dir, "$TMP"), abs, "$EXAMPLE")
+	got = strings.ReplaceAll(got, rec.ID[:16], "$PLAN")
 	golden := filepath.Join("testdata", "tasks-status.golden")
 	if *update {
 		os.MkdirAll("testdata", 0o755)
